@@ -1,0 +1,38 @@
+// Thread helpers shared by the CPU kernels.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fastlayers/runtime.h"
+
+namespace fl::cpu {
+
+// Runs f(task) for every task in [0, n_tasks) on fl::kernel_threads() OpenMP threads. Each task must
+// write disjoint memory, so results do not depend on the thread count.
+template <typename F>
+void parallel_for(int64_t n_tasks, F&& f) {
+  int64_t nt = kernel_threads();
+  if (nt > n_tasks) nt = n_tasks;
+  if (nt <= 1) {
+    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+    return;
+  }
+#pragma omp parallel for num_threads(static_cast<int>(nt)) schedule(static)
+  for (int64_t t = 0; t < n_tasks; ++t) f(t);
+}
+
+// A per-thread scratch buffer that only grows, so hot loops never allocate after warm-up.
+// slot separates buffers used at the same time by one thread.
+template <typename T>
+T* thread_scratch(size_t count, int slot = 0) {
+  thread_local std::vector<char> buffers[4];
+  std::vector<char>& b = buffers[slot];
+  size_t bytes = count * sizeof(T) + 64;
+  if (b.size() < bytes) b.resize(bytes);
+  // 64-byte alignment for SIMD loads.
+  uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return reinterpret_cast<T*>((p + 63) & ~uintptr_t(63));
+}
+
+}  // namespace fl::cpu

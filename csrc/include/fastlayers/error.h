@@ -1,0 +1,23 @@
+// Exceptions thrown at the front doors; the Python bindings map them to ValueError, TypeError, RuntimeError.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace fl {
+
+struct ValueError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct TypeError : std::runtime_error { using std::runtime_error::runtime_error; };
+
+template <typename... Args> std::string cat_str(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+}  // namespace fl
+
+#define FL_CHECK_VALUE(cond, ...) \
+  do { if (!(cond)) throw ::fl::ValueError(::fl::cat_str(__VA_ARGS__)); } while (0)
+#define FL_CHECK_TYPE(cond, ...) \
+  do { if (!(cond)) throw ::fl::TypeError(::fl::cat_str(__VA_ARGS__)); } while (0)

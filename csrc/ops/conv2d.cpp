@@ -1,0 +1,131 @@
+// Front door of 2-D convolution: validates the operands, then runs the first implementation in
+// kImpls that accepts the problem. FASTLAYERS_VERBOSE=1 logs the choice.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+namespace {
+
+using ForwardFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
+                           const Conv2dParams&);
+using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const Conv2dParams&);
+using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
+                                  const Conv2dParams&);
+
+struct Conv2dImpl {
+  const char* name;
+  bool (*accepts)(const Conv2dParams&);
+  ForwardFn forward;
+  BackwardDataFn backward_data;
+  BackwardWeightFn backward_weight;
+};
+
+bool accepts_all(const Conv2dParams&) { return true; }
+
+// Fastest first; the reference is last and takes anything.
+const Conv2dImpl kImpls[] = {
+    {"reference", accepts_all, ref::conv2d_forward, ref::conv2d_backward_data, ref::conv2d_backward_weight},
+};
+
+const Conv2dImpl& pick(const Conv2dParams& p, const char* pass) {
+  for (const Conv2dImpl& impl : kImpls)
+    if (impl.accepts(p)) {
+      static const bool verbose = [] {
+        const char* v = std::getenv("FASTLAYERS_VERBOSE");
+        return v && *v && std::strcmp(v, "0") != 0;
+      }();
+      if (verbose) std::fprintf(stderr, "fastlayers: conv2d %s %s -> %s\n", pass, p.str().c_str(), impl.name);
+      return impl;
+    }
+  return kImpls[sizeof(kImpls) / sizeof(kImpls[0]) - 1];
+}
+
+void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
+                DType dtype) {
+  const int ndim = static_cast<int>(shape.size());
+  bool same = v.ndim == ndim;
+  int i = 0;
+  for (int64_t s : shape) same = same && v.shape[i++] == s;
+  if (!same) {
+    TensorView want;
+    want.ndim = ndim;
+    i = 0;
+    for (int64_t s : shape) want.shape[i++] = s;
+    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
+  }
+  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
+                dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+}
+
+}  // namespace
+
+void check_conv2d_params(const Conv2dParams& p) {
+  FL_CHECK_VALUE(p.N >= 0, "conv2d: batch size must be >= 0, got ", p.N);
+  FL_CHECK_VALUE(p.C >= 1 && p.H >= 1 && p.W >= 1, "conv2d: input channels and spatial sizes must be >= 1, got C=",
+                 p.C, " H=", p.H, " W=", p.W);
+  FL_CHECK_VALUE(p.K >= 1 && p.R >= 1 && p.S >= 1, "conv2d: weight sizes must be >= 1, got out_channels=", p.K,
+                 " kernel=(", p.R, ", ", p.S, ")");
+  FL_CHECK_VALUE(p.groups >= 1, "conv2d: groups must be >= 1, got ", p.groups);
+  FL_CHECK_VALUE(p.C % p.groups == 0, "conv2d: groups=", p.groups, " must divide in_channels=", p.C);
+  FL_CHECK_VALUE(p.K % p.groups == 0, "conv2d: groups=", p.groups, " must divide out_channels=", p.K);
+  FL_CHECK_VALUE(p.stride_h >= 1 && p.stride_w >= 1, "conv2d: stride must be >= 1, got (", p.stride_h, ", ",
+                 p.stride_w, ")");
+  FL_CHECK_VALUE(p.dil_h >= 1 && p.dil_w >= 1, "conv2d: dilation must be >= 1, got (", p.dil_h, ", ", p.dil_w, ")");
+  FL_CHECK_VALUE(p.pad_h >= 0 && p.pad_w >= 0, "conv2d: padding must be >= 0, got (", p.pad_h, ", ", p.pad_w, ")");
+  FL_CHECK_VALUE(p.P() >= 1 && p.Q() >= 1, "conv2d: kernel size (", p.R, ", ", p.S, ") with dilation (", p.dil_h,
+                 ", ", p.dil_w, ") is larger than the padded input (", p.H + 2 * p.pad_h, ", ", p.W + 2 * p.pad_w,
+                 ")");
+}
+
+const char* conv2d_impl_name(const Conv2dParams& p, DType) { return pick(p, "query").name; }
+
+void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                    const Conv2dParams& p) {
+  check_conv2d_params(p);
+  const char* op = "conv2d_forward";
+  check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
+  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(x.dtype));
+  check_view(w, op, "weight", {p.K, p.Cg(), p.R, p.S}, x.dtype);
+  if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
+  check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
+  if (p.N == 0) return;
+  pick(p, "forward").forward(y, x, w, b, p);
+}
+
+void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const Conv2dParams& p) {
+  check_conv2d_params(p);
+  const char* op = "conv2d_backward_data";
+  check_view(dy, op, "grad_output", {p.N, p.K, p.P(), p.Q()}, dy.dtype);
+  check_view(w, op, "weight", {p.K, p.Cg(), p.R, p.S}, dy.dtype);
+  check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  if (p.N == 0) return;
+  pick(p, "backward_data").backward_data(dx, dy, w, p);
+}
+
+void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
+                            const Conv2dParams& p) {
+  check_conv2d_params(p);
+  const char* op = "conv2d_backward_weight";
+  check_view(dy, op, "grad_output", {p.N, p.K, p.P(), p.Q()}, dy.dtype);
+  check_view(x, op, "input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  if (dw.defined()) check_view(dw, op, "grad_weight", {p.K, p.Cg(), p.R, p.S}, dy.dtype);
+  if (db.defined()) check_view(db, op, "grad_bias", {p.K}, dy.dtype);
+  if (!dw.defined() && !db.defined()) return;
+  if (p.N == 0) {  // an empty batch contributes nothing
+    const size_t elem = dy.dtype == DType::Float32 ? sizeof(float) : sizeof(double);
+    if (dw.defined()) std::memset(dw.data, 0, dw.numel() * elem);
+    if (db.defined()) std::memset(db.data, 0, db.numel() * elem);
+    return;
+  }
+  pick(p, "backward_weight").backward_weight(dw, db, dy, x, p);
+}
+
+}  // namespace fl

@@ -1,0 +1,128 @@
+#include "python/arrays.h"
+
+#include <string>
+
+#include "fastlayers/error.h"
+#include "python/dlpack.h"
+
+namespace fl::py_arrays {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::string shape_str(const py::array& a) { return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim())); }
+
+DType dtype_of_array(const py::array& a, const char* op, const char* arg) {
+  if (a.dtype().is(py::dtype::of<float>())) return DType::Float32;
+  if (a.dtype().is(py::dtype::of<double>())) return DType::Float64;
+  throw TypeError(cat_str(op, ": ", arg, " must have dtype float32 or float64, got ", std::string(py::str(a.dtype()))));
+}
+
+TensorView view_of(const py::array& a, DType dtype) {
+  TensorView v;
+  v.data = const_cast<void*>(a.data());
+  v.dtype = dtype;
+  v.device = Device::CPU;
+  FL_CHECK_VALUE(a.ndim() <= kMaxDims, "arrays of more than ", kMaxDims, " dimensions are not supported");
+  v.ndim = static_cast<int>(a.ndim());
+  const py::ssize_t item = a.itemsize();
+  for (int i = 0; i < v.ndim; ++i) {
+    v.shape[i] = a.shape(i);
+    v.strides[i] = a.strides(i) / item;
+  }
+  return v;
+}
+
+template <typename Managed>
+void release_managed(void* p) {
+  auto* m = static_cast<Managed*>(p);
+  if (m->deleter) m->deleter(m);
+}
+
+// Wraps a DLPack tensor as a numpy array that owns the producer's tensor (released with the array).
+template <typename Managed>
+py::array from_dlpack_capsule(const py::capsule& capsule, const char* name, const char* used_name, const char* op,
+                              const char* arg) {
+  auto* managed = static_cast<Managed*>(PyCapsule_GetPointer(capsule.ptr(), name));
+  if (!managed) throw py::error_already_set();
+  const dlpack::DLTensor& t = managed->dl_tensor;
+  const bool on_cpu = t.device.device_type == dlpack::kDLCPU || t.device.device_type == dlpack::kDLCUDAHost;
+  const bool is_float = t.dtype.code == dlpack::kDLFloat && t.dtype.lanes == 1 && (t.dtype.bits == 32 || t.dtype.bits == 64);
+  // The capsule is consumed from here on: rename it so its own destructor leaves the tensor to us.
+  PyCapsule_SetName(capsule.ptr(), used_name);
+  py::capsule owner(managed, release_managed<Managed>);
+  FL_CHECK_VALUE(on_cpu, op, ": ", arg, " must be a cpu array, got a DLPack array on device type ",
+                 t.device.device_type);
+  FL_CHECK_TYPE(is_float, op, ": ", arg, " must have dtype float32 or float64, got DLPack dtype code ",
+                int(t.dtype.code), " with ", int(t.dtype.bits), " bits");
+  const py::ssize_t item = t.dtype.bits / 8;
+  std::vector<py::ssize_t> shape(t.shape, t.shape + t.ndim), strides(t.ndim);
+  py::ssize_t compact = item;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    strides[i] = t.strides ? static_cast<py::ssize_t>(t.strides[i]) * item : compact;
+    compact *= shape[i];
+  }
+  void* data = static_cast<char*>(t.data) + t.byte_offset;
+  py::dtype dt = t.dtype.bits == 32 ? py::dtype::of<float>() : py::dtype::of<double>();
+  return py::array(dt, shape, strides, data, owner);
+}
+
+py::array import_dlpack(py::handle obj, const char* op, const char* arg) {
+  py::object capsule_obj;
+  try {
+    capsule_obj = obj.attr("__dlpack__")(py::arg("max_version") = py::make_tuple(1, 0));
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;  // producers that predate max_version reject the keyword
+    capsule_obj = obj.attr("__dlpack__")();
+  }
+  py::capsule capsule = py::reinterpret_borrow<py::capsule>(capsule_obj);
+  const char* name = PyCapsule_GetName(capsule.ptr());
+  if (name && std::string(name) == "dltensor_versioned")
+    return from_dlpack_capsule<dlpack::DLManagedTensorVersioned>(capsule, "dltensor_versioned",
+                                                                  "used_dltensor_versioned", op, arg);
+  return from_dlpack_capsule<dlpack::DLManagedTensor>(capsule, "dltensor", "used_dltensor", op, arg);
+}
+
+}  // namespace
+
+Input import_float_array(py::handle obj, const char* op, const char* arg) {
+  py::array a;
+  if (py::isinstance<py::array>(obj)) {
+    a = py::reinterpret_borrow<py::array>(obj);
+  } else if (py::hasattr(obj, "__dlpack__")) {
+    a = import_dlpack(obj, op, arg);
+  } else {
+    throw TypeError(cat_str(op, ": ", arg, " must be a numpy array or an array exporting __dlpack__, got ",
+                            std::string(py::str(py::type::of(obj).attr("__name__")))));
+  }
+  DType dtype = dtype_of_array(a, op, arg);
+  if (!(a.flags() & py::array::c_style)) a = py::array::ensure(a, py::array::c_style);
+  return {a, view_of(a, dtype)};
+}
+
+Input import_optional(py::handle obj, const char* op, const char* arg) {
+  if (obj.is_none()) return {};
+  return import_float_array(obj, op, arg);
+}
+
+Input output_array(py::handle out, DType dtype, const std::vector<int64_t>& shape, const char* op) {
+  py::dtype dt = dtype == DType::Float32 ? py::dtype::of<float>() : py::dtype::of<double>();
+  if (out.is_none()) {
+    py::array a(dt, std::vector<py::ssize_t>(shape.begin(), shape.end()));
+    return {a, view_of(a, dtype)};
+  }
+  FL_CHECK_TYPE(py::isinstance<py::array>(out), op, ": out must be a numpy array");
+  py::array a = py::reinterpret_borrow<py::array>(out);
+  FL_CHECK_TYPE(a.dtype().is(dt), op, ": out must have dtype ", dtype_name(dtype), ", got ",
+                std::string(py::str(a.dtype())));
+  FL_CHECK_VALUE(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()) == shape, op, ": out must have shape ",
+                 shape_str(shape), ", got ", shape_str(a));
+  FL_CHECK_VALUE((a.flags() & py::array::c_style) && a.writeable(), op, ": out must be C-contiguous and writeable");
+  return {a, view_of(a, dtype)};
+}
+
+}  // namespace fl::py_arrays

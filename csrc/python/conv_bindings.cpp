@@ -1,0 +1,100 @@
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+#include "python/arrays.h"
+
+namespace py = pybind11;
+using fl::py_arrays::Input;
+
+namespace fl::bindings {
+namespace {
+
+using Pair = std::array<int64_t, 2>;
+
+Conv2dParams conv2d_params(const TensorView& x, const TensorView& w, Pair stride, Pair padding, Pair dilation,
+                           int64_t groups, const char* op) {
+  FL_CHECK_VALUE(x.ndim == 4, op, ": input must be 4-D (N, C, H, W), got shape ", x.shape_str());
+  FL_CHECK_VALUE(w.ndim == 4, op, ": weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape ",
+                 w.shape_str());
+  FL_CHECK_VALUE(groups >= 1, op, ": groups must be >= 1, got ", groups);
+  FL_CHECK_VALUE(w.shape[1] * groups == x.shape[1], op, ": input has ", x.shape[1],
+                 " channels but weight of shape ", w.shape_str(), " with groups=", groups, " expects ",
+                 w.shape[1] * groups);
+  Conv2dParams p;
+  p.N = x.shape[0]; p.C = x.shape[1]; p.H = x.shape[2]; p.W = x.shape[3];
+  p.K = w.shape[0]; p.R = w.shape[2]; p.S = w.shape[3];
+  p.stride_h = stride[0]; p.stride_w = stride[1];
+  p.pad_h = padding[0]; p.pad_w = padding[1];
+  p.dil_h = dilation[0]; p.dil_w = dilation[1];
+  p.groups = groups;
+  check_conv2d_params(p);
+  return p;
+}
+
+py::array conv2d_forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
+                         Pair dilation, int64_t groups, py::handle out) {
+  const char* op = "conv2d";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input b = py_arrays::import_optional(bias, op, "bias");
+  Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
+  Input y = py_arrays::output_array(out, x.view.dtype, {p.N, p.K, p.P(), p.Q()}, op);
+  {
+    py::gil_scoped_release release;
+    fl::conv2d_forward(y.view, x.view, w.view, b.view, p);
+  }
+  return y.array;
+}
+
+// Returns (grad_input, grad_weight, grad_bias), each None where its mask entry is False.
+py::tuple conv2d_backward(py::handle grad_output, py::handle input, py::handle weight, Pair stride, Pair padding,
+                          Pair dilation, int64_t groups, std::array<bool, 3> mask) {
+  const char* op = "conv2d_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
+  const DType dt = x.view.dtype;
+  Input dx, dw, db;
+  if (mask[0]) dx = py_arrays::output_array(py::none(), dt, {p.N, p.C, p.H, p.W}, op);
+  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.K, p.Cg(), p.R, p.S}, op);
+  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.K}, op);
+  {
+    py::gil_scoped_release release;
+    if (mask[0]) fl::conv2d_backward_data(dx.view, dy.view, w.view, p);
+    if (mask[1] || mask[2]) fl::conv2d_backward_weight(dw.view, db.view, dy.view, x.view, p);
+  }
+  auto or_none = [](const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); };
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
+std::string conv2d_impl(py::handle input, py::handle weight, Pair stride, Pair padding, Pair dilation,
+                        int64_t groups) {
+  Input x = py_arrays::import_float_array(input, "conv2d_impl", "input");
+  Input w = py_arrays::import_float_array(weight, "conv2d_impl", "weight");
+  Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, "conv2d_impl");
+  return std::string(conv2d_impl_name(p, x.view.dtype)) + " " + p.str();
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("conv2d_forward", &conv2d_forward, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1},
+        py::arg("groups") = 1, py::arg("out") = py::none(),
+        "2-D convolution (cross-correlation) of an N x C x H x W input; symmetric zero padding.");
+  m.def("conv2d_backward", &conv2d_backward, py::arg("grad_output"), py::arg("input"), py::arg("weight"),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1},
+        py::arg("groups") = 1, py::arg("mask") = std::array<bool, 3>{true, true, true},
+        "Gradients (input, weight, bias) of conv2d_forward; mask selects which are computed (others are None).");
+  m.def("conv2d_impl", &conv2d_impl, py::arg("input"), py::arg("weight"), py::arg("stride") = Pair{1, 1},
+        py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("groups") = 1,
+        "Which implementation conv2d picks for these operands, and the problem's descriptor string.");
+}
+
+}  // namespace fl::bindings

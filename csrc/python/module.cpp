@@ -1,0 +1,41 @@
+// fastlayers._C: the bindings. No math here: arrays in, views to the front doors, arrays out.
+#include <pybind11/pybind11.h>
+
+#include "fastlayers/error.h"
+#include "fastlayers/runtime.h"
+
+namespace py = pybind11;
+
+namespace fl::bindings {
+void bind_conv(py::module_& m);
+}
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastlayers C++ kernels";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fl::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const fl::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    }
+  });
+
+  m.def("set_num_threads", &fl::set_num_threads, py::arg("n"), "Threads used by every kernel (n >= 1).");
+  m.def("get_num_threads", &fl::get_num_threads);
+  m.def("simd_level", [] { return fl::simd_level_name(fl::simd_level()); },
+        "The SIMD path kernels run: 'portable', 'avx2' or 'avx512'.");
+  m.def("max_simd_level", [] { return fl::simd_level_name(fl::max_simd_level()); });
+  m.def("set_simd_level", [](const std::string& name) {
+    fl::SimdLevel level;
+    if (name == "portable") level = fl::SimdLevel::Portable;
+    else if (name == "avx2") level = fl::SimdLevel::AVX2;
+    else if (name == "avx512") level = fl::SimdLevel::AVX512;
+    else throw fl::ValueError("set_simd_level: level must be 'portable', 'avx2' or 'avx512', got '" + name + "'");
+    fl::set_simd_level(level);
+    return fl::simd_level_name(fl::simd_level());
+  }, py::arg("level"), "Forces a SIMD path (clamped to what the CPU supports); returns the path now in use.");
+
+  fl::bindings::bind_conv(m);
+}
