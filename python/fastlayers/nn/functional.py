@@ -1,0 +1,188 @@
+"""Functional forms of the layers, mirroring torch.nn.functional's names, arguments and defaults."""
+import numbers
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["conv1d", "conv2d", "pad"]
+
+
+def _check_tensor(value, op, arg, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument '{arg}' must be a fastlayers.Tensor, not {type(value).__name__}")
+
+
+def _tuple(value, n, op, arg):
+    """An int or a sequence of n ints as a tuple of n ints, with an error naming the argument."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) == n and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        return tuple(int(v) for v in value)
+    raise TypeError(f"{op}(): argument '{arg}' must be an int or a tuple of {n} ints, got {value!r}")
+
+
+def _check_positive(values, op, arg):
+    if any(v < 1 for v in values):
+        raise ValueError(f"{op}(): {arg} must be positive, got {values}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Convolution
+
+
+class _Conv2d(Function):
+    @staticmethod
+    def forward(ctx, input, weight, bias, stride, padding, dilation, groups):
+        ctx.save_for_backward(input, weight)
+        ctx.conv = (stride, padding, dilation, groups)
+        return _C.conv2d_forward(input, weight, bias, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_input, grad_weight, grad_bias = _C.conv2d_backward(
+            grad_output, input, weight, *ctx.conv, mask=(needs[0], needs[1], needs[2]))
+        return grad_input, grad_weight, grad_bias, None, None, None, None
+
+
+def _same_padding(kernel, dilation):
+    """Per axis (left, right) padding that keeps the size at stride 1; the odd extra goes right, as torch."""
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return [(t // 2, t - t // 2) for t in total]
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    """Shared by conv1d and conv2d: argument checks, 'same'/'valid' padding, unbatched input."""
+    _check_tensor(input, op, "input")
+    _check_tensor(weight, op, "weight")
+    _check_tensor(bias, op, "bias", optional=True)
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}(): expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                         f"got input of shape {tuple(input.shape)}")
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}(): expected weight of {nd + 2} dims (out_channels, in_channels/groups, *kernel), "
+                         f"got shape {tuple(weight.shape)}")
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != weight.shape[0]):
+        raise ValueError(f"{op}(): expected bias of shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}(): groups must be a positive integer, got {groups!r}")
+    stride = _tuple(stride, nd, op, "stride")
+    dilation = _tuple(dilation, nd, op, "dilation")
+    _check_positive(stride, op, "stride")
+    _check_positive(dilation, op, "dilation")
+    kernel = tuple(weight.shape[2:])
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0,) * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}(): padding='same' is not supported for strided convolutions")
+            pairs = _same_padding(kernel, dilation)
+            extra = [r - l for l, r in pairs]
+            if any(extra):
+                # Asymmetric: pad the extra element on the right explicitly, the rest symmetrically.
+                pad_arg = []
+                for e in reversed(extra):
+                    pad_arg += [0, e]
+                input = pad(input, pad_arg)
+            padding = tuple(l for l, _ in pairs)
+        else:
+            raise ValueError(f"{op}(): padding must be 'valid', 'same', an int or a tuple of {nd} ints, "
+                             f"got {padding!r}")
+    else:
+        padding = _tuple(padding, nd, op, "padding")
+        if any(p < 0 for p in padding):
+            raise ValueError(f"{op}(): padding must be non-negative, got {padding}")
+
+    unbatched = input.ndim == nd + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    if nd == 1:  # a 1-D convolution is a 2-D one over a height of 1
+        out = _Conv2d.apply(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride[0]), (0, padding[0]),
+                            (1, dilation[0]), int(groups)).squeeze(2)
+    else:
+        out = _Conv2d.apply(input, weight, bias, stride, padding, dilation, int(groups))
+    return out.squeeze(0) if unbatched else out
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) over an input of shape (N, C, H, W) or (C, H, W)."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution over an input of shape (N, C, L) or (C, L)."""
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Padding
+
+_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class _Pad(Function):
+    """Pads the last len(pads) axes. Non-constant modes are gathers along each axis (index maps from
+    numpy.pad of an arange), so the gradient is the matching scatter-add, applied axis by axis."""
+
+    @staticmethod
+    def forward(ctx, input, pads, mode, value):
+        ctx.pads = pads
+        ctx.mode = mode
+        ctx.in_shape = input.shape
+        width = [(0, 0)] * (input.ndim - len(pads)) + list(pads)
+        if mode == "constant":
+            return np.pad(input, width, mode="constant", constant_values=value)
+        ctx.index_maps = []
+        out = input
+        for axis, (lo, hi) in enumerate(width):
+            if lo or hi:
+                index = np.pad(np.arange(input.shape[axis]), (lo, hi), mode=_NUMPY_PAD_MODE[mode])
+                ctx.index_maps.append((axis, index))
+                out = np.take(out, index, axis=axis)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.mode == "constant":
+            lead = len(ctx.in_shape) - len(ctx.pads)
+            index = (slice(None),) * lead + tuple(slice(lo, lo + n) for (lo, _), n in
+                                                  zip(ctx.pads, ctx.in_shape[lead:]))
+            return grad[index], None, None, None
+        for axis, index in reversed(ctx.index_maps):
+            shape = list(grad.shape)
+            shape[axis] = ctx.in_shape[axis]
+            folded = np.zeros(shape, dtype=grad.dtype)
+            np.add.at(folded, (slice(None),) * axis + (index,), grad)
+            grad = folded
+        return grad, None, None, None
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pads input; `pad` lists (left, right) pairs starting from the last axis, as torch.nn.functional.pad."""
+    _check_tensor(input, "pad", "input")
+    if not isinstance(pad, (tuple, list)) or len(pad) % 2 or not all(isinstance(p, numbers.Integral) for p in pad):
+        raise ValueError(f"pad(): pad must be a sequence of an even number of ints, got {pad!r}")
+    if len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad(): padding length {len(pad)} is too large for a {input.ndim}-D input")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"pad(): mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad(): negative padding is not supported, got {tuple(pad)}")
+    if mode != "constant" and value:
+        raise ValueError(f"pad(): padding mode '{mode}' doesn't take a fill value")
+    pairs = [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)][::-1]  # first axis first
+    sizes = input.shape[input.ndim - len(pairs):]
+    for (lo, hi), n in zip(pairs, sizes):
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"pad(): reflect padding ({lo}, {hi}) must be smaller than the dimension size {n}")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"pad(): circular padding ({lo}, {hi}) must be at most the dimension size {n}")
+    return _Pad.apply(input, tuple(pairs), mode, 0 if value is None else value)

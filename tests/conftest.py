@@ -1,0 +1,54 @@
+"""Shared test helpers. torch is the oracle: it is imported without a skip, so a missing torch fails loudly."""
+import numpy as np
+import pytest
+import torch  # noqa: F401  (the oracle must be present: no silent skips)
+
+import fastlayers as fl
+from fastlayers import _C
+
+
+def simd_levels():
+    """Every SIMD path this CPU can run: the portable one and the best one, and AVX2 in between if present."""
+    levels = ["portable", "avx2", "avx512"]
+    best = levels.index(_C.max_simd_level())
+    return levels[: best + 1]
+
+
+@pytest.fixture(params=simd_levels())
+def simd(request):
+    """Runs the test on one SIMD path, restoring the default afterwards."""
+    before = _C.simd_level()
+    _C.set_simd_level(request.param)
+    yield request.param
+    _C.set_simd_level(before)
+
+
+@pytest.fixture
+def threads():
+    """Restores the thread count a test changes."""
+    before = fl.get_num_threads()
+    yield
+    fl.set_num_threads(before)
+
+
+def grid_data(rng, shape, dtype):
+    """Values on a coarse grid (multiples of 1/4 in [-2, 2]) so sums of products are nearly exact and
+    comparisons can be tight."""
+    return (rng.integers(-8, 9, size=shape) / 4).astype(dtype)
+
+
+def assert_close(ours, expected, op, case, reduction_len=1, dtype=np.float64):
+    """Absolute plus relative tolerance scaled by the reduction length; the message names the op, the case
+    and the largest error."""
+    ours = np.asarray(ours)
+    expected = np.asarray(expected)
+    assert ours.shape == expected.shape, f"{op} {case}: shape {ours.shape} != expected {expected.shape}"
+    eps = np.finfo(dtype).eps
+    tol = 8 * eps * np.sqrt(reduction_len) * (1 + np.abs(expected))
+    err = np.abs(ours.astype(np.float64) - expected.astype(np.float64))
+    bad = err > tol
+    if bad.any():
+        worst = np.unravel_index(np.argmax(err - tol), err.shape)
+        raise AssertionError(f"{op} {case}: {int(bad.sum())} of {err.size} elements off; largest error "
+                             f"{err.max():.3g} (at {tuple(int(i) for i in worst)}: ours {ours[worst]!r}, expected "
+                             f"{expected[worst]!r}, tolerance {tol[worst]:.3g})")
