@@ -86,9 +86,10 @@ DTYPES = [np.float32, np.float64]
 
 
 def run_ours(case, x, w, b, dy, need=(True, True, True)):
-    tx = fl.tensor(x, requires_grad=need[0])
-    tw = fl.tensor(w, requires_grad=need[1])
-    tb = fl.tensor(b, requires_grad=need[2]) if b is not None else None
+    # fl.Tensor wraps without copying, so strided inputs reach the kernels strided.
+    tx = fl.Tensor(x, requires_grad=need[0])
+    tw = fl.Tensor(w, requires_grad=need[1])
+    tb = fl.Tensor(b, requires_grad=need[2]) if b is not None else None
     y = F.conv2d(tx, tw, tb, case.stride, case.padding, case.dilation, case.groups)
     y.backward(dy)
     grads = [t.grad.numpy() if t is not None and t.grad is not None else None for t in (tx, tw, tb)]

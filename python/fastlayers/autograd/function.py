@@ -1,0 +1,138 @@
+"""torch-style custom autograd functions whose forward and backward work on raw arrays.
+
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, x):              # x is the array inside the Tensor argument
+            ctx.save_for_backward(x)
+            return x ** 3                 # an array, or a tuple of arrays
+        @staticmethod
+        def backward(ctx, grad):          # one array per forward output
+            (x,) = ctx.saved_tensors
+            return 3 * x ** 2 * grad      # one array or None per forward argument
+
+    y = Cube.apply(t)                     # a Tensor, connected to t's graph when t requires grad
+"""
+import numbers
+
+import numpy as np
+
+from . import grad_mode as _grad_mode
+
+__all__ = ["Function", "FunctionCtx"]
+
+_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call .backward() "
+    "or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second "
+    "time or if you need to access saved tensors after calling backward.")
+
+
+def _as_array(value):
+    """numpy scalars (what full reductions and 0-d indexing return) and Python numbers as 0-d arrays;
+    arrays, CuPy's included, unchanged."""
+    if type(value) is np.ndarray:
+        return value
+    if isinstance(value, (np.generic, numbers.Number)):
+        return np.asarray(value)
+    return value
+
+
+class FunctionCtx:
+    """The `ctx` a Function's forward and backward receive. When the call is recorded it is also the
+    graph node: the `grad_fn` of the outputs, holding the edges to the inputs' nodes or leaves."""
+
+    def __init__(self, function, needs_input_grad):
+        self._function = function
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self._non_differentiable = ()
+        self._next = ()           # per forward argument: None, or (producing node, output index), or (leaf, None)
+        self._output_meta = ()    # per output: (shape, dtype), to check and materialize its gradient
+        self._retained = None     # output index -> weak reference to a non-leaf Tensor that retains its grad
+
+    def save_for_backward(self, *arrays):
+        """Keep arrays (or None) for backward; freed after backward unless retain_graph=True."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError(_FREED_MESSAGE)
+        return self._saved
+
+    def mark_non_differentiable(self, *outputs):
+        """Mark output arrays (the very objects forward returns) that never require grad."""
+        self._non_differentiable = outputs
+
+    def name(self):
+        return self._function.__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()} object>"
+
+
+class Function:
+    """Base class of differentiable operations; see the module docstring for the protocol.
+
+    forward(ctx, *args) receives every Tensor argument as its raw array and other arguments unchanged.
+    backward(ctx, *grad_outputs) receives one array per output (zeros for outputs that got no gradient)
+    and returns one array or None per forward argument; extra trailing Nones are allowed.
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("subclasses of Function must implement forward")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("subclasses of Function must implement backward")
+
+    @classmethod
+    def apply(cls, *args):
+        """Run forward on the unwrapped arguments and wrap its result in Tensors; when grad mode is on
+        and some Tensor argument requires grad, connect the float outputs to the graph."""
+        Tensor = _tensor.Tensor
+        record = _grad_mode._state.enabled
+        arrays = []
+        edges = []
+        needs = []
+        connect = False
+        for arg in args:
+            if isinstance(arg, Tensor):
+                arrays.append(arg.data)
+                if record and arg._requires_grad:
+                    node = arg._grad_fn
+                    edges.append((arg, None) if node is None else (node, arg._output_nr))
+                    needs.append(True)
+                    connect = True
+                    continue
+            else:
+                arrays.append(arg)
+            edges.append(None)
+            needs.append(False)
+
+        ctx = FunctionCtx(cls, tuple(needs))
+        result = cls.forward(ctx, *arrays)
+        single = not isinstance(result, tuple)
+        outputs = [_as_array(out) for out in ((result,) if single else result)]
+
+        make = _tensor._make
+        if not connect:
+            tensors = [make(out) for out in outputs]
+        else:
+            ctx._next = tuple(edges)
+            ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
+            non_differentiable = ctx._non_differentiable
+            tensors = []
+            for index, out in enumerate(outputs):
+                # integer and bool results (indices, masks) have no gradient
+                if out.dtype.kind in "fc" and not any(out is marked for marked in non_differentiable):
+                    tensors.append(make(out, True, ctx, index))
+                else:
+                    tensors.append(make(out))
+        return tensors[0] if single else tuple(tensors)
+
+
+# Imported last because fastlayers.tensor subclasses Function: whichever of the two modules is imported
+# first, Function exists by the time tensor.py needs it, and Tensor is looked up only at call time.
+from .. import tensor as _tensor  # noqa: E402
