@@ -1,0 +1,843 @@
+"""fastlayers vs PyTorch (CPU), side by side, on the public shape tables.
+
+Reads ``<repo>/../shared/bench/layers.json`` (``--table`` overrides), runs every op
+family that fastlayers implements with both libraries in this process on the same
+float32 data, and prints one table per (mode, threads): our time, torch's time, the
+ratio torch/ours (> 1 means we are faster), our rate (GFLOP/s for convolutions, GB/s
+of minimal memory traffic otherwise) and its fraction of this machine's measured
+peak (bench/peak.py: FMA throughput at that thread count, or copy bandwidth), the
+kernel implementation chosen, and the largest absolute
+difference from torch's result. Everything is also written as JSON.
+
+Method: for each case and mode, both sides are warmed up, then timed ALTERNATING
+(ours, torch, ours, torch, ...) for ``--reps`` pairs or until ``--max-seconds``
+is spent (at least one pair); the median is reported. Thread counts are fixed with
+``fastlayers.set_num_threads`` and ``torch.set_num_threads``. Gradients are reset to
+None before every forward+backward call on both sides, so neither accumulates.
+
+Modes:
+  fwd      forward alone, under no_grad on both sides (inputs do not require grad)
+  fwd+bwd  forward, then backward of a fixed random grad_output, computing the
+           gradients of every differentiable input (conv2d: input, weight, bias)
+
+Examples:
+  python bench/compare.py                          # everything, threads 1 and 2
+  python bench/compare.py --threads 2 --reps 5
+  python bench/compare.py --cases resnet_64,pointwise --modes fwd
+  python bench/compare.py --quick                  # smoke run: tiny, 1 rep
+
+Adding an op family: write a builder that returns a ``Case`` (most families are one
+``functional_case(...)`` call, since fastlayers.nn.functional mirrors
+torch.nn.functional) and decorate it with ``@family("table_key", "functional_name")``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DEFAULT_TABLE = REPO.parent / "shared" / "bench" / "layers.json"
+DEFAULT_JSON = BENCH_DIR / "results" / "compare.json"
+MODES = ("fwd", "fwd+bwd")
+
+sys.path.insert(0, str(BENCH_DIR))
+import peak as peakmod  # noqa: E402  (bench/peak.py)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The two libraries
+
+
+class Env:
+    """What fastlayers offers right now: the user-level API (functional + autograd) and/or _C."""
+
+    def __init__(self, api: str = "auto"):
+        import torch
+        import torch.nn.functional as TF
+
+        self.torch = torch
+        self.TF = TF
+        self.api_request = api
+        self.F = None
+        self.user_error = None
+        try:
+            import fastlayers
+        except Exception as e:  # the package's Python side is mid-change: use the extension alone
+            self.user_error = f"import fastlayers failed: {type(e).__name__}: {e}"
+            fastlayers = _load_extension_only()
+        self.fl = fastlayers
+        self.C = getattr(fastlayers, "_C", None)
+        if self.user_error is None:
+            try:
+                import fastlayers.nn.functional as FF
+
+                self.F = FF
+            except Exception as e:  # the user-level API is still being written
+                self.user_error = f"fastlayers.nn.functional not importable: {type(e).__name__}: {e}"
+        self._tensor = getattr(fastlayers, "tensor", None) or getattr(fastlayers, "Tensor", None)
+        if self.F is not None and self._tensor is None:
+            self.user_error = "fastlayers.tensor / fastlayers.Tensor missing"
+            self.F = None
+        self.no_grad = getattr(fastlayers, "no_grad", None) or contextlib.nullcontext
+
+    # --- availability -----------------------------------------------------------------------------------
+    def has_user(self, name: str) -> bool:
+        return self.F is not None and hasattr(self.F, name)
+
+    def has_c(self, names) -> bool:
+        return bool(names) and self.C is not None and all(hasattr(self.C, n) for n in names)
+
+    # --- helpers ----------------------------------------------------------------------------------------
+    def tensor(self, array, requires_grad=False):
+        return self._tensor(array, requires_grad=requires_grad)
+
+    def set_threads(self, n: int) -> int:
+        setter = getattr(self.fl, "set_num_threads", None) or self.C.set_num_threads
+        setter(n)
+        self.torch.set_num_threads(n)
+        getter = getattr(self.fl, "get_num_threads", None) or getattr(self.C, "get_num_threads", None)
+        return getter() if getter else n
+
+    def simd_level(self) -> str:
+        try:
+            return self.C.simd_level()
+        except Exception:
+            return "?"
+
+
+def _load_extension_only():
+    """fastlayers._C loaded from its file without running fastlayers/__init__.py, as a stand-in package."""
+    import glob
+    import importlib.machinery
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("fastlayers")
+    if spec is None:
+        raise ImportError("fastlayers is not installed (pip install -e .)")
+    for folder in spec.submodule_search_locations or []:
+        for path in sorted(glob.glob(os.path.join(folder, "_C*" + importlib.machinery.EXTENSION_SUFFIXES[0]))):
+            ext_spec = importlib.util.spec_from_file_location("fastlayers._C", path)
+            C = importlib.util.module_from_spec(ext_spec)
+            ext_spec.loader.exec_module(C)
+            pkg = types.SimpleNamespace(_C=C, __file__=spec.origin, __version__="? (package import failed)",
+                                        set_num_threads=C.set_num_threads,
+                                        get_num_threads=getattr(C, "get_num_threads", None))
+            return pkg
+    raise ImportError("fastlayers could not be imported and its _C extension was not found")
+
+
+def to_numpy(value) -> np.ndarray:
+    """An ndarray from a fastlayers Tensor, a torch tensor or an ndarray."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch
+        return value.detach().cpu().numpy()
+    if hasattr(value, "numpy"):
+        return np.asarray(value.numpy())
+    if hasattr(value, "data"):
+        return np.asarray(value.data)
+    return np.asarray(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cases and the family registry
+
+
+@dataclass
+class Case:
+    family: str
+    name: str
+    descriptor: str
+    impl: str
+    api: str                                   # "user" or "_C"
+    ours: Dict[str, Callable[[], dict]]        # mode -> call returning {result name: array-like}
+    torch: Dict[str, Callable[[], dict]]
+    work: Dict[str, Tuple[float, str]]         # mode -> (amount, "flop" | "byte")
+    spec: dict = field(default_factory=dict)
+
+
+@dataclass
+class Family:
+    key: str                                   # the table's key
+    functional: Callable[[dict], str]          # the fastlayers.nn.functional name a case needs
+    build: Callable                            # build(env, spec, api) -> Case
+    c_names: Tuple[str, ...] = ()              # _C functions of the fallback path (none: no fallback)
+    shrink: Optional[Callable[[dict], dict]] = None
+
+
+FAMILIES: Dict[str, Family] = {}
+
+
+def family(key, functional=None, c_names=(), shrink=None):
+    """Register ``build(env, spec, api) -> Case`` for the table key ``key``.
+
+    ``functional``: the fastlayers.nn.functional name (a string, or a function of the case's spec when
+    it differs by case, e.g. activations); defaults to ``key``.
+    """
+    if functional is None:
+        functional = key
+    fn_of = functional if callable(functional) else (lambda spec, _f=functional: _f)
+
+    def deco(build):
+        FAMILIES[key] = Family(key, fn_of, build, tuple(c_names), shrink or shrink_batch)
+        return build
+
+    return deco
+
+
+def shrink_batch(spec: dict) -> dict:
+    """--shrink: the same case with a batch of at most 2 (or a small element count)."""
+    s = dict(spec)
+    if "N" in s:
+        s["N"] = min(s["N"], 2)
+    if "numel" in s:
+        s["numel"] = min(s["numel"], 1 << 14)
+    if "rows" in s:
+        s["rows"] = min(s["rows"], 4)
+    return s
+
+
+def randn(rng, shape, scale=1.0) -> np.ndarray:
+    return (rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)).astype(np.float32)
+
+
+def nbytes(*arrays) -> int:
+    return int(sum(a.nbytes for a in arrays if a is not None))
+
+
+def functional_case(env: Env, fam: str, spec: dict, *, inputs, call, descriptor, impl="-",
+                    flops: Optional[float] = None, bwd_flops_factor: float = 3.0, user: bool = True) -> Case:
+    """A case for an op whose fastlayers.nn.functional form mirrors torch.nn.functional's.
+
+    inputs: list of (name, ndarray, differentiable, as_tensor). Non-tensor inputs (as_tensor False) are
+            passed as they are to both sides.
+    call:   call(F, args) -> output, with F either torch.nn.functional or fastlayers.nn.functional and
+            args the dict of inputs converted to that library's tensors.
+    flops:  flops of one forward pass; None means the op is memory-bound and its rate is reported in GB/s
+            of minimal traffic: forward reads every input and writes the output, backward reads
+            grad_output and every input and writes every gradient.
+    """
+    torch = env.torch
+
+    def torch_args(grad: bool):
+        out = {}
+        for name, a, diff, as_tensor in inputs:
+            if not as_tensor:
+                out[name] = a
+                continue
+            t = torch.from_numpy(a.copy())
+            if grad and diff:
+                t.requires_grad_(True)
+            out[name] = t
+        return out
+
+    def ours_args(grad: bool):
+        out = {}
+        for name, a, diff, as_tensor in inputs:
+            out[name] = env.tensor(a.copy(), requires_grad=bool(grad and diff)) if as_tensor else a
+        return out
+
+    diff_names = [name for name, _, diff, as_tensor in inputs if diff and as_tensor]
+    t_fwd_args, t_bwd_args = torch_args(False), torch_args(True)
+    with torch.no_grad():
+        y0 = call(env.TF, t_fwd_args)
+    rng = np.random.default_rng(4321)
+    g = randn(rng, tuple(y0.shape))
+    tg = torch.from_numpy(g.copy())
+    if user:
+        o_fwd_args, o_bwd_args = ours_args(False), ours_args(True)
+    F = env.F
+
+    def torch_fwd():
+        with torch.no_grad():
+            return {"output": call(env.TF, t_fwd_args)}
+
+    def torch_fb():
+        for n in diff_names:
+            t_bwd_args[n].grad = None
+        y = call(env.TF, t_bwd_args)
+        y.backward(tg)
+        return {"grad_" + n: t_bwd_args[n].grad for n in diff_names}
+
+    def ours_fwd():
+        with env.no_grad():
+            return {"output": call(F, o_fwd_args)}
+
+    def ours_fb():
+        for n in diff_names:
+            o_bwd_args[n].grad = None
+        y = call(F, o_bwd_args)
+        y.backward(g)
+        return {"grad_" + n: o_bwd_args[n].grad for n in diff_names}
+
+    if flops is not None:
+        work = {"fwd": (float(flops), "flop"), "fwd+bwd": (bwd_flops_factor * float(flops), "flop")}
+    else:
+        tensors = [a for _, a, _, as_tensor in inputs if as_tensor]
+        diffs = [a for _, a, diff, as_tensor in inputs if diff and as_tensor]
+        fwd_b = nbytes(*tensors) + g.nbytes
+        bwd_b = g.nbytes + nbytes(*tensors) + nbytes(*diffs)
+        work = {"fwd": (float(fwd_b), "byte"), "fwd+bwd": (float(fwd_b + bwd_b), "byte")}
+    ours = {"fwd": ours_fwd, "fwd+bwd": ours_fb} if user else {}  # without user: the caller fills it
+    return Case(fam, spec["name"], descriptor, impl, "user" if user else "?",
+                ours, {"fwd": torch_fwd, "fwd+bwd": torch_fb}, work, spec)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Families. Each builder takes (env, spec, api) with api "user" or "_C".
+
+
+def conv_out(size, k, stride, pad, dil):
+    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+
+
+def conv_descriptor(N, C, H, W, K, R, S, st, pad, dil, groups):
+    """The same string as the C++ Conv2dParams::str() for square stride/padding/dilation."""
+    d = f"mb{N}ic{C}ih{H}" + (f"iw{W}" if W != H else "") + f"oc{K}kh{R}" + (f"kw{S}" if S != R else "")
+    return d + f"sh{st}ph{pad}dh{dil}g{groups}"
+
+
+@family("conv2d", "conv2d", c_names=("conv2d_forward", "conv2d_backward"))
+def build_conv2d(env: Env, spec: dict, api: str) -> Case:
+    N, C, H, W, K, R, S = (spec[k] for k in ("N", "C", "H", "W", "K", "R", "S"))
+    st, pad, dil, groups = spec["stride"], spec["padding"], spec["dilation"], spec["groups"]
+    P, Q = conv_out(H, R, st, pad, dil), conv_out(W, S, st, pad, dil)
+    rng = np.random.default_rng(1234)
+    x = randn(rng, (N, C, H, W))
+    w = randn(rng, (K, C // groups, R, S), 1.0 / math.sqrt(C // groups * R * S))
+    b = randn(rng, (K,))
+    flops = 2.0 * N * K * P * Q * (C // groups) * R * S
+    impl, desc = "?", conv_descriptor(N, C, H, W, K, R, S, st, pad, dil, groups)
+    if env.C is not None and hasattr(env.C, "conv2d_impl"):
+        s = env.C.conv2d_impl(x, w, (st, st), (pad, pad), (dil, dil), groups)
+        impl, _, desc = s.rpartition(" ") if " " in s else (s, "", desc)
+
+    def call(F, a):
+        return F.conv2d(a["input"], a["weight"], a["bias"], stride=st, padding=pad, dilation=dil, groups=groups)
+
+    case = functional_case(env, "conv2d", spec, descriptor=desc, impl=impl, flops=flops, call=call,
+                           inputs=[("input", x, True, True), ("weight", w, True, True), ("bias", b, True, True)],
+                           user=(api == "user"))
+    if api == "_C":  # fallback: the raw kernels, no autograd
+        Cm = env.C
+        s2, p2, d2 = (st, st), (pad, pad), (dil, dil)
+        g = randn(np.random.default_rng(4321), (N, K, P, Q))
+
+        def c_fwd():
+            return {"output": Cm.conv2d_forward(x, w, b, s2, p2, d2, groups)}
+
+        def c_fb():
+            Cm.conv2d_forward(x, w, b, s2, p2, d2, groups)
+            gi, gw, gb = Cm.conv2d_backward(g, x, w, s2, p2, d2, groups, (True, True, True))
+            return {"grad_input": gi, "grad_weight": gw, "grad_bias": gb}
+
+        case.ours = {"fwd": c_fwd, "fwd+bwd": c_fb}
+        case.api = "_C"
+    return case
+
+
+@family("conv_transpose2d", "conv_transpose2d")
+def build_conv_transpose2d(env: Env, spec: dict, api: str) -> Case:
+    N, C, H, W, K, R, S = (spec[k] for k in ("N", "C", "H", "W", "K", "R", "S"))
+    st, pad, opad = spec["stride"], spec["padding"], spec.get("output_padding", 0)
+    dil, groups = spec.get("dilation", 1), spec.get("groups", 1)
+    rng = np.random.default_rng(1234)
+    x = randn(rng, (N, C, H, W))
+    w = randn(rng, (C, K // groups, R, S), 1.0 / math.sqrt(C // groups * R * S))
+    b = randn(rng, (K,))
+    flops = 2.0 * N * C * H * W * (K // groups) * R * S  # every input pixel scatters into K/g x R x S outputs
+    desc = f"mb{N}ic{C}ih{H}oc{K}kh{R}sh{st}ph{pad}oph{opad}dh{dil}g{groups}"
+
+    def call(F, a):
+        return F.conv_transpose2d(a["input"], a["weight"], a["bias"], stride=st, padding=pad,
+                                  output_padding=opad, groups=groups, dilation=dil)
+
+    return functional_case(env, "conv_transpose2d", spec, descriptor=desc, flops=flops, call=call,
+                           inputs=[("input", x, True, True), ("weight", w, True, True), ("bias", b, True, True)])
+
+
+def _pool_family(key):
+    @family(key, key)
+    def build(env: Env, spec: dict, api: str) -> Case:
+        N, C, H, W = (spec[k] for k in ("N", "C", "H", "W"))
+        x = randn(np.random.default_rng(1234), (N, C, H, W))
+        if key == "adaptive_avg_pool2d":
+            osz = spec["output_size"]
+            desc = f"mb{N}ic{C}ih{H}os{osz}"
+
+            def call(F, a):
+                return F.adaptive_avg_pool2d(a["input"], osz)
+        else:
+            k, st, pad = spec["kernel"], spec["stride"], spec["padding"]
+            desc = f"mb{N}ic{C}ih{H}kh{k}sh{st}ph{pad}"
+
+            def call(F, a):
+                return getattr(F, key)(a["input"], kernel_size=k, stride=st, padding=pad)
+
+        return functional_case(env, key, spec, descriptor=desc, call=call, inputs=[("input", x, True, True)])
+
+    return build
+
+
+for _key in ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"):
+    _pool_family(_key)
+
+
+@family("batch_norm")
+def build_batch_norm(env: Env, spec: dict, api: str) -> Case:
+    N, C, H, W = (spec[k] for k in ("N", "C", "H", "W"))
+    rng = np.random.default_rng(1234)
+    x, gamma, beta = randn(rng, (N, C, H, W)), randn(rng, (C,)), randn(rng, (C,))
+    mean, var = np.zeros(C, np.float32), np.ones(C, np.float32)
+    training = bool(spec.get("training", True))
+
+    def call(F, a):
+        return F.batch_norm(a["input"], a["running_mean"], a["running_var"], a["weight"], a["bias"],
+                            training=training)
+
+    return functional_case(env, "batch_norm", spec, descriptor=f"mb{N}ic{C}ih{H}t{int(training)}", call=call,
+                           inputs=[("input", x, True, True), ("running_mean", mean, False, True),
+                                   ("running_var", var, False, True), ("weight", gamma, True, True),
+                                   ("bias", beta, True, True)])
+
+
+@family("group_norm")
+def build_group_norm(env: Env, spec: dict, api: str) -> Case:
+    N, C, H, W, G = (spec[k] for k in ("N", "C", "H", "W", "groups"))
+    rng = np.random.default_rng(1234)
+    x, gamma, beta = randn(rng, (N, C, H, W)), randn(rng, (C,)), randn(rng, (C,))
+
+    def call(F, a):
+        return F.group_norm(a["input"], G, a["weight"], a["bias"])
+
+    return functional_case(env, "group_norm", spec, descriptor=f"mb{N}ic{C}ih{H}g{G}", call=call,
+                           inputs=[("input", x, True, True), ("weight", gamma, True, True),
+                                   ("bias", beta, True, True)])
+
+
+@family("layer_norm")
+def build_layer_norm(env: Env, spec: dict, api: str) -> Case:
+    N, C, H, W = (spec[k] for k in ("N", "C", "H", "W"))
+    rng = np.random.default_rng(1234)
+    x, gamma, beta = randn(rng, (N, C, H, W)), randn(rng, (C, H, W)), randn(rng, (C, H, W))
+
+    def call(F, a):
+        return F.layer_norm(a["input"], (C, H, W), a["weight"], a["bias"])
+
+    return functional_case(env, "layer_norm", spec, descriptor=f"mb{N}ic{C}ih{H}norm_chw", call=call,
+                           inputs=[("input", x, True, True), ("weight", gamma, True, True),
+                                   ("bias", beta, True, True)])
+
+
+@family("instance_norm")
+def build_instance_norm(env: Env, spec: dict, api: str) -> Case:
+    N, C, H, W = (spec[k] for k in ("N", "C", "H", "W"))
+    rng = np.random.default_rng(1234)
+    x, gamma, beta = randn(rng, (N, C, H, W)), randn(rng, (C,)), randn(rng, (C,))
+
+    def call(F, a):
+        return F.instance_norm(a["input"], weight=a["weight"], bias=a["bias"])
+
+    return functional_case(env, "instance_norm", spec, descriptor=f"mb{N}ic{C}ih{H}", call=call,
+                           inputs=[("input", x, True, True), ("weight", gamma, True, True),
+                                   ("bias", beta, True, True)])
+
+
+@family("activation", functional=lambda spec: spec["name"])
+def build_activation(env: Env, spec: dict, api: str) -> Case:
+    name, n = spec["name"], spec["numel"]
+    x = randn(np.random.default_rng(1234), (n,))
+    kwargs = {k: v for k, v in spec.items() if k not in ("name", "numel")}  # e.g. negative_slope
+
+    def call(F, a):
+        return getattr(F, name)(a["input"], **kwargs)
+
+    return functional_case(env, "activation", spec, descriptor=f"{name}_n{n}", call=call,
+                           inputs=[("input", x, True, True)])
+
+
+@family("softmax", functional=lambda spec: spec.get("fn") or spec["name"].rsplit("_", 1)[0])  # "log_softmax_4096x1000"
+def build_softmax(env: Env, spec: dict, api: str) -> Case:
+    fn = FAMILIES["softmax"].functional(spec)
+    rows, cols = spec["rows"], spec["cols"]
+    x = randn(np.random.default_rng(1234), (rows, cols))
+
+    def call(F, a):
+        return getattr(F, fn)(a["input"], dim=1)
+
+    return functional_case(env, "softmax", spec, descriptor=f"{fn}_{rows}x{cols}", call=call,
+                           inputs=[("input", x, True, True)])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Timing and checking
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    r = fn()
+    dt = time.perf_counter() - t0
+    del r
+    return dt
+
+
+def time_alternating(f_ours, f_torch, reps: int, warmup: int, max_seconds: float):
+    """Warm-up pairs, then (ours, torch) pairs until `reps` or `max_seconds` (at least one pair)."""
+    start = time.perf_counter()
+    for _ in range(max(warmup, 0)):
+        timed(f_ours)
+        timed(f_torch)
+        if time.perf_counter() - start > max_seconds / 4:
+            break
+    ours, theirs = [], []
+    start = time.perf_counter()
+    while len(ours) < reps:
+        ours.append(timed(f_ours))
+        theirs.append(timed(f_torch))
+        if time.perf_counter() - start > max_seconds:
+            break
+    return ours, theirs
+
+
+def max_abs_diffs(ours: dict, ref: dict) -> Tuple[Dict[str, float], bool]:
+    """Largest |ours - torch| per result, and whether any exceeds a loose float32 tolerance.
+
+    The tolerance is 1e-3 of the reference's largest magnitude (plus 1e-5): far above float32
+    reordering noise for these reduction lengths, far below what a wrong kernel gives.
+    """
+    diffs, bad = {}, False
+    for k, r in ref.items():
+        r = to_numpy(r)
+        o = to_numpy(ours.get(k))
+        if o is None or r is None or o.shape != r.shape:
+            diffs[k] = float("inf")
+            bad = True
+            continue
+        if r.size == 0:
+            diffs[k] = 0.0
+            continue
+        d = float(np.max(np.abs(o.astype(np.float64) - r.astype(np.float64))))
+        diffs[k] = d
+        if not d <= 1e-5 + 1e-3 * float(np.max(np.abs(r))):  # also catches NaN
+            bad = True
+    return diffs, bad
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Planning: which cases run, which are skipped and why
+
+
+def plan(env: Env, table: dict, ops, names, shrink: bool, quick: bool, api_request: str):
+    """(family, spec, api) to run, and (family, case or None, reason) skipped."""
+    runs, skipped = [], []
+    for key, cases in table.items():
+        if not isinstance(cases, list):
+            continue  # "about" and other notes
+        if ops and key not in ops:
+            skipped.append((key, None, "not selected (--ops)"))
+            continue
+        fam = FAMILIES.get(key)
+        if fam is None:
+            skipped.append((key, None, "no runner in bench/compare.py yet"))
+            continue
+        chosen = [c for c in cases if not names or c.get("name") in names]
+        if not chosen:
+            skipped.append((key, None, "no case selected (--cases)"))
+            continue
+        fam_runs, missing, no_c = [], [], False
+        for spec in chosen:
+            fname = fam.functional(spec)
+            if api_request in ("auto", "user") and env.has_user(fname):
+                api = "user"
+            elif api_request in ("auto", "_C") and env.has_c(fam.c_names):
+                api = "_C"
+            else:
+                api = None
+                no_c = no_c or not fam.c_names
+                missing.append((spec.get("name"), fname))
+            if api is not None:
+                fam_runs.append((fam, fam.shrink(spec) if shrink else dict(spec), api))
+        if quick and not names and fam_runs:
+            fam_runs = fam_runs[:1]  # the first (the tables list a small case first)
+
+        def why(fnames):
+            if api_request == "_C":
+                return "no fastlayers._C path for this family in compare.py" if not fam.c_names else \
+                    f"fastlayers._C lacks {', '.join(fam.c_names)}"
+            head = ("user-level API unavailable" if env.F is None else "not in fastlayers.nn.functional yet: "
+                    + ", ".join(sorted(set(fnames))))
+            return head + (" (no _C fallback)" if api_request == "auto" and no_c else "")
+
+        if not fam_runs:
+            skipped.append((key, None, why([f for _, f in missing])))
+        else:
+            skipped.extend((key, c, why([f])) for c, f in missing)
+            runs.extend(fam_runs)
+    return runs, skipped
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output
+
+
+COLS = [("case", 18, "<"), ("descriptor", 34, "<"), ("impl", 14, "<"), ("ours ms", 10, ">"),
+        ("torch ms", 10, ">"), ("torch/ours", 10, ">"), ("ours rate", 16, ">"), ("%peak", 7, ">"),
+        ("max|diff|", 10, ">"), ("reps", 5, ">")]
+
+
+def fmt_row(values) -> str:
+    return "  ".join(f"{str(v):{al}{w}}" for v, (_, w, al) in zip(values, COLS))
+
+
+def header_line() -> str:
+    return fmt_row([c for c, _, _ in COLS])
+
+
+def fmt_rate(amount, unit, seconds):
+    if not seconds or seconds <= 0:
+        return None, ""
+    if unit == "flop":
+        return amount / seconds / 1e9, "GFLOP/s"
+    return amount / seconds / 1e9, "GB/s"
+
+
+def geomean(values):
+    vals = [v for v in values if v and v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else None
+
+
+def parse_list(s):
+    return [x.strip() for x in s.split(",") if x.strip()] if s else []
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--table", default=str(DEFAULT_TABLE), help=f"shape table (default {DEFAULT_TABLE})")
+    ap.add_argument("--json", default=str(DEFAULT_JSON), help="write results here (default %(default)s)")
+    ap.add_argument("--ops", default="", help="comma-separated op families (table keys), e.g. conv2d")
+    ap.add_argument("--cases", default="", help="comma-separated case names, e.g. lenet_conv1,resnet_64")
+    ap.add_argument("--modes", default=",".join(MODES), help="fwd, fwd+bwd or both (default both)")
+    ap.add_argument("--threads", default=None, help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--reps", type=int, default=None, help="timed (ours, torch) pairs per case (default 20)")
+    ap.add_argument("--warmup", type=int, default=None, help="warm-up pairs per case (default 2)")
+    ap.add_argument("--max-seconds", type=float, default=30.0,
+                    help="time cap per case and mode for the timed pairs (default 30; at least one pair runs)")
+    ap.add_argument("--api", choices=("auto", "user", "c"), default="auto",
+                    help="auto: user-level API where it exists, else fastlayers._C; user / c: force one")
+    ap.add_argument("--shrink", action="store_true", help="cut every case to a batch of 2 (smoke use)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: the first case of each family (unless --cases), --shrink, 1 rep, "
+                         "1 warm-up, 1 thread (unless given), a cheaper peak measurement")
+    ap.add_argument("--no-peak", action="store_true", help="skip the peak measurement (no %%peak column)")
+    args = ap.parse_args(argv)
+
+    reps = args.reps if args.reps is not None else (1 if args.quick else 20)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    threads = [int(t) for t in parse_list(args.threads or ("1" if args.quick else "1,2"))]
+    modes = parse_list(args.modes)
+    for m in modes:
+        if m not in MODES:
+            ap.error(f"unknown mode {m!r}; expected one of {', '.join(MODES)}")
+    shrink = args.shrink or args.quick
+    api_request = {"auto": "auto", "user": "user", "c": "_C"}[args.api]
+
+    table_path = Path(args.table)
+    if not table_path.is_file():
+        print(f"error: shape table {table_path} not found (use --table PATH)", file=sys.stderr)
+        return 2
+    with open(table_path) as f:
+        table = json.load(f)
+    names = set(parse_list(args.cases))
+    ops = set(parse_list(args.ops))
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+    env = Env(args.api)
+    torch = env.torch
+    runs, skipped = plan(env, table, ops, names, shrink, args.quick, api_request)
+    if names:
+        found = {spec.get("name") for _, spec, _ in runs} | {c for _, c, _ in skipped if c}
+        for n in sorted(names - found):
+            skipped.append(("?", n, "no case of that name in the table (or its family is skipped)"))
+
+    # ---- header --------------------------------------------------------------------------------------
+    print("fastlayers vs PyTorch (CPU, float32)")
+    print(f"  fastlayers {getattr(env.fl, '__version__', '?')} from {Path(env.fl.__file__).parent}; "
+          f"SIMD level {env.simd_level()}")
+    print(f"  torch {torch.__version__}; numpy {np.__version__}; python {platform.python_version()}")
+    print(f"  CPU {peakmod.cpu_model()} ({os.cpu_count()} logical CPUs); table {table_path}")
+    apis = sorted({api for _, _, api in runs})
+    if "_C" in apis:
+        why = env.user_error or "the user-level function is missing for some families"
+        if api_request == "_C":
+            why = "--api c"
+        print(f"  API: FALLBACK to fastlayers._C (raw kernels, no autograd) for "
+              f"{', '.join(sorted({f.key for f, _, a in runs if a == '_C'}))}: {why}")
+    if "user" in apis:
+        print("  API: user-level fastlayers.nn.functional + autograd (Tensor.backward) for "
+              f"{', '.join(sorted({f.key for f, _, a in runs if a == 'user'}))}")
+    print(f"  method: alternating ours/torch after {warmup} warm-up pair(s), median of up to {reps} pairs "
+          f"(cap {args.max_seconds:g} s per case and mode); fwd under no_grad; fwd+bwd grads reset each call"
+          + ("; cases SHRUNK to batch <= 2" if shrink else ""))
+    if env.user_error and "_C" not in apis:
+        print(f"  user-level API unavailable: {env.user_error}")
+    if skipped:
+        print("  skipped:")
+        for key, case, reason in skipped:
+            print(f"    {key}{'/' + case if case else ''}: {reason}")
+
+    peaks = {}
+    if not args.no_peak:
+        for t in threads:
+            peaks[t] = peakmod.quick_peak(t) if args.quick else peakmod.measure_peak(t)
+            p = peaks[t]
+            gflops = f"{p['peak_gflops']:.1f} GFLOP/s" if p.get("peak_gflops") else "n/a"
+            gemm = f"{p['gemm_gflops']:.1f} GFLOP/s" if p.get("gemm_gflops") else "n/a"
+            print(f"  peak at {t} thread(s): {gflops} [{p['peak_method']}]\n"
+                  f"      (torch GEMM reaches {gemm} [{p['gemm_method']}])\n"
+                  f"      bandwidth {p['bandwidth_gbs']:.1f} GB/s [{p['bandwidth_method']}]")
+    print("  columns: torch/ours > 1 means fastlayers is faster; ours rate is GFLOP/s (conv: 2*N*K*P*Q*(C/g)*R*S "
+          "per pass, fwd+bwd 3x) or GB/s of minimal traffic; %peak: of the measured FMA peak (GFLOP/s) or "
+          "bandwidth (GB/s) above; "
+          "max|diff| vs torch ('!' = beyond tolerance)")
+
+    # ---- run ------------------------------------------------------------------------------------------
+    results, summary, errors, mismatches = [], [], [], []
+    checked: Dict[Tuple[str, str, str], Tuple[dict, bool]] = {}
+    meta = {
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "argv": sys.argv[1:] if argv is None else list(argv),
+        "table": str(table_path),
+        "fastlayers_version": getattr(env.fl, "__version__", None),
+        "fastlayers_path": str(Path(env.fl.__file__).parent),
+        "simd_level": env.simd_level(),
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "cpu": peakmod.cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "api_request": args.api,
+        "user_api_error": env.user_error,
+        "modes": modes, "threads": threads, "reps": reps, "warmup": warmup,
+        "max_seconds": args.max_seconds, "shrink": shrink, "quick": args.quick,
+        "peak": {str(t): p for t, p in peaks.items()},
+    }
+
+    def write_json():
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"meta": meta, "skipped": [{"family": k, "case": c, "reason": r} for k, c, r in skipped],
+               "results": results, "summary": summary, "errors": errors}
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=2, allow_nan=False, default=str)
+        os.replace(tmp, out)
+
+    try:
+        for t in threads:
+            actual = env.set_threads(t)
+            for mode in modes:
+                print(f"\n== {mode}, {t} thread(s)" + (f" (fastlayers reports {actual})" if actual != t else "")
+                      + " ==")
+                print(header_line())
+                ratios = []
+                for fam, spec, api in runs:
+                    gc.collect()
+                    row = {"family": fam.key, "case": spec["name"], "mode": mode, "threads": t, "api": api,
+                           "spec": spec}
+                    try:
+                        case = fam.build(env, spec, api)
+                        key = (fam.key, spec["name"], mode)
+                        if key not in checked:  # correctness, once per case and mode (also a warm-up)
+                            checked[key] = max_abs_diffs(case.ours[mode](), case.torch[mode]())
+                        diffs, bad = checked[key]
+                        ours, theirs = time_alternating(case.ours[mode], case.torch[mode], reps, warmup,
+                                                        args.max_seconds)
+                    except Exception as e:
+                        msg = f"{type(e).__name__}: {e}"
+                        errors.append({"family": fam.key, "case": spec["name"], "mode": mode, "threads": t,
+                                       "error": msg, "traceback": traceback.format_exc()})
+                        print(fmt_row([spec["name"], "", "", "ERROR", "", "", "", "", "", ""]) + "  " + msg)
+                        continue
+                    to, tt = statistics.median(ours), statistics.median(theirs)
+                    amount, unit = case.work[mode]
+                    rate, rate_unit = fmt_rate(amount, unit, to)
+                    trate, _ = fmt_rate(amount, unit, tt)
+                    p = peaks.get(t)
+                    ref = None
+                    if p:
+                        ref = p.get("peak_gflops") if unit == "flop" else p.get("bandwidth_gbs")
+                    pct = 100.0 * rate / ref if (ref and rate) else None
+                    tpct = 100.0 * trate / ref if (ref and trate) else None
+                    ratio = tt / to if to > 0 else None
+                    ratios.append(ratio)
+                    vals = list(diffs.values())
+                    dmax = (float("nan") if any(math.isnan(v) for v in vals) else max(vals)) if vals else 0.0
+                    if bad:
+                        mismatches.append({"family": fam.key, "case": spec["name"], "mode": mode,
+                                           "diffs": {k: v if math.isfinite(v) else str(v) for k, v in diffs.items()}})
+                    row.update({
+                        "descriptor": case.descriptor, "impl": case.impl, "api": case.api,
+                        "ours_ms": 1e3 * to, "torch_ms": 1e3 * tt,
+                        "ours_ms_all": [1e3 * v for v in ours], "torch_ms_all": [1e3 * v for v in theirs],
+                        "ratio_torch_over_ours": ratio,
+                        "work": amount, "work_unit": unit, "rate_unit": rate_unit,
+                        "ours_rate": rate, "torch_rate": trate,
+                        "peak_reference": ref, "pct_peak": pct, "torch_pct_peak": tpct,
+                        # non-finite differences (NaN results, missing or misshapen gradients) as strings
+                        "max_abs_diff": {k: v if math.isfinite(v) else str(v) for k, v in diffs.items()},
+                        "max_abs_diff_max": dmax if math.isfinite(dmax) else str(dmax),
+                        "mismatch": bad, "reps": len(ours),
+                    })
+                    results.append(row)
+                    print(fmt_row([
+                        spec["name"], case.descriptor, case.impl + ("" if case.api == "user" else " [_C]"),
+                        f"{1e3 * to:.3f}", f"{1e3 * tt:.3f}", f"{ratio:.3f}" if ratio else "-",
+                        f"{rate:.1f} {rate_unit}" if rate else "-", f"{pct:.1f}%" if pct is not None else "-",
+                        (f"{dmax:.1e}" if math.isfinite(dmax) else str(dmax)) + ("!" if bad else ""),
+                        len(ours)]), flush=True)
+                    write_json()
+                gm = geomean(ratios)
+                summary.append({"mode": mode, "threads": t, "geomean_ratio_torch_over_ours": gm,
+                                "cases": len([r for r in ratios if r])})
+                print(f"geomean torch/ours ({mode}, {t} thread(s), {len([r for r in ratios if r])} cases): "
+                      + (f"{gm:.3f}" if gm else "-"))
+    finally:
+        meta["mismatches"] = mismatches
+        write_json()
+
+    print(f"\nwrote {args.json}")
+    if mismatches:
+        print(f"WARNING: {len(mismatches)} case/mode(s) differ from torch beyond tolerance: "
+              + ", ".join(f"{m['family']}/{m['case']} {m['mode']}" for m in mismatches))
+    if errors:
+        print(f"{len(errors)} case(s) failed:")
+        for e in errors:
+            print(f"  {e['family']}/{e['case']} {e['mode']} {e['threads']}t: {e['error']}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
