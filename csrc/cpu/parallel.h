@@ -22,11 +22,30 @@ void parallel_for(int64_t n_tasks, F&& f) {
   for (int64_t t = 0; t < n_tasks; ++t) f(t);
 }
 
+// Like parallel_for, but threads take tasks one at a time as they finish (for tasks of uneven cost,
+// or threads of uneven speed). Tasks must still write disjoint memory and not depend on each other.
+template <typename F>
+void parallel_for_dynamic(int64_t n_tasks, F&& f) {
+  int64_t nt = kernel_threads();
+  if (nt > n_tasks) nt = n_tasks;
+  if (nt <= 1) {
+    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+    return;
+  }
+#pragma omp parallel for num_threads(static_cast<int>(nt)) schedule(dynamic, 1)
+  for (int64_t t = 0; t < n_tasks; ++t) f(t);
+}
+
+// Slots of thread_scratch: 0 .. kSharedSlot - 1 for a task's own buffers; kSharedSlot for a per-call
+// buffer that the calling thread fills before a parallel_for and its team only reads.
+constexpr int kScratchSlots = 8;
+constexpr int kSharedSlot = kScratchSlots - 1;
+
 // A per-thread scratch buffer that only grows, so hot loops never allocate after warm-up.
-// slot separates buffers used at the same time by one thread.
+// slot (< kScratchSlots) separates buffers used at the same time by one thread.
 template <typename T>
 T* thread_scratch(size_t count, int slot = 0) {
-  thread_local std::vector<char> buffers[4];
+  thread_local std::vector<char> buffers[kScratchSlots];
   std::vector<char>& b = buffers[slot];
   size_t bytes = count * sizeof(T) + 64;
   if (b.size() < bytes) b.resize(bytes);
