@@ -313,3 +313,14 @@ def test_non_scalar_backward_without_gradient_raises():
     x = fl.tensor(np.ones((1, 2, 5, 5), np.float32), requires_grad=True)
     with pytest.raises(RuntimeError, match="scalar outputs"):
         F.conv2d(x, _t(3, 2, 3, 3)).backward()
+
+
+def test_dlpack_input_with_unsupported_dtype_raises_type_error():
+    x = torch.ones((1, 2, 5, 5), dtype=torch.int32)
+    with pytest.raises(TypeError, match="input must have dtype float32 or float64"):
+        _C.conv2d_forward(x, np.ones((3, 2, 3, 3), np.float32))
+
+
+def test_non_array_input_raises_type_error():
+    with pytest.raises(TypeError, match="input must be a numpy array or an array exporting __dlpack__, got list"):
+        _C.conv2d_forward([[1.0]], np.ones((3, 2, 3, 3), np.float32))
