@@ -93,6 +93,19 @@ const Cfg kConfigs[] = {
     {1, 4, 6, 6, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2},       // one output channel per group
     {2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // resnet-like, full tiles
     {1, 8, 17, 17, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8},     // depthwise, odd plane, batch 1
+    {3, 5, 8, 8, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},       // P*Q a multiple of the vector length, K edge rows
+    {2, 3, 40, 40, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // P*Q longer than a weight-gradient chunk
+    {20, 4, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1},      // many images per weight-gradient chunk
+    {2, 12, 12, 12, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // stride 2 with padding, even input
+    {2, 6, 15, 16, 4, 4, 4, 2, 2, 1, 1, 1, 1, 2},     // 4x4 stride 2, groups
+    {2, 4, 7, 7, 4, 3, 3, 1, 1, 3, 3, 1, 1, 4},       // depthwise, padding larger than the kernel
+    {1, 2, 3, 300, 2, 1, 3, 1, 1, 0, 1, 1, 1, 2},     // depthwise, a very wide row
+    {1, 2, 4, 40, 4, 1, 20, 1, 1, 0, 3, 1, 1, 2},     // depthwise, 20 taps per row, multiplier 2
+    {2, 32, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32},  // depthwise, benchmark-like plane
+    {1, 5, 40, 40, 6, 3, 3, 1, 1, 2, 2, 2, 2, 1},     // dilated, on the phase grid
+    {2, 6, 20, 20, 9, 3, 3, 1, 1, 1, 1, 1, 1, 3},     // groups on the phase grid, K edge rows
+    {1, 30, 20, 20, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // phase grid, reduction in 2 blocks, batch 1
+    {3, 4, 33, 34, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // stride 2 on the phase grid, odd H
 };
 
 template <typename T>
