@@ -6,5 +6,6 @@ from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed, seed
 from . import nn
+from . import optim, utils
 
 __version__ = "0.1.0"

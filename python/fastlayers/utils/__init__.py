@@ -1,0 +1,4 @@
+"""General utilities, mirroring torch.utils."""
+from . import data
+
+__all__ = ["data"]
