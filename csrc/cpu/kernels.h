@@ -34,3 +34,39 @@ void conv2d_depthwise_backward_weight(const TensorView& dw, const TensorView& db
 }  // namespace cpu
 
 }  // namespace fl
+
+// ---- normalization ----
+namespace fl {
+namespace ref {
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p);
+void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
+                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p);
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, bool batch_stats, const BatchNormParams& p);
+void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p);
+void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const GroupNormParams& p);
+}  // namespace ref
+namespace cpu {
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p);
+void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
+                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p);
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, bool batch_stats, const BatchNormParams& p);
+void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p);
+void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const GroupNormParams& p);
+}  // namespace cpu
+}  // namespace fl

@@ -23,3 +23,38 @@ void check_conv2d_params(const Conv2dParams& p);
 const char* conv2d_impl_name(const Conv2dParams& p, DType dtype);
 
 }  // namespace fl
+
+// ---- normalization ----
+namespace fl {
+
+// Training batch norm: y[N,C,S], mean[C], rstd[C] = 1/sqrt(var + eps) (biased var) from x; gamma/beta
+// [C] may be absent (1 and 0). running_mean/running_var [C], when defined, are updated in place with
+// p.momentum (unbiased variance).
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p);
+// Evaluation batch norm with the running statistics; also writes mean = running_mean and
+// rstd = 1/sqrt(running_var + eps) for batch_norm_backward_eval.
+void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
+                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p);
+// Gradients of batch_norm_forward (mean/rstd depend on x); dx, dgamma, dbeta each skipped where absent.
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const BatchNormParams& p);
+// Gradients of batch_norm_forward_eval (mean/rstd are constants).
+void batch_norm_backward_eval(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                              const TensorView& dy, const TensorView& x, const TensorView& mean,
+                              const TensorView& rstd, const TensorView& gamma, const BatchNormParams& p);
+// Group norm: y[N,C,S], mean[N,G], rstd[N,G] from x; gamma/beta [C] may be absent.
+void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p);
+void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const GroupNormParams& p);
+void check_batch_norm_params(const BatchNormParams& p);
+void check_group_norm_params(const GroupNormParams& p);
+// Selects the naive reference kernels for the norm family (tests use it as the oracle).
+void set_norm_use_reference(bool on);
+
+}  // namespace fl

@@ -33,3 +33,29 @@ struct Conv2dParams {
 };
 
 }  // namespace fl
+
+// ---- normalization ----
+namespace fl {
+
+// Batch normalization of an N x C x S input (S = product of the spatial sizes): statistics per channel
+// over N and S. momentum weighs the new batch in the running statistics (running = (1 - m) * running +
+// m * batch, the variance unbiased), as torch's exponential_average_factor.
+struct BatchNormParams {
+  int64_t N = 1, C = 1, S = 1;
+  double eps = 1e-5, momentum = 0.1;
+  int64_t count() const { return N * S; }  // values per channel
+  std::string str() const;                 // e.g. mb32ic64is4096
+};
+
+// Group normalization of an N x C x S input: statistics per (sample, group) over C/G channels and S;
+// gamma and beta per channel. Layer norm is the case G = 1, S = 1, C = the normalized size; instance
+// norm the case G = C.
+struct GroupNormParams {
+  int64_t N = 1, C = 1, S = 1, G = 1;
+  double eps = 1e-5;
+  int64_t Cg() const { return C / G; }
+  int64_t count() const { return Cg() * S; }  // values per group
+  std::string str() const;                    // e.g. mb32ic128is1024g32
+};
+
+}  // namespace fl

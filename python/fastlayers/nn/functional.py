@@ -186,3 +186,180 @@ def pad(input, pad, mode="constant", value=None):
         if mode == "circular" and max(lo, hi) > n:
             raise ValueError(f"pad(): circular padding ({lo}, {hi}) must be at most the dimension size {n}")
     return _Pad.apply(input, tuple(pairs), mode, 0 if value is None else value)
+
+
+# ---- normalization ----
+__all__ += ["batch_norm", "layer_norm", "group_norm", "instance_norm"]
+
+
+class _BatchNormFn(Function):
+    @staticmethod
+    def forward(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps):
+        # running_mean / running_var arrive as the buffers' own arrays: the kernel updates them in place.
+        y, mean, rstd = _C.batch_norm_forward(input, weight, bias, running_mean, running_var, training, momentum,
+                                              eps)
+        ctx.save_for_backward(input, mean, rstd, weight)
+        ctx.training = training
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, mean, rstd, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        dx, dw, db = _C.batch_norm_backward(grad_output, input, mean, rstd, weight, ctx.training,
+                                            mask=(needs[0], needs[3], needs[4]))
+        return dx, None, None, dw, db, None, None, None
+
+
+def _check_norm_inputs(op, input, **optional):
+    _check_tensor(input, op, "input")
+    for name, value in optional.items():
+        _check_tensor(value, op, name, optional=True)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalization over the channel axis 1 of an (N, C, *) input, as torch.nn.functional.batch_norm.
+    In training the batch statistics are used and the running ones (when given) updated in place with
+    `momentum` (the variance unbiased); otherwise the running statistics are used."""
+    _check_norm_inputs("batch_norm", input, running_mean=running_mean, running_var=running_var, weight=weight,
+                       bias=bias)
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm(): expected input of at least 2 dims (N, C, *), got shape {tuple(input.shape)}")
+    C = input.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if p is not None and tuple(p.shape) != (C,):
+            raise ValueError(f"batch_norm(): expected {name} of shape ({C},) for an input with {C} channels, "
+                             f"got {tuple(p.shape)}")
+    if training:
+        per_channel = input.shape[0] * int(np.prod(input.shape[2:], dtype=np.int64))
+        if per_channel <= 1:
+            raise ValueError(f"batch_norm(): expected more than 1 value per channel when training, got input size "
+                             f"{tuple(input.shape)}")
+    elif running_mean is None or running_var is None:
+        raise RuntimeError("batch_norm(): running_mean and running_var must be defined in evaluation mode "
+                           "(training=False)")
+    return _BatchNormFn.apply(input, running_mean, running_var, weight, bias, bool(training), float(momentum),
+                              float(eps))
+
+
+class _GroupNormFn(Function):
+    """Group norm of an (N, C, *) input; layer norm uses it on (rows, normalized size) with one group."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, num_groups, eps, view_shape, param_shape):
+        ctx.in_shape, ctx.param_shape, ctx.num_groups = input.shape, param_shape, num_groups
+        if view_shape is not None:
+            input = input.reshape(view_shape)
+            weight = None if weight is None else weight.reshape(-1)
+            bias = None if bias is None else bias.reshape(-1)
+        y, mean, rstd = _C.group_norm_forward(input, num_groups, weight, bias, eps)
+        ctx.save_for_backward(input, mean, rstd, weight)
+        return y.reshape(ctx.in_shape)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, mean, rstd, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        dx, dw, db = _C.group_norm_backward(grad_output.reshape(input.shape), input, mean, rstd, weight,
+                                            ctx.num_groups, mask=(needs[0], needs[1], needs[2]))
+        if dx is not None:
+            dx = dx.reshape(ctx.in_shape)
+        if dw is not None:
+            dw = dw.reshape(ctx.param_shape)
+        if db is not None:
+            db = db.reshape(ctx.param_shape)
+        return dx, dw, db, None, None, None, None
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    """Normalizes over the trailing dims given by normalized_shape, as torch.nn.functional.layer_norm."""
+    _check_norm_inputs("layer_norm", input, weight=weight, bias=bias)
+    if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
+        normalized_shape = (int(normalized_shape),)
+    if not isinstance(normalized_shape, (tuple, list)) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in normalized_shape):
+        raise TypeError(f"layer_norm(): argument 'normalized_shape' must be an int or a sequence of ints, "
+                        f"got {normalized_shape!r}")
+    shape = tuple(int(v) for v in normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ValueError(f"layer_norm(): given normalized_shape={list(shape)}, expected input with shape "
+                         f"[*, {', '.join(map(str, shape))}], but got input of size {tuple(input.shape)}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(f"layer_norm(): expected {name} of shape {shape} (normalized_shape), "
+                             f"got {tuple(p.shape)}")
+    D = int(np.prod(shape, dtype=np.int64))
+    rows = int(np.prod(input.shape[:input.ndim - k], dtype=np.int64))
+    return _GroupNormFn.apply(input, weight, bias, 1, float(eps), (rows, D), shape)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
+    """Group normalization of an (N, C, *) input, as torch.nn.functional.group_norm."""
+    _check_norm_inputs("group_norm", input, weight=weight, bias=bias)
+    if input.ndim < 2:
+        raise ValueError(f"group_norm(): expected input of at least 2 dims (N, C, *), got shape "
+                         f"{tuple(input.shape)}")
+    if not isinstance(num_groups, numbers.Integral) or isinstance(num_groups, bool) or num_groups < 1:
+        raise ValueError(f"group_norm(): num_groups must be a positive integer, got {num_groups!r}")
+    if input.shape[1] % num_groups:
+        raise ValueError(f"group_norm(): expected number of channels in input to be divisible by num_groups, "
+                         f"but got input of shape {tuple(input.shape)} and num_groups={num_groups}")
+    return _GroupNormFn.apply(input, weight, bias, int(num_groups), float(eps), None, (input.shape[1],))
+
+
+class _InstanceNormStatsFn(Function):
+    """Instance norm with the input's statistics (a group norm with one channel per group); updates the
+    running statistics in place when given, as torch (mean over the batch of the per-instance statistics,
+    the variance unbiased)."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
+        N, C = input.shape[:2]
+        y, mean, rstd = _C.group_norm_forward(input, C, weight, bias, eps)
+        ctx.save_for_backward(input, mean, rstd, weight)
+        S = input.size // max(N * C, 1)
+        if running_mean is not None or running_var is not None:
+            mean64, rstd64 = mean.astype(np.float64), rstd.astype(np.float64)
+            if running_mean is not None:
+                running_mean[...] = (1 - momentum) * running_mean + momentum * mean64.mean(axis=0)
+            if running_var is not None:
+                var = (1.0 / (rstd64 * rstd64) - eps) * (S / (S - 1))
+                running_var[...] = (1 - momentum) * running_var + momentum * var.mean(axis=0)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, mean, rstd, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        dx, dw, db = _C.group_norm_backward(grad_output, input, mean, rstd, weight, input.shape[1],
+                                            mask=(needs[0], needs[1], needs[2]))
+        return dx, dw, db, None, None, None, None
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-05):
+    """Instance normalization of an (N, C, *) input, as torch.nn.functional.instance_norm."""
+    _check_norm_inputs("instance_norm", input, running_mean=running_mean, running_var=running_var, weight=weight,
+                       bias=bias)
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm(): expected input of at least 3 dims (N, C, *), got shape "
+                         f"{tuple(input.shape)}")
+    C = input.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if p is not None and tuple(p.shape) != (C,):
+            raise ValueError(f"instance_norm(): expected {name} of shape ({C},), got {tuple(p.shape)}")
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm(): running_mean and running_var must be given when "
+                             "use_input_stats=False")
+        return _BatchNormFn.apply(input, running_mean, running_var, weight, bias, False, 0.0, float(eps))
+    if int(np.prod(input.shape[2:], dtype=np.int64)) <= 1:
+        raise ValueError(f"instance_norm(): expected more than 1 spatial element when training, got input size "
+                         f"{tuple(input.shape)}")
+    for name, p in (("running_mean", running_mean), ("running_var", running_var)):
+        if p is not None and p.dtype != input.dtype:
+            raise TypeError(f"instance_norm(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
+    return _InstanceNormStatsFn.apply(input, weight, bias, running_mean, running_var, float(momentum), float(eps))

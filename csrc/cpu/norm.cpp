@@ -1,0 +1,317 @@
+// Fast CPU batch norm and group norm (layer norm and instance norm are group norms). Gradients are
+// written (=). Statistics are two-pass (mean, then the sum of squared deviations) with double
+// accumulators; every reduction runs in a fixed order inside one task (tasks split channels or
+// groups, never a reduction), so results do not depend on the thread count. The inner loops are
+// unit-stride with several independent accumulators so the compiler vectorizes them at -O3.
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/kernels.h"
+#include "cpu/parallel.h"
+
+namespace fl::cpu {
+namespace {
+
+constexpr int kLanes = 8;
+
+inline double fold(const double* a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
+
+template <typename T> double sum(const T* x, int64_t n) {
+  double a[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) a[j] += static_cast<double>(x[i + j]);
+  double tail = 0;
+  for (; i < n; ++i) tail += x[i];
+  return fold(a) + tail;
+}
+
+template <typename T> double sq_dev(const T* x, int64_t n, double m) {
+  double a[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const double d = static_cast<double>(x[i + j]) - m;
+      a[j] += d * d;
+    }
+  double tail = 0;
+  for (; i < n; ++i) tail += (x[i] - m) * (x[i] - m);
+  return fold(a) + tail;
+}
+
+// sdy += sum(dy), sdyx += sum(dy * (x - m)).
+template <typename T> void dy_sums(const T* dy, const T* x, int64_t n, double m, double& sdy, double& sdyx) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const double d = static_cast<double>(dy[i + j]);
+      a[j] += d;
+      b[j] += d * (static_cast<double>(x[i + j]) - m);
+    }
+  double ta = 0, tb = 0;
+  for (; i < n; ++i) {
+    ta += dy[i];
+    tb += static_cast<double>(dy[i]) * (x[i] - m);
+  }
+  sdy += fold(a) + ta;
+  sdyx += fold(b) + tb;
+}
+
+// The same with a weight per element: A += sum(g * dy), B += sum(g * dy * (x - m)).
+template <typename T>
+void weighted_dy_sums(const T* dy, const T* x, const T* g, int64_t n, double m, double& A, double& B) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const double d = static_cast<double>(dy[i + j]) * g[i + j];
+      a[j] += d;
+      b[j] += d * (static_cast<double>(x[i + j]) - m);
+    }
+  double ta = 0, tb = 0;
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(dy[i]) * g[i];
+    ta += d;
+    tb += d * (x[i] - m);
+  }
+  A += fold(a) + ta;
+  B += fold(b) + tb;
+}
+
+// gamma / beta, or a shared buffer of ones / zeros when absent (filled before the parallel region).
+template <typename T> const T* or_const(const TensorView& v, int64_t n, T value, int slot) {
+  if (v.defined()) return v.ptr<T>();
+  T* buf = thread_scratch<T>(static_cast<size_t>(n), slot);
+  for (int64_t i = 0; i < n; ++i) buf[i] = value;
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Batch norm: one task per channel.
+
+template <typename T>
+void bn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv, const TensorView& xv,
+                const TensorView& gv, const TensorView& bv, const TensorView& rmv, const TensorView& rvv,
+                const BatchNormParams& p, bool train) {
+  const T* x = xv.ptr<T>();
+  const T* g = or_const<T>(gv, p.C, T(1), kSharedSlot);
+  const T* b = or_const<T>(bv, p.C, T(0), kSharedSlot - 1);
+  T* y = yv.ptr<T>();
+  T* mean = mv.ptr<T>();
+  T* rstd = rv.ptr<T>();
+  T* rm = rmv.ptr<T>();
+  T* rvar = rvv.ptr<T>();
+  const int64_t C = p.C, S = p.S, N = p.N, M = p.count();
+  parallel_for(C, [&](int64_t c) {
+    double m, r;
+    if (train) {
+      double s = 0;
+      for (int64_t n = 0; n < N; ++n) s += sum(x + (n * C + c) * S, S);
+      m = s / M;
+      double sq = 0;
+      for (int64_t n = 0; n < N; ++n) sq += sq_dev(x + (n * C + c) * S, S, m);
+      r = 1.0 / std::sqrt(sq / M + p.eps);
+      if (rm) rm[c] = static_cast<T>((1 - p.momentum) * rm[c] + p.momentum * m);
+      if (rvar) rvar[c] = static_cast<T>((1 - p.momentum) * rvar[c] + p.momentum * (M > 1 ? sq / (M - 1) : sq));
+    } else {
+      m = rm[c];
+      r = 1.0 / std::sqrt(static_cast<double>(rvar[c]) + p.eps);
+    }
+    mean[c] = static_cast<T>(m);
+    rstd[c] = static_cast<T>(r);
+    const T tm = static_cast<T>(m), scale = static_cast<T>(r * g[c]), shift = b[c];
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xs = x + (n * C + c) * S;
+      T* ys = y + (n * C + c) * S;
+      for (int64_t s = 0; s < S; ++s) ys[s] = (xs[s] - tm) * scale + shift;
+    }
+  });
+}
+
+template <typename T>
+void bn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView& dbv, const TensorView& dyv,
+                 const TensorView& xv, const TensorView& mv, const TensorView& rv, const TensorView& gv,
+                 bool batch_stats, const BatchNormParams& p) {
+  const T* dy = dyv.ptr<T>();
+  const T* x = xv.ptr<T>();
+  const T* mean = mv.ptr<T>();
+  const T* rstd = rv.ptr<T>();
+  const T* g = or_const<T>(gv, p.C, T(1), kSharedSlot);
+  T* dx = dxv.ptr<T>();
+  T* dg = dgv.ptr<T>();
+  T* db = dbv.ptr<T>();
+  const int64_t C = p.C, S = p.S, N = p.N, M = p.count();
+  parallel_for(C, [&](int64_t c) {
+    const double m = mean[c], r = rstd[c];
+    double sdy = 0, sdyx = 0;
+    if (dg || db || (dx && batch_stats))
+      for (int64_t n = 0; n < N; ++n) dy_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, m, sdy, sdyx);
+    if (dg) dg[c] = static_cast<T>(sdyx * r);
+    if (db) db[c] = static_cast<T>(sdy);
+    if (!dx) return;
+    // dx = g r dy - g r sdy / M - (x - m) g r^3 sdyx / M   (only the first term with constant statistics)
+    const double gr = static_cast<double>(g[c]) * r;
+    const T a = static_cast<T>(gr), tm = static_cast<T>(m);
+    const T k = batch_stats ? static_cast<T>(-gr * r * r * sdyx / M) : T(0);
+    const T k0 = batch_stats ? static_cast<T>(-gr * sdy / M) : T(0);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* dys = dy + (n * C + c) * S;
+      const T* xs = x + (n * C + c) * S;
+      T* dxs = dx + (n * C + c) * S;
+      for (int64_t s = 0; s < S; ++s) dxs[s] = a * dys[s] + k * (xs[s] - tm) + k0;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Group norm: one task per (sample, group) for y and dx; per block of channels for dgamma/dbeta.
+
+template <typename T>
+void gn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv, const TensorView& xv,
+                const TensorView& gv, const TensorView& bv, const GroupNormParams& p) {
+  const T* x = xv.ptr<T>();
+  const T* g = or_const<T>(gv, p.C, T(1), kSharedSlot);
+  const T* b = or_const<T>(bv, p.C, T(0), kSharedSlot - 1);
+  T* y = yv.ptr<T>();
+  T* mean = mv.ptr<T>();
+  T* rstd = rv.ptr<T>();
+  const int64_t G = p.G, Cg = p.Cg(), S = p.S, M = p.count();
+  parallel_for(p.N * G, [&](int64_t ng) {
+    const T* xg = x + ng * M;
+    T* yg = y + ng * M;
+    const double m = sum(xg, M) / M;
+    const double r = 1.0 / std::sqrt(sq_dev(xg, M, m) / M + p.eps);
+    mean[ng] = static_cast<T>(m);
+    rstd[ng] = static_cast<T>(r);
+    const T tm = static_cast<T>(m), tr = static_cast<T>(r);
+    const int64_t c0 = (ng % G) * Cg;
+    if (S == 1) {  // layer norm: gamma and beta run along the row
+      const T* gc = g + c0;
+      const T* bc = b + c0;
+      for (int64_t i = 0; i < Cg; ++i) yg[i] = (xg[i] - tm) * tr * gc[i] + bc[i];
+      return;
+    }
+    for (int64_t c = 0; c < Cg; ++c) {
+      const T scale = static_cast<T>(r * g[c0 + c]), shift = b[c0 + c];
+      const T* xs = xg + c * S;
+      T* ys = yg + c * S;
+      for (int64_t s = 0; s < S; ++s) ys[s] = (xs[s] - tm) * scale + shift;
+    }
+  });
+}
+
+constexpr int64_t kChannelBlock = 64;
+
+template <typename T>
+void gn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView& dbv, const TensorView& dyv,
+                 const TensorView& xv, const TensorView& mv, const TensorView& rv, const TensorView& gv,
+                 const GroupNormParams& p) {
+  const T* dy = dyv.ptr<T>();
+  const T* x = xv.ptr<T>();
+  const T* mean = mv.ptr<T>();
+  const T* rstd = rv.ptr<T>();
+  const T* g = or_const<T>(gv, p.C, T(1), kSharedSlot);
+  T* dx = dxv.ptr<T>();
+  T* dg = dgv.ptr<T>();
+  T* db = dbv.ptr<T>();
+  const int64_t N = p.N, C = p.C, G = p.G, Cg = p.Cg(), S = p.S, M = p.count();
+
+  if (dg || db) {
+    const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock;
+    parallel_for(blocks, [&](int64_t blk) {
+      const int64_t c0 = blk * kChannelBlock, c1 = std::min(C, c0 + kChannelBlock);
+      double sdy[kChannelBlock] = {}, sdyx[kChannelBlock] = {};
+      for (int64_t n = 0; n < N; ++n) {
+        if (S == 1) {  // one value per channel and sample: accumulate along the row
+          for (int64_t c = c0; c < c1; ++c) {
+            const int64_t ng = n * G + c / Cg;
+            const double d = dy[n * C + c];
+            sdy[c - c0] += d;
+            sdyx[c - c0] += d * (static_cast<double>(x[n * C + c]) - mean[ng]) * rstd[ng];
+          }
+        } else {
+          for (int64_t c = c0; c < c1; ++c) {
+            const int64_t ng = n * G + c / Cg;
+            double a = 0, b = 0;
+            dy_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, static_cast<double>(mean[ng]), a, b);
+            sdy[c - c0] += a;
+            sdyx[c - c0] += b * rstd[ng];
+          }
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        if (dg) dg[c] = static_cast<T>(sdyx[c - c0]);
+        if (db) db[c] = static_cast<T>(sdy[c - c0]);
+      }
+    });
+  }
+  if (!dx) return;
+  parallel_for(N * G, [&](int64_t ng) {
+    const int64_t c0 = (ng % G) * Cg;
+    const T* dyg = dy + ng * M;
+    const T* xg = x + ng * M;
+    T* dxg = dx + ng * M;
+    const double m = mean[ng], r = rstd[ng];
+    double A = 0, B = 0;  // sum of g dy and of g dy (x - m) over the group
+    if (S == 1) {
+      weighted_dy_sums(dyg, xg, g + c0, Cg, m, A, B);
+    } else {
+      for (int64_t c = 0; c < Cg; ++c) {
+        double a = 0, b = 0;
+        dy_sums(dyg + c * S, xg + c * S, S, m, a, b);
+        A += a * g[c0 + c];
+        B += b * g[c0 + c];
+      }
+    }
+    // dx = r g dy - r A / M - (x - m) r^3 B / M
+    const T k = static_cast<T>(-r * r * r * B / M), k0 = static_cast<T>(-r * A / M);
+    const T tm = static_cast<T>(m), tr = static_cast<T>(r);
+    if (S == 1) {
+      const T* gc = g + c0;
+      for (int64_t i = 0; i < Cg; ++i) dxg[i] = tr * gc[i] * dyg[i] + k * (xg[i] - tm) + k0;
+      return;
+    }
+    for (int64_t c = 0; c < Cg; ++c) {
+      const T a = static_cast<T>(r * g[c0 + c]);
+      const T* dys = dyg + c * S;
+      const T* xs = xg + c * S;
+      T* dxs = dxg + c * S;
+      for (int64_t s = 0; s < S; ++s) dxs[s] = a * dys[s] + k * (xs[s] - tm) + k0;
+    }
+  });
+}
+
+}  // namespace
+
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p) {
+  if (x.dtype == DType::Float32) bn_forward<float>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, true);
+  else bn_forward<double>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, true);
+}
+void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
+                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p) {
+  if (x.dtype == DType::Float32) bn_forward<float>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, false);
+  else bn_forward<double>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, false);
+}
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, bool batch_stats, const BatchNormParams& p) {
+  if (x.dtype == DType::Float32) bn_backward<float>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+  else bn_backward<double>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+}
+void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p) {
+  if (x.dtype == DType::Float32) gn_forward<float>(y, mean, rstd, x, gamma, beta, p);
+  else gn_forward<double>(y, mean, rstd, x, gamma, beta, p);
+}
+void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const GroupNormParams& p) {
+  if (x.dtype == DType::Float32) gn_backward<float>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+  else gn_backward<double>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+}
+
+}  // namespace fl::cpu

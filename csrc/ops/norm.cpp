@@ -1,0 +1,186 @@
+// Front door of the normalization family (batch norm, group norm; layer and instance norm map onto
+// group norm): validates the operands, then runs the fast kernels, or the naive references when
+// set_norm_use_reference(true) or FASTLAYERS_NORM_REF=1 (tests compare the two). FASTLAYERS_VERBOSE=1 logs.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+namespace {
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+std::atomic<bool> g_use_ref{env_flag("FASTLAYERS_NORM_REF")};
+
+bool use_ref(const char* op, const std::string& desc) {
+  const bool ref = g_use_ref.load();
+  static const bool verbose = env_flag("FASTLAYERS_VERBOSE");
+  if (verbose) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, desc.c_str(), ref ? "reference" : "fast");
+  return ref;
+}
+
+void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
+                DType dtype) {
+  const int ndim = static_cast<int>(shape.size());
+  bool same = v.ndim == ndim;
+  int i = 0;
+  for (int64_t s : shape) same = same && v.shape[i++] == s;
+  if (!same) {
+    TensorView want;
+    want.ndim = ndim;
+    i = 0;
+    for (int64_t s : shape) want.shape[i++] = s;
+    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
+  }
+  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
+                dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+}
+
+void check_opt(const TensorView& v, const char* op, const char* arg, int64_t n, DType dtype) {
+  if (v.defined()) check_view(v, op, arg, {n}, dtype);
+}
+
+void check_bn(const char* op, const TensorView& x, const BatchNormParams& p) {
+  check_batch_norm_params(p);
+  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(x.dtype));
+  check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
+}
+
+void check_gn(const char* op, const TensorView& x, const GroupNormParams& p) {
+  check_group_norm_params(p);
+  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(x.dtype));
+  check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
+}
+
+}  // namespace
+
+std::string BatchNormParams::str() const { return cat_str("mb", N, "ic", C, "is", S); }
+std::string GroupNormParams::str() const { return cat_str("mb", N, "ic", C, "is", S, "g", G); }
+
+void set_norm_use_reference(bool on) { g_use_ref.store(on); }
+
+void check_batch_norm_params(const BatchNormParams& p) {
+  FL_CHECK_VALUE(p.N >= 0 && p.C >= 1 && p.S >= 0, "batch_norm: sizes must be N >= 0, C >= 1, S >= 0, got N=", p.N,
+                 " C=", p.C, " S=", p.S);
+  FL_CHECK_VALUE(p.eps >= 0, "batch_norm: eps must be >= 0, got ", p.eps);
+}
+
+void check_group_norm_params(const GroupNormParams& p) {
+  FL_CHECK_VALUE(p.N >= 0 && p.C >= 1 && p.S >= 0, "group_norm: sizes must be N >= 0, C >= 1, S >= 0, got N=", p.N,
+                 " C=", p.C, " S=", p.S);
+  FL_CHECK_VALUE(p.G >= 1 && p.C % p.G == 0, "group_norm: num_groups=", p.G, " must divide the channels C=", p.C);
+  FL_CHECK_VALUE(p.eps >= 0, "group_norm: eps must be >= 0, got ", p.eps);
+}
+
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p) {
+  const char* op = "batch_norm_forward";
+  check_bn(op, x, p);
+  const DType dt = x.dtype;
+  check_opt(gamma, op, "weight", p.C, dt);
+  check_opt(beta, op, "bias", p.C, dt);
+  check_opt(running_mean, op, "running_mean", p.C, dt);
+  check_opt(running_var, op, "running_var", p.C, dt);
+  check_view(y, op, "output", {p.N, p.C, p.S}, dt);
+  check_view(mean, op, "mean", {p.C}, dt);
+  check_view(rstd, op, "rstd", {p.C}, dt);
+  FL_CHECK_VALUE(p.count() >= 1, op, ": no values per channel (input of shape ", x.shape_str(), ")");
+  if (use_ref(op, p.str())) ref::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  else cpu::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+}
+
+void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
+                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
+                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p) {
+  const char* op = "batch_norm_forward_eval";
+  check_bn(op, x, p);
+  const DType dt = x.dtype;
+  check_opt(gamma, op, "weight", p.C, dt);
+  check_opt(beta, op, "bias", p.C, dt);
+  FL_CHECK_VALUE(running_mean.defined() && running_var.defined(), op,
+                 ": running_mean and running_var must be defined in evaluation mode");
+  check_view(running_mean, op, "running_mean", {p.C}, dt);
+  check_view(running_var, op, "running_var", {p.C}, dt);
+  check_view(y, op, "output", {p.N, p.C, p.S}, dt);
+  check_view(mean, op, "mean", {p.C}, dt);
+  check_view(rstd, op, "rstd", {p.C}, dt);
+  if (use_ref(op, p.str())) ref::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  else cpu::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+}
+
+namespace {
+void bn_backward(const char* op, bool batch_stats, const TensorView& dx, const TensorView& dgamma,
+                 const TensorView& dbeta, const TensorView& dy, const TensorView& x, const TensorView& mean,
+                 const TensorView& rstd, const TensorView& gamma, const BatchNormParams& p) {
+  check_bn(op, x, p);
+  const DType dt = x.dtype;
+  check_view(dy, op, "grad_output", {p.N, p.C, p.S}, dt);
+  check_view(mean, op, "mean", {p.C}, dt);
+  check_view(rstd, op, "rstd", {p.C}, dt);
+  check_opt(gamma, op, "weight", p.C, dt);
+  if (dx.defined()) check_view(dx, op, "grad_input", {p.N, p.C, p.S}, dt);
+  check_opt(dgamma, op, "grad_weight", p.C, dt);
+  check_opt(dbeta, op, "grad_bias", p.C, dt);
+  if (use_ref(op, p.str())) ref::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+  else cpu::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+}
+}  // namespace
+
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const BatchNormParams& p) {
+  bn_backward("batch_norm_backward", true, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+}
+
+void batch_norm_backward_eval(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                              const TensorView& dy, const TensorView& x, const TensorView& mean,
+                              const TensorView& rstd, const TensorView& gamma, const BatchNormParams& p) {
+  bn_backward("batch_norm_backward_eval", false, dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+}
+
+void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p) {
+  const char* op = "group_norm_forward";
+  check_gn(op, x, p);
+  const DType dt = x.dtype;
+  check_opt(gamma, op, "weight", p.C, dt);
+  check_opt(beta, op, "bias", p.C, dt);
+  check_view(y, op, "output", {p.N, p.C, p.S}, dt);
+  check_view(mean, op, "mean", {p.N, p.G}, dt);
+  check_view(rstd, op, "rstd", {p.N, p.G}, dt);
+  FL_CHECK_VALUE(p.count() >= 1, op, ": no values per group (input of shape ", x.shape_str(), ")");
+  if (use_ref(op, p.str())) ref::group_norm_forward(y, mean, rstd, x, gamma, beta, p);
+  else cpu::group_norm_forward(y, mean, rstd, x, gamma, beta, p);
+}
+
+void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const GroupNormParams& p) {
+  const char* op = "group_norm_backward";
+  check_gn(op, x, p);
+  const DType dt = x.dtype;
+  check_view(dy, op, "grad_output", {p.N, p.C, p.S}, dt);
+  check_view(mean, op, "mean", {p.N, p.G}, dt);
+  check_view(rstd, op, "rstd", {p.N, p.G}, dt);
+  check_opt(gamma, op, "weight", p.C, dt);
+  if (dx.defined()) check_view(dx, op, "grad_input", {p.N, p.C, p.S}, dt);
+  check_opt(dgamma, op, "grad_weight", p.C, dt);
+  check_opt(dbeta, op, "grad_bias", p.C, dt);
+  if (use_ref(op, p.str())) ref::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+  else cpu::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+}
+
+}  // namespace fl

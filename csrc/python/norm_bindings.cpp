@@ -1,0 +1,171 @@
+// Bindings of the normalization family. Inputs are (N, C, *) arrays, seen by the kernels as N x C x S.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <vector>
+
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+#include "python/arrays.h"
+
+namespace py = pybind11;
+using fl::py_arrays::Input;
+
+namespace fl::bindings {
+namespace {
+
+// The view of a contiguous (N, C, *) array as N x C x S.
+TensorView as_ncs(TensorView v, const char* op, const char* arg) {
+  FL_CHECK_VALUE(v.ndim >= 2, op, ": ", arg, " must have at least 2 dimensions (N, C, *), got shape ",
+                 v.shape_str());
+  int64_t S = 1;
+  for (int i = 2; i < v.ndim; ++i) S *= v.shape[i];
+  const int64_t N = v.shape[0], C = v.shape[1];
+  v.ndim = 3;
+  v.shape[0] = N; v.shape[1] = C; v.shape[2] = S;
+  v.strides[2] = 1; v.strides[1] = S; v.strides[0] = C * S;
+  return v;
+}
+
+std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
+
+// Running statistics are updated in place: they must be the caller's own contiguous array.
+Input import_inplace(py::handle obj, const char* op, const char* arg) {
+  Input in = py_arrays::import_optional(obj, op, arg);
+  if (in.view.defined())
+    FL_CHECK_VALUE(in.array.ptr() == obj.ptr() && in.array.writeable(), op, ": ", arg,
+                   " must be a C-contiguous writeable numpy array (it is updated in place)");
+  return in;
+}
+
+py::object or_none(const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); }
+
+py::tuple batch_norm_forward(py::handle input, py::handle weight, py::handle bias, py::handle running_mean,
+                             py::handle running_var, bool training, double momentum, double eps) {
+  const char* op = "batch_norm";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input b = py_arrays::import_optional(bias, op, "bias");
+  Input rm = import_inplace(running_mean, op, "running_mean");
+  Input rv = import_inplace(running_var, op, "running_var");
+  const TensorView xv = as_ncs(x.view, op, "input");
+  BatchNormParams p;
+  p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
+  p.eps = eps; p.momentum = momentum;
+  const DType dt = x.view.dtype;
+  Input y = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+  Input mean = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  Input rstd = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  const TensorView yv = as_ncs(y.view, op, "output");
+  {
+    py::gil_scoped_release release;
+    if (training) fl::batch_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p);
+    else fl::batch_norm_forward_eval(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p);
+  }
+  return py::make_tuple(y.array, mean.array, rstd.array);
+}
+
+py::tuple batch_norm_backward(py::handle grad_output, py::handle input, py::handle mean, py::handle rstd,
+                              py::handle weight, bool training, std::array<bool, 3> mask) {
+  const char* op = "batch_norm_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input m = py_arrays::import_float_array(mean, op, "mean");
+  Input r = py_arrays::import_float_array(rstd, op, "rstd");
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  const TensorView xv = as_ncs(x.view, op, "input");
+  const TensorView dyv = as_ncs(dy.view, op, "grad_output");
+  BatchNormParams p;
+  p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
+  const DType dt = x.view.dtype;
+  Input dx, dw, db;
+  TensorView dxv;
+  if (mask[0]) {
+    dx = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+    dxv = as_ncs(dx.view, op, "grad_input");
+  }
+  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  {
+    py::gil_scoped_release release;
+    if (training) fl::batch_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
+    else fl::batch_norm_backward_eval(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
+  }
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
+py::tuple group_norm_forward(py::handle input, int64_t num_groups, py::handle weight, py::handle bias, double eps) {
+  const char* op = "group_norm";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input b = py_arrays::import_optional(bias, op, "bias");
+  const TensorView xv = as_ncs(x.view, op, "input");
+  GroupNormParams p;
+  p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2]; p.G = num_groups; p.eps = eps;
+  check_group_norm_params(p);
+  const DType dt = x.view.dtype;
+  Input y = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+  Input mean = py_arrays::output_array(py::none(), dt, {p.N, p.G}, op);
+  Input rstd = py_arrays::output_array(py::none(), dt, {p.N, p.G}, op);
+  const TensorView yv = as_ncs(y.view, op, "output");
+  {
+    py::gil_scoped_release release;
+    fl::group_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, p);
+  }
+  return py::make_tuple(y.array, mean.array, rstd.array);
+}
+
+py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::handle mean, py::handle rstd,
+                              py::handle weight, int64_t num_groups, std::array<bool, 3> mask) {
+  const char* op = "group_norm_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input m = py_arrays::import_float_array(mean, op, "mean");
+  Input r = py_arrays::import_float_array(rstd, op, "rstd");
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  const TensorView xv = as_ncs(x.view, op, "input");
+  const TensorView dyv = as_ncs(dy.view, op, "grad_output");
+  GroupNormParams p;
+  p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2]; p.G = num_groups;
+  check_group_norm_params(p);
+  const DType dt = x.view.dtype;
+  Input dx, dw, db;
+  TensorView dxv;
+  if (mask[0]) {
+    dx = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+    dxv = as_ncs(dx.view, op, "grad_input");
+  }
+  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  {
+    py::gil_scoped_release release;
+    fl::group_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
+  }
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
+}  // namespace
+
+void bind_norm(py::module_& m) {
+  m.def("batch_norm_forward", &batch_norm_forward, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("training"), py::arg("momentum") = 0.1,
+        py::arg("eps") = 1e-5,
+        "Batch norm of an (N, C, *) input -> (output, mean, rstd). training: batch statistics, running ones "
+        "updated in place when given; otherwise the running statistics are used (and returned as mean, rstd).");
+  m.def("batch_norm_backward", &batch_norm_backward, py::arg("grad_output"), py::arg("input"), py::arg("mean"),
+        py::arg("rstd"), py::arg("weight"), py::arg("training"),
+        py::arg("mask") = std::array<bool, 3>{true, true, true},
+        "Gradients (input, weight, bias) of batch_norm_forward; mask selects which are computed.");
+  m.def("group_norm_forward", &group_norm_forward, py::arg("input"), py::arg("num_groups"), py::arg("weight"),
+        py::arg("bias"), py::arg("eps") = 1e-5,
+        "Group norm of an (N, C, *) input -> (output, mean[N, G], rstd[N, G]).");
+  m.def("group_norm_backward", &group_norm_backward, py::arg("grad_output"), py::arg("input"), py::arg("mean"),
+        py::arg("rstd"), py::arg("weight"), py::arg("num_groups"),
+        py::arg("mask") = std::array<bool, 3>{true, true, true},
+        "Gradients (input, weight, bias) of group_norm_forward; mask selects which are computed.");
+  m.def("set_norm_use_reference", &fl::set_norm_use_reference, py::arg("on"),
+        "Run the naive reference kernels of the norm family instead of the fast ones (a test oracle).");
+}
+
+}  // namespace fl::bindings
