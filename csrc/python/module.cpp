@@ -8,6 +8,8 @@ namespace py = pybind11;
 
 namespace fl::bindings {
 void bind_conv(py::module_& m);
+// ---- transposed convolution ----
+void bind_conv_transpose2d(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -38,4 +40,6 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("level"), "Forces a SIMD path (clamped to what the CPU supports); returns the path now in use.");
 
   fl::bindings::bind_conv(m);
+  // ---- transposed convolution ----
+  fl::bindings::bind_conv_transpose2d(m);
 }
