@@ -70,3 +70,15 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
                          const TensorView& gamma, const GroupNormParams& p);
 }  // namespace cpu
 }  // namespace fl
+
+// ---- transposed convolution ----
+namespace fl::ref {
+// Naive transposed convolution straight from its definition (test oracle; the front door runs the
+// convolution kernels with roles swapped instead).
+void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                              const ConvTranspose2dParams& p);
+void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                    const ConvTranspose2dParams& p);
+void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                      const TensorView& x, const ConvTranspose2dParams& p);
+}  // namespace fl::ref

@@ -10,6 +10,8 @@ namespace fl::bindings {
 void bind_conv(py::module_& m);
 // ---- normalization ----
 void bind_norm(py::module_& m);
+// ---- transposed convolution ----
+void bind_conv_transpose2d(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -42,4 +44,6 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_conv(m);
   // ---- normalization ----
   fl::bindings::bind_norm(m);
+  // ---- transposed convolution ----
+  fl::bindings::bind_conv_transpose2d(m);
 }

@@ -59,3 +59,47 @@ struct GroupNormParams {
 };
 
 }  // namespace fl
+
+// ---- transposed convolution ----
+namespace fl {
+
+// Output length of a transposed convolution along one axis (torch's formula).
+FL_HD constexpr int64_t conv_transpose_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
+                                                int64_t out_pad) {
+  return (in - 1) * stride - 2 * pad + dil * (k - 1) + out_pad + 1;
+}
+
+// Transposed 2-D convolution: input N x C x H x W, weight C x K/groups x R x S (torch's layout), output
+// N x K x P x Q. It is the adjoint of the convolution as_conv() describes (input N x K x P x Q, weight
+// C x K/groups x R x S, output N x C x (H + extra_h()) x (W + extra_w())), so its forward is that
+// convolution's backward-data, its backward-data that convolution's forward, and its weight gradient
+// that convolution's backward-weight with input and grad_output swapped. output_padding adds rows and
+// columns at the bottom/right of the output; it must be smaller than the stride or the dilation.
+struct ConvTranspose2dParams {
+  int64_t N = 1, C = 1, H = 1, W = 1;  // input: N x C x H x W
+  int64_t K = 1, R = 1, S = 1;         // weight: C x K/groups x R x S; output channels K
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, out_pad_h = 0, out_pad_w = 0, dil_h = 1, dil_w = 1,
+          groups = 1;
+
+  FL_HD int64_t P() const { return conv_transpose_out_size(H, R, stride_h, pad_h, dil_h, out_pad_h); }
+  FL_HD int64_t Q() const { return conv_transpose_out_size(W, S, stride_w, pad_w, dil_w, out_pad_w); }
+  FL_HD int64_t Cg() const { return C / groups; }  // input channels per group
+  FL_HD int64_t Kg() const { return K / groups; }  // output channels per group
+  // Rows/columns the adjoint convolution sees beyond H x W (non-zero only when output_padding >= stride,
+  // which torch allows when output_padding < dilation); they read as zeros.
+  FL_HD int64_t extra_h() const { return out_pad_h / stride_h; }
+  FL_HD int64_t extra_w() const { return out_pad_w / stride_w; }
+  FL_HD Conv2dParams as_conv() const {
+    Conv2dParams c;
+    c.N = N; c.C = K; c.H = P(); c.W = Q();
+    c.K = C; c.R = R; c.S = S;
+    c.stride_h = stride_h; c.stride_w = stride_w; c.pad_h = pad_h; c.pad_w = pad_w;
+    c.dil_h = dil_h; c.dil_w = dil_w; c.groups = groups;
+    return c;
+  }
+  int64_t macs() const { return N * C * H * W * Kg() * R * S; }
+  // e.g. mb8ic64ih16oc32kh4sh2ph1oph0dh1g1 (the w-axis fields only where they differ).
+  std::string str() const;
+};
+
+}  // namespace fl

@@ -363,3 +363,89 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         if p is not None and p.dtype != input.dtype:
             raise TypeError(f"instance_norm(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
     return _InstanceNormStatsFn.apply(input, weight, bias, running_mean, running_var, float(momentum), float(eps))
+
+
+# ---- transposed convolution ----
+# The kernels are the convolution's with roles swapped (csrc/ops/conv_transpose2d.cpp); the weight has
+# torch's layout (in_channels, out_channels/groups, *kernel).
+__all__ += ["conv_transpose1d", "conv_transpose2d"]
+
+
+class _ConvTranspose2d(Function):
+    @staticmethod
+    def forward(ctx, input, weight, bias, stride, padding, output_padding, groups, dilation):
+        ctx.save_for_backward(input, weight)
+        ctx.conv = (stride, padding, output_padding, groups, dilation)
+        return _C.conv_transpose2d_forward(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_input, grad_weight, grad_bias = _C.conv_transpose2d_backward(
+            grad_output, input, weight, *ctx.conv, mask=(needs[0], needs[1], needs[2]))
+        return grad_input, grad_weight, grad_bias, None, None, None, None, None
+
+
+def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Shared by conv_transpose1d and conv_transpose2d: argument checks and unbatched input."""
+    _check_tensor(input, op, "input")
+    _check_tensor(weight, op, "weight")
+    _check_tensor(bias, op, "bias", optional=True)
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}(): expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                         f"got input of shape {tuple(input.shape)}")
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}(): expected weight of {nd + 2} dims (in_channels, out_channels/groups, *kernel), "
+                         f"got shape {tuple(weight.shape)}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}(): groups must be a positive integer, got {groups!r}")
+    channels = input.shape[input.ndim - nd - 1]
+    if channels != weight.shape[0]:
+        raise ValueError(f"{op}(): input has {channels} channels but weight of shape {tuple(weight.shape)} expects "
+                         f"{weight.shape[0]} (weight.shape[0] is in_channels)")
+    if weight.shape[0] % groups:
+        raise ValueError(f"{op}(): groups={groups} must divide in_channels={weight.shape[0]}")
+    out_channels = weight.shape[1] * groups
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != out_channels):
+        raise ValueError(f"{op}(): expected bias of shape ({out_channels},), got {tuple(bias.shape)}")
+    if isinstance(padding, str):
+        raise ValueError(f"{op}(): padding must be an int or a tuple of {nd} ints (no 'same'/'valid' for transposed "
+                         f"convolution), got {padding!r}")
+    stride = _tuple(stride, nd, op, "stride")
+    padding = _tuple(padding, nd, op, "padding")
+    output_padding = _tuple(output_padding, nd, op, "output_padding")
+    dilation = _tuple(dilation, nd, op, "dilation")
+    _check_positive(stride, op, "stride")
+    _check_positive(dilation, op, "dilation")
+    if any(p < 0 for p in padding):
+        raise ValueError(f"{op}(): padding must be non-negative, got {padding}")
+    if any(p < 0 for p in output_padding):
+        raise ValueError(f"{op}(): output_padding must be non-negative, got {output_padding}")
+    if any(p >= s and p >= d for p, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"{op}(): output_padding {output_padding} must be smaller than either stride {stride} or "
+                         f"dilation {dilation}")
+
+    unbatched = input.ndim == nd + 1
+    if unbatched:
+        input = input.unsqueeze(0)
+    if nd == 1:  # a 1-D transposed convolution is a 2-D one over a height of 1
+        out = _ConvTranspose2d.apply(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride[0]), (0, padding[0]),
+                                     (0, output_padding[0]), int(groups), (1, dilation[0])).squeeze(2)
+    else:
+        out = _ConvTranspose2d.apply(input, weight, bias, stride, padding, output_padding, int(groups), dilation)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution over an input of shape (N, C_in, H, W) or (C_in, H, W); weight
+    (C_in, C_out/groups, kH, kW)."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-D transposed convolution over an input of shape (N, C_in, L) or (C_in, L); weight
+    (C_in, C_out/groups, k)."""
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation)

@@ -23,7 +23,9 @@ class _ConvNd(Module):
     _nd = 0
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None):
+                 bias=True, padding_mode="zeros", dtype=None, *, transposed=False, output_padding=0):
+        # transposed/output_padding: as torch's _ConvNd, for the transposed convolutions (conv_transpose.py),
+        # whose weight is (in_channels, out_channels/groups, *kernel).
         super().__init__()
         nd = self._nd
         if not isinstance(groups, numbers.Integral) or groups <= 0:
@@ -50,6 +52,8 @@ class _ConvNd(Module):
             self.padding = _ntuple(padding, nd, "padding")
         self.groups = groups
         self.padding_mode = padding_mode
+        self.transposed = transposed
+        self.output_padding = _ntuple(output_padding, nd, "output_padding")
         # F.pad's (left, right) pairs from the last axis, for the non-zero padding modes.
         if self.padding == "same":
             pairs = F._same_padding(self.kernel_size, self.dilation)
@@ -58,7 +62,10 @@ class _ConvNd(Module):
         else:
             pairs = [(p, p) for p in self.padding]
         self._reversed_padding_repeated_twice = [v for lo, hi in reversed(pairs) for v in (lo, hi)]
-        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
+        if transposed:
+            self.weight = Parameter(empty(in_channels, out_channels // groups, *self.kernel_size, dtype=dtype))
+        else:
+            self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size, dtype=dtype))
         if bias:
             self.bias = Parameter(empty(out_channels, dtype=dtype))
         else:
@@ -85,6 +92,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._nd:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._nd:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:

@@ -1,0 +1,126 @@
+// Bindings of transposed 2-D convolution: arrays in, views to the front door (or, with reference=True, to
+// the naive oracle), arrays out. Argument order as torch.nn.functional.conv_transpose2d.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+#include "python/arrays.h"
+
+namespace py = pybind11;
+using fl::py_arrays::Input;
+
+namespace fl::bindings {
+namespace {
+
+using Pair = std::array<int64_t, 2>;
+
+ConvTranspose2dParams params(const TensorView& x, const TensorView& w, Pair stride, Pair padding,
+                             Pair output_padding, int64_t groups, Pair dilation, const char* op) {
+  FL_CHECK_VALUE(x.ndim == 4, op, ": input must be 4-D (N, C, H, W), got shape ", x.shape_str());
+  FL_CHECK_VALUE(w.ndim == 4, op, ": weight must be 4-D (in_channels, out_channels/groups, kH, kW), got shape ",
+                 w.shape_str());
+  FL_CHECK_VALUE(groups >= 1, op, ": groups must be >= 1, got ", groups);
+  FL_CHECK_VALUE(w.shape[0] == x.shape[1], op, ": input has ", x.shape[1], " channels but weight of shape ",
+                 w.shape_str(), " expects ", w.shape[0], " (weight.shape[0] is in_channels)");
+  FL_CHECK_TYPE(w.dtype == x.dtype, op, ": weight must have dtype ", dtype_name(x.dtype), " like the input, got ",
+                dtype_name(w.dtype));
+  ConvTranspose2dParams p;
+  p.N = x.shape[0]; p.C = x.shape[1]; p.H = x.shape[2]; p.W = x.shape[3];
+  p.K = w.shape[1] * groups; p.R = w.shape[2]; p.S = w.shape[3];
+  p.stride_h = stride[0]; p.stride_w = stride[1];
+  p.pad_h = padding[0]; p.pad_w = padding[1];
+  p.out_pad_h = output_padding[0]; p.out_pad_w = output_padding[1];
+  p.dil_h = dilation[0]; p.dil_w = dilation[1];
+  p.groups = groups;
+  check_conv_transpose2d_params(p);
+  return p;
+}
+
+py::array forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
+                  Pair output_padding, int64_t groups, Pair dilation, py::handle out, bool reference) {
+  const char* op = "conv_transpose2d";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input b = py_arrays::import_optional(bias, op, "bias");
+  ConvTranspose2dParams p = params(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
+  if (b.view.defined()) {
+    FL_CHECK_VALUE(b.view.ndim == 1 && b.view.shape[0] == p.K, op, ": bias must have shape [", p.K, "], got ",
+                   b.view.shape_str());
+    FL_CHECK_TYPE(b.view.dtype == x.view.dtype, op, ": bias must have dtype ", dtype_name(x.view.dtype),
+                  " like the input, got ", dtype_name(b.view.dtype));
+  }
+  Input y = py_arrays::output_array(out, x.view.dtype, {p.N, p.K, p.P(), p.Q()}, op);
+  {
+    py::gil_scoped_release release;
+    if (reference) ref::conv_transpose2d_forward(y.view, x.view, w.view, b.view, p);
+    else fl::conv_transpose2d_forward(y.view, x.view, w.view, b.view, p);
+  }
+  return y.array;
+}
+
+// Returns (grad_input, grad_weight, grad_bias), each None where its mask entry is False.
+py::tuple backward(py::handle grad_output, py::handle input, py::handle weight, Pair stride, Pair padding,
+                   Pair output_padding, int64_t groups, Pair dilation, std::array<bool, 3> mask, bool reference) {
+  const char* op = "conv_transpose2d_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  ConvTranspose2dParams p = params(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
+  const DType dt = x.view.dtype;
+  const TensorView& g = dy.view;
+  bool same = g.ndim == 4 && g.shape[0] == p.N && g.shape[1] == p.K && g.shape[2] == p.P() && g.shape[3] == p.Q();
+  FL_CHECK_VALUE(same, op, ": grad_output must have shape [", p.N, ", ", p.K, ", ", p.P(), ", ", p.Q(), "], got ",
+                 g.shape_str());
+  FL_CHECK_TYPE(g.dtype == dt, op, ": grad_output must have dtype ", dtype_name(dt), " like the input, got ",
+                dtype_name(g.dtype));
+  Input dx, dw, db;
+  if (mask[0]) dx = py_arrays::output_array(py::none(), dt, {p.N, p.C, p.H, p.W}, op);
+  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.C, p.Kg(), p.R, p.S}, op);
+  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.K}, op);
+  {
+    py::gil_scoped_release release;
+    if (reference) {
+      if (mask[0]) ref::conv_transpose2d_backward_data(dx.view, dy.view, w.view, p);
+      if (mask[1] || mask[2]) ref::conv_transpose2d_backward_weight(dw.view, db.view, dy.view, x.view, p);
+    } else {
+      if (mask[0]) fl::conv_transpose2d_backward_data(dx.view, dy.view, w.view, p);
+      if (mask[1] || mask[2]) fl::conv_transpose2d_backward_weight(dw.view, db.view, dy.view, x.view, p);
+    }
+  }
+  auto or_none = [](const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); };
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
+std::string descriptor(py::handle input, py::handle weight, Pair stride, Pair padding, Pair output_padding,
+                       int64_t groups, Pair dilation) {
+  const char* op = "conv_transpose2d_descriptor";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  return params(x.view, w.view, stride, padding, output_padding, groups, dilation, op).str();
+}
+
+}  // namespace
+
+void bind_conv_transpose2d(py::module_& m) {
+  m.def("conv_transpose2d_forward", &forward, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("output_padding") = Pair{0, 0},
+        py::arg("groups") = 1, py::arg("dilation") = Pair{1, 1}, py::arg("out") = py::none(),
+        py::arg("reference") = false,
+        "Transposed 2-D convolution of an N x C x H x W input with a C x K/groups x kH x kW weight; "
+        "reference=True runs the naive oracle instead of the convolution kernels.");
+  m.def("conv_transpose2d_backward", &backward, py::arg("grad_output"), py::arg("input"), py::arg("weight"),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("output_padding") = Pair{0, 0},
+        py::arg("groups") = 1, py::arg("dilation") = Pair{1, 1},
+        py::arg("mask") = std::array<bool, 3>{true, true, true}, py::arg("reference") = false,
+        "Gradients (input, weight, bias) of conv_transpose2d_forward; mask selects which are computed "
+        "(others are None).");
+  m.def("conv_transpose2d_descriptor", &descriptor, py::arg("input"), py::arg("weight"),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("output_padding") = Pair{0, 0},
+        py::arg("groups") = 1, py::arg("dilation") = Pair{1, 1}, "The problem's descriptor string.");
+}
+
+}  // namespace fl::bindings
