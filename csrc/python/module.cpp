@@ -9,6 +9,10 @@ namespace py = pybind11;
 namespace fl::bindings {
 void bind_conv(py::module_& m);
 }
+// ---- pooling ----
+namespace fl::bindings {
+void bind_pool(py::module_& m);
+}
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastlayers C++ kernels";
@@ -38,4 +42,6 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("level"), "Forces a SIMD path (clamped to what the CPU supports); returns the path now in use.");
 
   fl::bindings::bind_conv(m);
+  // ---- pooling ----
+  fl::bindings::bind_pool(m);
 }
