@@ -34,11 +34,18 @@ void max_k2s2(const TensorView& yv, int64_t* ind, const TensorView& xv, const Po
       for (int64_t ow = 0; ow < Q; ++ow) {
         const int64_t c = 2 * ow;
         const T a = r0[c], b = r0[c + 1], d0 = r1[c], d1 = r1[c + 1];
+        // Branchless selects (random data defeats branch prediction); same rule as the reference.
         T m = a;
         int64_t i = base + c;
-        if (b > m || b != b) { m = b; i = base + c + 1; }
-        if (d0 > m || d0 != d0) { m = d0; i = base + W + c; }
-        if (d1 > m || d1 != d1) { m = d1; i = base + W + c + 1; }
+        bool t = (b > m) | (b != b);
+        m = t ? b : m;
+        i = t ? base + c + 1 : i;
+        t = (d0 > m) | (d0 != d0);
+        m = t ? d0 : m;
+        i = t ? base + W + c : i;
+        t = (d1 > m) | (d1 != d1);
+        m = t ? d1 : m;
+        i = t ? base + W + c + 1 : i;
         yr[ow] = m;
         ir[ow] = i;
       }
@@ -116,10 +123,9 @@ void max_direct(const TensorView& yv, int64_t* ind, const TensorView& xv, const 
           for (int64_t s = slo; s < shi; ++s) {
             const int64_t i = off + ws + s * p.dil_w;
             const T v = xp[i];
-            if (v > best || v != v) {
-              best = v;
-              bi = i;
-            }
+            const bool t = (v > best) | (v != v);
+            best = t ? v : best;
+            bi = t ? i : bi;
           }
         }
         yr[ow] = best;
