@@ -82,3 +82,37 @@ void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, 
 void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                       const TensorView& x, const ConvTranspose2dParams& p);
 }  // namespace fl::ref
+
+// ---- pooling ----
+// Views are contiguous and validated by the front door; indices as in fastlayers/ops.h.
+namespace fl {
+namespace ref {
+void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p);
+void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p);
+void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p);
+void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p);
+void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p);
+void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
+                                 const AdaptivePool2dParams& p);
+// Index scatter/gather over planes; return the first out-of-range index met, or -1.
+int64_t index_scatter_add(const TensorView& dst, const TensorView& src, const int64_t* indices);
+int64_t index_scatter_set(const TensorView& dst, const TensorView& src, const int64_t* indices);
+int64_t index_gather(const TensorView& dst, const TensorView& src, const int64_t* indices);
+}  // namespace ref
+
+namespace cpu {
+// Windows 2x2, stride 2, no padding, no dilation, every window inside the input.
+bool pool2d_k2s2_accepts(const Pool2dParams& p);
+void max_pool2d_k2s2_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p);
+void avg_pool2d_k2s2_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p);
+void avg_pool2d_k2s2_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p);
+// Any window: bounds hoisted out of the inner loops.
+void max_pool2d_direct_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p);
+void avg_pool2d_direct_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p);
+void avg_pool2d_direct_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p);
+// Global average pooling: OH == OW == 1.
+bool adaptive_pool2d_global_accepts(const AdaptivePool2dParams& p);
+void adaptive_avg_pool2d_global_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p);
+void adaptive_avg_pool2d_global_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p);
+}  // namespace cpu
+}  // namespace fl

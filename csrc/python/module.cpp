@@ -13,6 +13,10 @@ void bind_norm(py::module_& m);
 // ---- transposed convolution ----
 void bind_conv_transpose2d(py::module_& m);
 }
+// ---- pooling ----
+namespace fl::bindings {
+void bind_pool(py::module_& m);
+}
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastlayers C++ kernels";
@@ -46,4 +50,6 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_norm(m);
   // ---- transposed convolution ----
   fl::bindings::bind_conv_transpose2d(m);
+  // ---- pooling ----
+  fl::bindings::bind_pool(m);
 }

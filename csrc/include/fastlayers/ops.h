@@ -75,3 +75,42 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
 void check_conv_transpose2d_params(const ConvTranspose2dParams& p);
 
 }  // namespace fl
+
+// ---- pooling ----
+// Indices are int64 flat positions within each H*W input plane (torch's convention), laid out like the
+// pooled output; they travel as raw pointers because TensorView holds floats only.
+namespace fl {
+
+// Checks pooling sizes (positive kernel, stride, dilation; padding at most half the kernel, torch's rule;
+// output at least 1x1); throws ValueError naming `op` and the argument. avg: checking avg_pool2d.
+void check_pool2d_params(const Pool2dParams& p, const char* op, bool avg);
+void check_adaptive_pool2d_params(const AdaptivePool2dParams& p, const char* op);
+
+// impl: nullptr/"" picks the first implementation that accepts p; a name forces that one (tests use
+// "reference"); pool2d_impl_name tells which the front door picks.
+// y[N,C,P,Q], indices[N,C,P,Q] from x[N,C,H,W].
+void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p,
+                        const char* impl = nullptr);
+// dx[N,C,H,W] = scatter of dy[N,C,P,Q] by indices (also the backward of adaptive_max_pool2d).
+void max_pool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices);
+void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p, const char* impl = nullptr);
+void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p,
+                         const char* impl = nullptr);
+void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p,
+                                 const char* impl = nullptr);
+void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p,
+                                  const char* impl = nullptr);
+void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
+                                 const AdaptivePool2dParams& p, const char* impl = nullptr);
+// y[N,C,OH,OW] = zeros with y[n,c][indices[n,c,i]] = x[n,c,i] for x[N,C,H,W]; ValueError on an index
+// outside [0, OH*OW).
+void max_unpool2d_forward(const TensorView& y, const TensorView& x, const int64_t* indices);
+// dx[N,C,H,W][i] = dy[n,c][indices[n,c,i]].
+void max_unpool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices);
+
+// "max_forward", "avg_forward", "avg_backward" for Pool2dParams.
+const char* pool2d_impl_name(const char* pass, const Pool2dParams& p);
+// "avg_forward", "avg_backward", "max_forward" for AdaptivePool2dParams.
+const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dParams& p);
+
+}  // namespace fl

@@ -449,3 +449,239 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     (C_in, C_out/groups, k)."""
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
                            dilation)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ---- pooling ----
+__all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d",
+            "max_pool1d", "avg_pool1d"]
+
+
+class _MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, input, kernel_size, stride, padding, dilation, ceil_mode):
+        output, indices = _C.max_pool2d_forward(input, kernel_size, stride, padding, dilation, ceil_mode)
+        ctx.indices = indices
+        ctx.input_size = input.shape[2:]
+        ctx.mark_non_differentiable(indices)
+        return output, indices
+
+    @staticmethod
+    def backward(ctx, grad_output, _grad_indices=None):
+        return _C.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size), None, None, None, None, None
+
+
+class _AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor):
+        ctx.pool = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor)
+        ctx.input_size = input.shape[2:]
+        return _C.avg_pool2d_forward(input, *ctx.pool)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return (_C.avg_pool2d_backward(grad_output, ctx.input_size, *ctx.pool),) + (None,) * 6
+
+
+class _AdaptiveAvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, input, output_size):
+        ctx.input_size = input.shape[2:]
+        return _C.adaptive_avg_pool2d_forward(input, output_size)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return _C.adaptive_avg_pool2d_backward(grad_output, ctx.input_size), None
+
+
+class _AdaptiveMaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, input, output_size):
+        output, indices = _C.adaptive_max_pool2d_forward(input, output_size)
+        ctx.indices = indices
+        ctx.input_size = input.shape[2:]
+        ctx.mark_non_differentiable(indices)
+        return output, indices
+
+    @staticmethod
+    def backward(ctx, grad_output, _grad_indices=None):
+        return _C.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size), None
+
+
+class _MaxUnpool2d(Function):
+    @staticmethod
+    def forward(ctx, input, indices, output_size):
+        ctx.indices = indices
+        return _C.max_unpool2d_forward(input, indices, output_size)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return _C.max_unpool2d_backward(grad_output, ctx.indices), None, None
+
+
+def _pool_input(input, op, nd):
+    """Checks a pooling input of nd spatial dims (batched or not); returns it batched and whether it was not."""
+    _check_tensor(input, op, "input")
+    if input.ndim not in (nd + 1, nd + 2) or any(s == 0 for s in input.shape[input.ndim - nd - 1:]):
+        raise ValueError(f"{op}(): expected a non-empty {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                         f"got input of shape {tuple(input.shape)}")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
+    unbatched = input.ndim == nd + 1
+    return (input.unsqueeze(0) if unbatched else input), unbatched
+
+
+def _pool_args(op, nd, kernel_size, stride, padding, dilation):
+    kernel = _tuple(kernel_size, nd, op, "kernel_size")
+    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
+        _tuple(stride, nd, op, "stride")
+    padding = _tuple(padding, nd, op, "padding")
+    dilation = _tuple(dilation, nd, op, "dilation")
+    for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
+        if any(v < 1 for v in values):
+            raise ValueError(f"{op}(): {name} must be greater than zero, got {values}")
+    if any(p < 0 for p in padding):
+        raise ValueError(f"{op}(): padding must be non-negative, got {padding}")
+    return kernel, stride, padding, dilation
+
+
+def _pool_out_size(size, k, s, p, d, ceil_mode):
+    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _check_pool_sizes(op, input_shape, kernel, stride, padding, dilation, ceil_mode):
+    """torch's rules: padding at most half the kernel (not the dilated one), an output of at least one element."""
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(f"{op}(): pad should be at most half of kernel size, but got padding={padding}, "
+                         f"kernel_size={kernel}")
+    sizes = input_shape[-len(kernel):]
+    out = tuple(_pool_out_size(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation))
+    if any(o < 1 for o in out):
+        raise ValueError(f"{op}(): output size is too small: given input size {tuple(input_shape[1:])}, "
+                         f"calculated output size {(input_shape[1],) + out}")
+
+
+def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    input, unbatched = _pool_input(input, op, nd)
+    kernel, stride, padding, dilation = _pool_args(op, nd, kernel_size, stride, padding, dilation)
+    _check_pool_sizes(op, input.shape, kernel, stride, padding, dilation, ceil_mode)
+    if nd == 1:  # a 1-D pooling is a 2-D one over a height of 1; the plane index is then the position
+        output, indices = _MaxPool2d.apply(input.unsqueeze(2), (1, kernel[0]), (1, stride[0]), (0, padding[0]),
+                                           (1, dilation[0]), bool(ceil_mode))
+        output, indices = output.squeeze(2), indices.squeeze(2)
+    else:
+        output, indices = _MaxPool2d.apply(input, kernel, stride, padding, dilation, bool(ceil_mode))
+    if unbatched:
+        output, indices = output.squeeze(0), indices.squeeze(0)
+    return (output, indices) if return_indices else output
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling over (N, C, H, W) or (C, H, W); with return_indices also the int64 flat positions of the
+    maxima within each H*W plane."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling over (N, C, L) or (C, L)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    input, unbatched = _pool_input(input, op, nd)
+    kernel, stride, padding, _ = _pool_args(op, nd, kernel_size, stride, padding, 1)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
+            raise TypeError(f"{op}(): divisor_override must be an int or None, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}(): divisor must be not zero, got divisor_override={divisor_override}")
+    _check_pool_sizes(op, input.shape, kernel, stride, padding, (1,) * nd, ceil_mode)
+    divisor = int(divisor_override or 0)
+    if nd == 1:
+        output = _AvgPool2d.apply(input.unsqueeze(2), (1, kernel[0]), (1, stride[0]), (0, padding[0]),
+                                  bool(ceil_mode), bool(count_include_pad), divisor).squeeze(2)
+    else:
+        output = _AvgPool2d.apply(input, kernel, stride, padding, bool(ceil_mode), bool(count_include_pad), divisor)
+    return output.squeeze(0) if unbatched else output
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling over (N, C, H, W) or (C, H, W)."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling over (N, C, L) or (C, L)."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def _adaptive_output_size(op, output_size, input_size):
+    """output_size as an int or a pair whose None entries keep the input's size."""
+    if output_size is None or isinstance(output_size, bool):
+        raise TypeError(f"{op}(): output_size must be an int or a tuple of 2 ints or None, got {output_size!r}")
+    if isinstance(output_size, numbers.Integral):
+        output_size = (output_size, output_size)
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2 or not all(
+            v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool)) for v in output_size):
+        raise TypeError(f"{op}(): output_size must be an int or a tuple of 2 ints or None, got {output_size!r}")
+    size = tuple(int(n) if v is None else int(v) for v, n in zip(output_size, input_size))
+    if any(v < 1 for v in size):
+        raise ValueError(f"{op}(): output_size must be positive, got {tuple(output_size)}")
+    return size
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output_size (int, or pair with None meaning the input's size)."""
+    input, unbatched = _pool_input(input, "adaptive_avg_pool2d", 2)
+    size = _adaptive_output_size("adaptive_avg_pool2d", output_size, input.shape[2:])
+    output = _AdaptiveAvgPool2d.apply(input, size)
+    return output.squeeze(0) if unbatched else output
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed output_size; with return_indices also the int64 positions of the maxima."""
+    input, unbatched = _pool_input(input, "adaptive_max_pool2d", 2)
+    size = _adaptive_output_size("adaptive_max_pool2d", output_size, input.shape[2:])
+    output, indices = _AdaptiveMaxPool2d.apply(input, size)
+    if unbatched:
+        output, indices = output.squeeze(0), indices.squeeze(0)
+    return (output, indices) if return_indices else output
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool2d: each value placed at its index in a zero output; other positions stay zero. Where
+    an index repeats (overlapping windows), the last value in row-major order wins."""
+    op = "max_unpool2d"
+    input, unbatched = _pool_input(input, op, 2)
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"{op}(): argument 'indices' must be a fastlayers.Tensor, not {type(indices).__name__}")
+    if indices.dtype != np.int64:
+        raise TypeError(f"{op}(): indices must have dtype int64, got {indices.dtype}")
+    if unbatched:
+        indices = indices.unsqueeze(0)
+    if tuple(indices.shape) != tuple(input.shape):
+        raise ValueError(f"{op}(): expected indices of the input's shape {tuple(input.shape)}, "
+                         f"got {tuple(indices.shape)}")
+    kernel, stride, padding, _ = _pool_args(op, 2, kernel_size, stride, padding, 1)
+    default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(input.shape[2:], stride, padding, kernel))
+    if output_size is None:
+        size = default
+    else:
+        given = tuple(output_size) if isinstance(output_size, (tuple, list)) else None
+        if given is not None and len(given) == 4:
+            given = given[2:]
+        if given is None or len(given) != 2 or not all(isinstance(v, numbers.Integral) for v in given):
+            raise ValueError(f"{op}(): output_size must have 2 or 4 elements, got {output_size!r}")
+        for v, d, s in zip(given, default, stride):
+            if not d - s < v < d + s:
+                raise ValueError(f"{op}(): invalid output_size {tuple(output_size)} (dim {v} must be between "
+                                 f"{d - s} and {d + s})")
+        size = tuple(int(v) for v in given)
+    output = _MaxUnpool2d.apply(input, indices, size)
+    return output.squeeze(0) if unbatched else output

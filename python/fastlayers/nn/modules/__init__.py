@@ -9,3 +9,9 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d", "L
 # ---- transposed convolution ----
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d  # noqa: E402
 __all__ += ["ConvTranspose1d", "ConvTranspose2d"]
+# ---- pooling ----
+from .pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d,
+                      MaxUnpool2d)
+
+__all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+            "MaxUnpool2d"]

@@ -1,0 +1,277 @@
+// Front door of 2-D pooling (max, average, adaptive, max-unpooling): validates the operands, then runs
+// the first implementation in the op's list that accepts the problem (fastest first, the reference
+// last). FASTLAYERS_VERBOSE=1 logs the choice.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+
+std::string Pool2dParams::str() const {
+  std::ostringstream os;
+  os << "mb" << N << "ic" << C << "ih" << H;
+  if (W != H) os << "iw" << W;
+  os << "kh" << kh;
+  if (kw != kh) os << "kw" << kw;
+  os << "sh" << stride_h;
+  if (stride_w != stride_h) os << "sw" << stride_w;
+  os << "ph" << pad_h;
+  if (pad_w != pad_h) os << "pw" << pad_w;
+  os << "dh" << dil_h;
+  if (dil_w != dil_h) os << "dw" << dil_w;
+  if (ceil_mode) os << "c";
+  if (!count_include_pad) os << "x";
+  if (divisor != 0) os << "dv" << divisor;
+  return os.str();
+}
+
+std::string AdaptivePool2dParams::str() const {
+  std::ostringstream os;
+  os << "mb" << N << "ic" << C << "ih" << H << "iw" << W << "oh" << OH << "ow" << OW;
+  return os.str();
+}
+
+namespace {
+
+bool verbose() {
+  static const bool v = [] {
+    const char* e = std::getenv("FASTLAYERS_VERBOSE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  return v;
+}
+
+template <typename Params, typename Fn>
+struct Impl {
+  const char* name;
+  bool (*accepts)(const Params&);
+  Fn fn;
+};
+
+bool pool_all(const Pool2dParams&) { return true; }
+bool adaptive_all(const AdaptivePool2dParams&) { return true; }
+
+using MaxFwd = void (*)(const TensorView&, int64_t*, const TensorView&, const Pool2dParams&);
+using AvgFwd = void (*)(const TensorView&, const TensorView&, const Pool2dParams&);
+using AdFwd = void (*)(const TensorView&, const TensorView&, const AdaptivePool2dParams&);
+using AdMaxFwd = void (*)(const TensorView&, int64_t*, const TensorView&, const AdaptivePool2dParams&);
+
+// Fastest first; the reference is last and takes anything.
+const Impl<Pool2dParams, MaxFwd> kMaxForward[] = {
+    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::max_pool2d_k2s2_forward},
+    {"direct", pool_all, cpu::max_pool2d_direct_forward},
+    {"reference", pool_all, ref::max_pool2d_forward},
+};
+const Impl<Pool2dParams, AvgFwd> kAvgForward[] = {
+    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::avg_pool2d_k2s2_forward},
+    {"direct", pool_all, cpu::avg_pool2d_direct_forward},
+    {"reference", pool_all, ref::avg_pool2d_forward},
+};
+const Impl<Pool2dParams, AvgFwd> kAvgBackward[] = {
+    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::avg_pool2d_k2s2_backward},
+    {"direct", pool_all, cpu::avg_pool2d_direct_backward},
+    {"reference", pool_all, ref::avg_pool2d_backward},
+};
+const Impl<AdaptivePool2dParams, AdFwd> kAdaptiveAvgForward[] = {
+    {"global", cpu::adaptive_pool2d_global_accepts, cpu::adaptive_avg_pool2d_global_forward},
+    {"reference", adaptive_all, ref::adaptive_avg_pool2d_forward},
+};
+const Impl<AdaptivePool2dParams, AdFwd> kAdaptiveAvgBackward[] = {
+    {"global", cpu::adaptive_pool2d_global_accepts, cpu::adaptive_avg_pool2d_global_backward},
+    {"reference", adaptive_all, ref::adaptive_avg_pool2d_backward},
+};
+const Impl<AdaptivePool2dParams, AdMaxFwd> kAdaptiveMaxForward[] = {
+    {"reference", adaptive_all, ref::adaptive_max_pool2d_forward},
+};
+
+template <typename Params, typename Fn, size_t K>
+const Impl<Params, Fn>& pick(const Impl<Params, Fn> (&impls)[K], const Params& p, const char* op, const char* forced) {
+  if (forced && *forced) {
+    for (const auto& impl : impls)
+      if (std::strcmp(impl.name, forced) == 0) {
+        FL_CHECK_VALUE(impl.accepts(p), op, ": implementation '", forced, "' does not accept ", p.str());
+        return impl;
+      }
+    std::string names;
+    for (const auto& impl : impls) names += std::string(names.empty() ? "" : ", ") + impl.name;
+    throw ValueError(cat_str(op, ": impl must be one of ", names, ", got '", forced, "'"));
+  }
+  for (const auto& impl : impls)
+    if (impl.accepts(p)) {
+      if (verbose()) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, p.str().c_str(), impl.name);
+      return impl;
+    }
+  return impls[K - 1];
+}
+
+void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
+                DType dtype) {
+  const int ndim = static_cast<int>(shape.size());
+  bool same = v.ndim == ndim;
+  int i = 0;
+  for (int64_t s : shape) same = same && v.shape[i++] == s;
+  if (!same) {
+    TensorView want;
+    want.ndim = ndim;
+    i = 0;
+    for (int64_t s : shape) want.shape[i++] = s;
+    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
+  }
+  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(v.dtype));
+  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), ", got ",
+                dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+}
+
+void check_planes(const TensorView& a, const TensorView& b, const char* op, const char* an, const char* bn) {
+  FL_CHECK_VALUE(a.ndim == 4 && b.ndim == 4, op, ": ", an, " and ", bn, " must be 4-D, got ", a.shape_str(),
+                 " and ", b.shape_str());
+  FL_CHECK_VALUE(a.shape[0] == b.shape[0] && a.shape[1] == b.shape[1], op, ": ", an, " ", a.shape_str(), " and ",
+                 bn, " ", b.shape_str(), " must agree in the first two dimensions");
+  check_view(a, op, an, {a.shape[0], a.shape[1], a.shape[2], a.shape[3]}, b.dtype);
+  check_view(b, op, bn, {b.shape[0], b.shape[1], b.shape[2], b.shape[3]}, b.dtype);
+}
+
+}  // namespace
+
+void check_pool2d_params(const Pool2dParams& p, const char* op, bool) {
+  FL_CHECK_VALUE(p.N >= 0, op, ": batch size must be >= 0, got ", p.N);
+  FL_CHECK_VALUE(p.C >= 1 && p.H >= 1 && p.W >= 1, op, ": expected non-empty channels and spatial sizes, got C=",
+                 p.C, " H=", p.H, " W=", p.W);
+  FL_CHECK_VALUE(p.kh >= 1 && p.kw >= 1, op, ": kernel_size must be greater than zero, got (", p.kh, ", ", p.kw,
+                 ")");
+  FL_CHECK_VALUE(p.stride_h >= 1 && p.stride_w >= 1, op, ": stride must be greater than zero, got (", p.stride_h,
+                 ", ", p.stride_w, ")");
+  FL_CHECK_VALUE(p.dil_h >= 1 && p.dil_w >= 1, op, ": dilation must be greater than zero, got (", p.dil_h, ", ",
+                 p.dil_w, ")");
+  FL_CHECK_VALUE(p.pad_h >= 0 && p.pad_w >= 0, op, ": padding must be non-negative, got (", p.pad_h, ", ", p.pad_w,
+                 ")");
+  // torch's rule: at most half the kernel itself (not the dilated one).
+  FL_CHECK_VALUE(p.pad_h <= p.kh / 2 && p.pad_w <= p.kw / 2, op,
+                 ": pad should be at most half of kernel size, but got padding=(", p.pad_h, ", ", p.pad_w,
+                 "), kernel_size=(", p.kh, ", ", p.kw, ")");
+  FL_CHECK_VALUE(p.P() >= 1 && p.Q() >= 1, op, ": output size is too small: given input size (", p.C, ", ", p.H,
+                 ", ", p.W, "), calculated output size (", p.C, ", ", p.P(), ", ", p.Q(), ")");
+}
+
+void check_adaptive_pool2d_params(const AdaptivePool2dParams& p, const char* op) {
+  FL_CHECK_VALUE(p.N >= 0, op, ": batch size must be >= 0, got ", p.N);
+  FL_CHECK_VALUE(p.C >= 1 && p.H >= 1 && p.W >= 1, op, ": expected non-empty channels and spatial sizes, got C=",
+                 p.C, " H=", p.H, " W=", p.W);
+  FL_CHECK_VALUE(p.OH >= 1 && p.OW >= 1, op, ": output_size must be >= 1, got (", p.OH, ", ", p.OW, ")");
+}
+
+void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p,
+                        const char* impl) {
+  const char* op = "max_pool2d";
+  check_pool2d_params(p, op, false);
+  check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
+  check_view(y, op, "output", {p.N, p.C, p.P(), p.Q()}, x.dtype);
+  FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
+  const auto& chosen = pick(kMaxForward, p, op, impl);
+  if (p.N) chosen.fn(y, indices, x, p);
+}
+
+void max_pool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices) {
+  const char* op = "max_pool2d_backward";
+  check_planes(dx, dy, op, "grad_input", "grad_output");
+  if (dx.numel() == 0) return;
+  FL_CHECK_VALUE(indices, op, ": indices missing");
+  const int64_t bad = ref::index_scatter_add(dx, dy, indices);
+  FL_CHECK_VALUE(bad < 0, op, ": index ", bad, " is out of range for an input plane of ", dx.shape[2] * dx.shape[3],
+                 " elements");
+}
+
+void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p, const char* impl) {
+  const char* op = "avg_pool2d";
+  check_pool2d_params(p, op, true);
+  check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
+  check_view(y, op, "output", {p.N, p.C, p.P(), p.Q()}, x.dtype);
+  const auto& chosen = pick(kAvgForward, p, op, impl);
+  if (p.N) chosen.fn(y, x, p);
+}
+
+void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p, const char* impl) {
+  const char* op = "avg_pool2d_backward";
+  check_pool2d_params(p, op, true);
+  check_view(dy, op, "grad_output", {p.N, p.C, p.P(), p.Q()}, dy.dtype);
+  check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  const auto& chosen = pick(kAvgBackward, p, op, impl);
+  if (p.N) chosen.fn(dx, dy, p);
+}
+
+void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p,
+                                 const char* impl) {
+  const char* op = "adaptive_avg_pool2d";
+  check_adaptive_pool2d_params(p, op);
+  check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
+  check_view(y, op, "output", {p.N, p.C, p.OH, p.OW}, x.dtype);
+  const auto& chosen = pick(kAdaptiveAvgForward, p, op, impl);
+  if (p.N) chosen.fn(y, x, p);
+}
+
+void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p,
+                                  const char* impl) {
+  const char* op = "adaptive_avg_pool2d_backward";
+  check_adaptive_pool2d_params(p, op);
+  check_view(dy, op, "grad_output", {p.N, p.C, p.OH, p.OW}, dy.dtype);
+  check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  const auto& chosen = pick(kAdaptiveAvgBackward, p, op, impl);
+  if (p.N) chosen.fn(dx, dy, p);
+}
+
+void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
+                                 const AdaptivePool2dParams& p, const char* impl) {
+  const char* op = "adaptive_max_pool2d";
+  check_adaptive_pool2d_params(p, op);
+  check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
+  check_view(y, op, "output", {p.N, p.C, p.OH, p.OW}, x.dtype);
+  FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
+  const auto& chosen = pick(kAdaptiveMaxForward, p, op, impl);
+  if (p.N) chosen.fn(y, indices, x, p);
+}
+
+void max_unpool2d_forward(const TensorView& y, const TensorView& x, const int64_t* indices) {
+  const char* op = "max_unpool2d";
+  check_planes(y, x, op, "output", "input");
+  if (y.numel() == 0) return;
+  FL_CHECK_VALUE(indices || x.numel() == 0, op, ": indices missing");
+  const int64_t bad = ref::index_scatter_set(y, x, indices);
+  FL_CHECK_VALUE(bad < 0, op, ": found an invalid max index ", bad, " (output volume of size ", y.shape[2], "x",
+                 y.shape[3], ")");
+}
+
+void max_unpool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices) {
+  const char* op = "max_unpool2d_backward";
+  check_planes(dx, dy, op, "grad_input", "grad_output");
+  if (dx.numel() == 0) return;
+  const int64_t bad = ref::index_gather(dx, dy, indices);
+  FL_CHECK_VALUE(bad < 0, op, ": found an invalid max index ", bad, " (output volume of size ", dy.shape[2], "x",
+                 dy.shape[3], ")");
+}
+
+const char* pool2d_impl_name(const char* pass, const Pool2dParams& p) {
+  if (std::strcmp(pass, "max_forward") == 0) return pick(kMaxForward, p, "max_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_forward") == 0) return pick(kAvgForward, p, "avg_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_backward") == 0) return pick(kAvgBackward, p, "avg_pool2d_backward", nullptr).name;
+  throw ValueError(cat_str("pool2d_impl_name: pass must be max_forward, avg_forward or avg_backward, got '", pass,
+                           "'"));
+}
+
+const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dParams& p) {
+  if (std::strcmp(pass, "avg_forward") == 0) return pick(kAdaptiveAvgForward, p, "adaptive_avg_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_backward") == 0)
+    return pick(kAdaptiveAvgBackward, p, "adaptive_avg_pool2d_backward", nullptr).name;
+  if (std::strcmp(pass, "max_forward") == 0) return pick(kAdaptiveMaxForward, p, "adaptive_max_pool2d", nullptr).name;
+  throw ValueError(cat_str("adaptive_pool2d_impl_name: pass must be avg_forward, avg_backward or max_forward, got '",
+                           pass, "'"));
+}
+
+}  // namespace fl
