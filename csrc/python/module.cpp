@@ -8,6 +8,8 @@ namespace py = pybind11;
 
 namespace fl::bindings {
 void bind_conv(py::module_& m);
+// ---- activations ----
+void bind_activation(py::module_& m);
 }
 
 PYBIND11_MODULE(_C, m) {
@@ -38,4 +40,6 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("level"), "Forces a SIMD path (clamped to what the CPU supports); returns the path now in use.");
 
   fl::bindings::bind_conv(m);
+  // ---- activations ----
+  fl::bindings::bind_activation(m);
 }
