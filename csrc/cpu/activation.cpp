@@ -237,6 +237,30 @@ void backward_output_t(T* d, const T* g, const T* y, const ActivationParams& p) 
 }
 
 // ---- softmax over (outer, dim, inner) ----
+// Reductions over a contiguous row split across kLanes accumulators, so they vectorize without
+// reassociation flags; the order is fixed, so results do not depend on the thread count.
+constexpr int kLanes = 8;
+template <typename T> T row_max(const T* r, int64_t n) {
+  T acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = r[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] = (r[i + l] > acc[l] || r[i + l] != r[i + l]) ? r[i + l] : acc[l];
+  T m = acc[0];
+  for (int l = 1; l < kLanes; ++l) m = (acc[l] > m || acc[l] != acc[l]) ? acc[l] : m;
+  for (; i < n; ++i) m = (r[i] > m || r[i] != r[i]) ? r[i] : m;
+  return m;
+}
+template <typename T> T row_sum(const T* r, int64_t n) {
+  T acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += r[i + l];
+  T s = 0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  for (; i < n; ++i) s += r[i];
+  return s;
+}
 template <typename T>
 void softmax_forward_t(T* y, const T* x, const SoftmaxParams& p) {
   const int64_t D = p.dim, I = p.inner;
@@ -244,16 +268,15 @@ void softmax_forward_t(T* y, const T* x, const SoftmaxParams& p) {
     parallel_for(p.outer, [&](int64_t o) {
       const T* xr = x + o * D;
       T* yr = y + o * D;
-      T m = xr[0];
-      for (int64_t d = 1; d < D; ++d) m = xr[d] > m ? xr[d] : m;
-      T sum = 0;
+      const T m = row_max(xr, D);
+      // exp into the output first (a loop that vectorizes), then a lane-split sum (fixed order).
+      for (int64_t d = 0; d < D; ++d) yr[d] = exp_f(xr[d] - m);
+      const T sum = row_sum(yr, D);
       if (p.log) {
-        for (int64_t d = 0; d < D; ++d) sum += exp_f(xr[d] - m);
-        T lse = m + std::log(sum);
+        const T lse = m + std::log(sum);
         for (int64_t d = 0; d < D; ++d) yr[d] = xr[d] - lse;
       } else {
-        for (int64_t d = 0; d < D; ++d) { T e = exp_f(xr[d] - m); yr[d] = e; sum += e; }
-        T inv = T(1) / sum;
+        const T inv = T(1) / sum;
         for (int64_t d = 0; d < D; ++d) yr[d] *= inv;
       }
     });
