@@ -33,6 +33,32 @@ void conv2d_depthwise_backward_weight(const TensorView& dw, const TensorView& db
                                       const TensorView& x, const Conv2dParams& p);
 }  // namespace cpu
 
+// ---- activations (activation, softmax, prelu, maxout) ----
+namespace ref {
+void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p);
+void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
+                         const ActivationParams& p);
+void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p);
+void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p);
+void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p);
+void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
+                    const TensorView& w, const PReLUParams& p);
+void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p);
+void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p);
+}  // namespace ref
+namespace cpu {
+void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p);
+void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
+                         const ActivationParams& p);
+void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p);
+void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p);
+void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p);
+void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
+                    const TensorView& w, const PReLUParams& p);
+void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p);
+void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p);
+}  // namespace cpu
+
 }  // namespace fl
 
 // ---- normalization ----

@@ -8,15 +8,11 @@ namespace py = pybind11;
 
 namespace fl::bindings {
 void bind_conv(py::module_& m);
-// ---- normalization ----
 void bind_norm(py::module_& m);
-// ---- transposed convolution ----
 void bind_conv_transpose2d(py::module_& m);
-}
-// ---- pooling ----
-namespace fl::bindings {
 void bind_pool(py::module_& m);
-}
+void bind_activation(py::module_& m);
+}  // namespace fl::bindings
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastlayers C++ kernels";
@@ -52,4 +48,6 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_conv_transpose2d(m);
   // ---- pooling ----
   fl::bindings::bind_pool(m);
+  // ---- activations ----
+  fl::bindings::bind_activation(m);
 }

@@ -32,6 +32,49 @@ struct Conv2dParams {
   std::string str() const;
 };
 
+// ---- activations (activation, softmax, prelu, maxout) ----
+// Element-wise activations behind one front door. relu6 is hardtanh(0, 6); selu and celu are elu with
+// scale / input_scale set as torch does.
+enum class ActKind : int {
+  ReLU = 0, LeakyReLU, ELU, GELU, GELUTanh, SiLU, Mish, Softplus, Sigmoid, Tanh, Hardtanh, Hardsigmoid,
+  Hardswish
+};
+const char* act_kind_name(ActKind kind);
+
+struct ActivationParams {
+  ActKind kind = ActKind::ReLU;
+  int64_t numel = 0;
+  double alpha = 1.0;        // leaky_relu: negative_slope; elu family: alpha
+  double scale = 1.0;        // elu family: output scale (selu)
+  double input_scale = 1.0;  // elu family: input scale of the negative branch (celu: 1/alpha)
+  double beta = 1.0;         // softplus
+  double threshold = 20.0;   // softplus
+  double min_val = -1.0, max_val = 1.0;  // hardtanh
+  // Whether the backward pass can be computed from the output alone (what an in-place call needs).
+  bool backward_from_output_ok() const;
+  std::string str() const;   // e.g. elu_n1000_a1_s1_is1
+};
+
+// softmax / log_softmax over the middle axis of an (outer, dim, inner) layout.
+struct SoftmaxParams {
+  int64_t outer = 1, dim = 1, inner = 1;
+  bool log = false;
+  std::string str() const;   // e.g. softmax_o4096d1000i1
+};
+
+// prelu: x viewed as (N, C, inner) with one slope per channel (C == 1 for a single slope).
+struct PReLUParams {
+  int64_t N = 1, C = 1, inner = 1;
+  std::string str() const;
+};
+
+// maxout: x viewed as (outer, C, inner), output (outer, C / pieces, inner).
+struct MaxoutParams {
+  int64_t outer = 1, C = 1, inner = 1, pieces = 1;
+  int64_t Cout() const { return C / pieces; }
+  std::string str() const;
+};
+
 }  // namespace fl
 
 // ---- normalization ----

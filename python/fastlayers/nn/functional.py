@@ -685,3 +685,330 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         size = tuple(int(v) for v in given)
     output = _MaxUnpool2d.apply(input, indices, size)
     return output.squeeze(0) if unbatched else output
+
+
+# ---- activations (activation, softmax, prelu, maxout, dropout) ----
+import warnings as _warnings
+
+from .. import random as _random
+from ..autograd import grad_mode as _act_grad_mode
+
+__all__ += ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "sigmoid",
+            "tanh", "hardtanh", "hardsigmoid", "hardswish", "softmax", "log_softmax", "prelu", "maxout", "dropout",
+            "dropout2d"]
+
+_LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+# Kinds whose gradient the kernels can take from the output (cheaper than recomputing from the input).
+_FROM_OUTPUT = {"sigmoid", "tanh"}
+
+
+class _Activation(Function):
+    @staticmethod
+    def forward(ctx, input, kind, params):
+        out = _C.activation_forward(input, kind, **params)
+        ctx.act = (kind, params)
+        ctx.from_output = kind in _FROM_OUTPUT
+        ctx.save_for_backward(out if ctx.from_output else input)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (saved,) = ctx.saved_tensors
+        kind, params = ctx.act
+        return _C.activation_backward(grad_output, saved, ctx.from_output, kind, **params), None, None
+
+
+def _activation(op, input, kind, inplace=False, **params):
+    """Applies activation `kind`. In place (inplace=True): without a graph to record, the input's array is
+    overwritten; while recording a non-leaf, the input Tensor takes the result and becomes the node's output
+    (its old array stays intact for whichever earlier node saved it, since no version counter guards it)."""
+    _check_tensor(input, op, "input")
+    if not inplace:
+        return _Activation.apply(input, kind, params)
+    if _act_grad_mode._state.enabled and input.requires_grad:
+        if input.is_leaf:
+            raise RuntimeError(_LEAF_IN_PLACE)
+        out = _Activation.apply(input, kind, params)
+        input.data = out.data
+        input._grad_fn = out._grad_fn
+        input._output_nr = out._output_nr
+        return input
+    data = input.data
+    if isinstance(data, np.ndarray) and data.flags.c_contiguous and data.flags.writeable:
+        _C.activation_forward(data, kind, out=data, **params)
+    else:
+        data[...] = _C.activation_forward(data, kind, **params)
+    return input
+
+
+def _number(value, op, arg):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}(): argument '{arg}' must be a number, not {type(value).__name__}")
+    return float(value)
+
+
+def relu(input, inplace=False):
+    """max(input, 0); the gradient at 0 is 0."""
+    return _activation("relu", input, "relu", inplace)
+
+
+def relu6(input, inplace=False):
+    """min(max(input, 0), 6) (hardtanh(input, 0, 6))."""
+    return _activation("relu6", input, "hardtanh", inplace, min_val=0.0, max_val=6.0)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input where positive, negative_slope * input elsewhere."""
+    slope = _number(negative_slope, "leaky_relu", "negative_slope")
+    return _activation("leaky_relu", input, "leaky_relu", inplace, alpha=slope)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """input where positive, alpha * (exp(input) - 1) elsewhere."""
+    return _activation("elu", input, "elu", inplace, alpha=_number(alpha, "elu", "alpha"))
+
+
+def selu(input, inplace=False):
+    """scale * elu(input, alpha) with the self-normalizing constants."""
+    return _activation("selu", input, "elu", inplace, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, input) + min(0, alpha * (exp(input / alpha) - 1))."""
+    alpha = _number(alpha, "celu", "alpha")
+    if alpha == 0:
+        raise ValueError("celu(): ZeroDivisionError: alpha cannot be 0 for CELU, got alpha=0")
+    return _activation("celu", input, "elu", inplace, alpha=alpha, input_scale=1.0 / alpha)
+
+
+def gelu(input, approximate="none"):
+    """input * Phi(input), or its tanh approximation with approximate='tanh'."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu(): approximate argument must be either none or tanh, got {approximate!r}")
+    return _activation("gelu", input, "gelu" if approximate == "none" else "gelu_tanh")
+
+
+def silu(input, inplace=False):
+    """input * sigmoid(input)."""
+    return _activation("silu", input, "silu", inplace)
+
+
+def mish(input, inplace=False):
+    """input * tanh(softplus(input))."""
+    return _activation("mish", input, "mish", inplace)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * input)) / beta, and input itself where beta * input > threshold."""
+    beta = _number(beta, "softplus", "beta")
+    threshold = _number(threshold, "softplus", "threshold")
+    if beta == 0:
+        raise ValueError("softplus(): beta must be nonzero, got 0")
+    return _activation("softplus", input, "softplus", beta=beta, threshold=threshold)
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input))."""
+    return _activation("sigmoid", input, "sigmoid")
+
+
+def tanh(input):
+    """Hyperbolic tangent."""
+    return _activation("tanh", input, "tanh")
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """input clamped to [min_val, max_val]; the gradient is 0 at and beyond the bounds."""
+    min_val = _number(min_val, "hardtanh", "min_val")
+    max_val = _number(max_val, "hardtanh", "max_val")
+    if min_val > max_val:
+        raise ValueError(f"hardtanh(): min_val cannot be greater than max_val, got min_val={min_val}, "
+                         f"max_val={max_val}")
+    return _activation("hardtanh", input, "hardtanh", inplace, min_val=min_val, max_val=max_val)
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(input + 3) / 6."""
+    return _activation("hardsigmoid", input, "hardsigmoid", inplace)
+
+
+def hardswish(input, inplace=False):
+    """input * relu6(input + 3) / 6."""
+    return _activation("hardswish", input, "hardswish", inplace)
+
+
+# Softmax
+
+
+class _Softmax(Function):
+    @staticmethod
+    def forward(ctx, input, dim, log):
+        out = _C.softmax_forward(input, dim, log)
+        ctx.save_for_backward(out)
+        ctx.softmax = (dim, log)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        return _C.softmax_backward(grad_output, out, *ctx.softmax), None, None
+
+
+def _softmax_dim(ndim, name, stacklevel):
+    _warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                   "dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax(op, input, dim, stacklevel, dtype, log):
+    _check_tensor(input, op, "input")
+    if dim is None:
+        dim = _softmax_dim(input.ndim, op, stacklevel)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{op}(): argument 'dim' must be an int, not {type(dim).__name__}")
+    extent = max(input.ndim, 1)
+    if not -extent <= dim < extent:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-extent}, {extent - 1}], "
+                         f"but got {dim})")
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}(): expected a float32 or float64 input, got {input.dtype}")
+    return _Softmax.apply(input, int(dim) % extent, log)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(input) / sum(exp(input)) along dim, computed stably (the row maximum subtracted first)."""
+    return _softmax("softmax", input, dim, _stacklevel, dtype, False)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """input - logsumexp(input) along dim."""
+    return _softmax("log_softmax", input, dim, _stacklevel, dtype, True)
+
+
+# PReLU and maxout
+
+
+class _PReLU(Function):
+    @staticmethod
+    def forward(ctx, input, weight):
+        ctx.save_for_backward(input, weight)
+        return _C.prelu_forward(input, weight)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        return tuple(_C.prelu_backward(grad_output, input, weight, mask=(needs[0], needs[1])))
+
+
+def prelu(input, weight):
+    """input where positive, weight * input elsewhere; weight has one element or one per channel (dim 1)."""
+    _check_tensor(input, "prelu", "input")
+    _check_tensor(weight, "prelu", "weight")
+    if weight.ndim > 1:
+        raise ValueError(f"prelu(): weight must be 1-D, got shape {tuple(weight.shape)}")
+    if weight.dtype != input.dtype:
+        raise TypeError(f"prelu(): weight must have the input's dtype {input.dtype}, got {weight.dtype}")
+    return _PReLU.apply(input, weight)
+
+
+class _Maxout(Function):
+    @staticmethod
+    def forward(ctx, input, pieces, dim):
+        ctx.save_for_backward(input)
+        ctx.maxout = (pieces, dim)
+        return _C.maxout_forward(input, pieces, dim)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        return _C.maxout_backward(grad_output, input, *ctx.maxout), None, None
+
+
+def maxout(input, pieces, dim=1):
+    """Maxout (Goodfellow et al., 2013): the maximum over each group of `pieces` consecutive entries of
+    `dim`, which shrinks by a factor `pieces`. The gradient goes to the first maximum of each group."""
+    _check_tensor(input, "maxout", "input")
+    if isinstance(pieces, bool) or not isinstance(pieces, numbers.Integral) or pieces < 1:
+        raise ValueError(f"maxout(): pieces must be a positive integer, got {pieces!r}")
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"maxout(): argument 'dim' must be an int, not {type(dim).__name__}")
+    if input.ndim == 0 or not -input.ndim <= dim < input.ndim:
+        raise IndexError(f"maxout(): dim {dim} is out of range for an input of shape {tuple(input.shape)}")
+    dim = int(dim) % input.ndim
+    if input.shape[dim] % pieces:
+        raise ValueError(f"maxout(): the size of dim {dim} ({input.shape[dim]}) must be divisible by "
+                         f"pieces={pieces}")
+    return _Maxout.apply(input, int(pieces), dim)
+
+
+# Dropout
+
+
+class _MaskScale(Function):
+    """input * mask * scale with a fixed mask (dropout's apply and backward)."""
+
+    @staticmethod
+    def forward(ctx, input, mask, scale):
+        ctx.mask = (mask, scale)
+        return input * (mask * input.dtype.type(scale))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        mask, scale = ctx.mask
+        return grad_output * (mask * grad_output.dtype.type(scale)), None, None
+
+
+def _check_p(p):
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropout(op, input, p, training, inplace, mask_shape):
+    _check_tensor(input, op, "input")
+    _check_p(p)
+    if not training or p == 0:
+        return input
+    data = input.data
+    # Keep each element (or channel) with probability 1 - p, drawn from fastlayers' generator.
+    keep = _random.default_generator().random(mask_shape(data.shape)) >= p
+    mask = keep.astype(data.dtype)
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    if not inplace:
+        return _MaskScale.apply(input, mask, scale)
+    if _act_grad_mode._state.enabled and input.requires_grad:
+        if input.is_leaf:
+            raise RuntimeError(_LEAF_IN_PLACE)
+        out = _MaskScale.apply(input, mask, scale)
+        input.data = out.data
+        input._grad_fn = out._grad_fn
+        input._output_nr = out._output_nr
+        return input
+    data *= mask * data.dtype.type(scale)
+    return input
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zeroes each element with probability p and scales the rest by 1 / (1 - p) (inverted dropout)."""
+    return _dropout("dropout", input, p, training, inplace, lambda shape: shape)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of an (N, C, H, W) or (C, H, W) input with probability p; scales the rest
+    by 1 / (1 - p)."""
+    _check_tensor(input, "dropout2d", "input")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d(): expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                         f"{tuple(input.shape)}")
+    if input.ndim == 3:  # torch reads a 3-D input as (N, C, L): channel-wise 1-D dropout
+        _warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                       "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+                       "dim. This behavior will change in a future release to interpret the input as one "
+                       "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                       "dropout behavior, please switch to using dropout1d instead.", stacklevel=2)
+    return _dropout("dropout2d", input, p, training, inplace,
+                    lambda shape: tuple(shape[:2]) + (1,) * (len(shape) - 2))

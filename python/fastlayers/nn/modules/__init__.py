@@ -15,3 +15,10 @@ from .pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d
 
 __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
             "MaxUnpool2d"]
+# ---- activations ----
+from .activation import (CELU, ELU, GELU, SELU, Dropout, Dropout2d, Hardsigmoid, Hardswish, Hardtanh,  # noqa: E402
+                         LeakyReLU, LogSoftmax, Maxout, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus,
+                         Tanh)
+from .activation import __all__ as _activation_all  # noqa: E402
+
+__all__ += _activation_all

@@ -1,0 +1,200 @@
+// Front doors of the activation family (element-wise activations, softmax, prelu, maxout): validate the
+// operands, then run the fast CPU kernel, or the naive reference when set_activation_reference(true)
+// (tests) or FASTLAYERS_ACTIVATION_REFERENCE=1. Gradients are written (=).
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+namespace {
+
+std::atomic<bool> g_use_reference{[] {
+  const char* v = std::getenv("FASTLAYERS_ACTIVATION_REFERENCE");
+  return v && *v && std::strcmp(v, "0") != 0;
+}()};
+
+bool use_ref() { return g_use_reference.load(std::memory_order_relaxed); }
+
+void check_float(const TensorView& v, const char* op, const char* arg) {
+  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": ", arg,
+                " must be float32 or float64, got ", dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+}
+
+void check_like(const TensorView& v, const TensorView& like, int64_t numel, const char* op, const char* arg,
+                const char* like_name) {
+  check_float(v, op, arg);
+  FL_CHECK_TYPE(v.dtype == like.dtype, op, ": ", arg, " must have dtype ", dtype_name(like.dtype), " like ",
+                like_name, ", got ", dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.numel() == numel, op, ": ", arg, " must have ", numel, " elements, got shape ", v.shape_str());
+}
+
+std::string fmt(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+const char* act_kind_name(ActKind kind) {
+  switch (kind) {
+    case ActKind::ReLU: return "relu";
+    case ActKind::LeakyReLU: return "leaky_relu";
+    case ActKind::ELU: return "elu";
+    case ActKind::GELU: return "gelu";
+    case ActKind::GELUTanh: return "gelu_tanh";
+    case ActKind::SiLU: return "silu";
+    case ActKind::Mish: return "mish";
+    case ActKind::Softplus: return "softplus";
+    case ActKind::Sigmoid: return "sigmoid";
+    case ActKind::Tanh: return "tanh";
+    case ActKind::Hardtanh: return "hardtanh";
+    case ActKind::Hardsigmoid: return "hardsigmoid";
+    case ActKind::Hardswish: return "hardswish";
+  }
+  return "unknown";
+}
+
+bool ActivationParams::backward_from_output_ok() const {
+  switch (kind) {
+    case ActKind::ReLU: case ActKind::Sigmoid: case ActKind::Tanh: return true;
+    case ActKind::LeakyReLU: return alpha >= 0;  // y > 0 exactly where x > 0
+    case ActKind::ELU: return alpha >= 0;
+    case ActKind::Hardtanh: return min_val < max_val;
+    default: return false;
+  }
+}
+
+std::string ActivationParams::str() const {
+  std::ostringstream os;
+  os << act_kind_name(kind) << "_n" << numel;
+  switch (kind) {
+    case ActKind::LeakyReLU: os << "_a" << fmt(alpha); break;
+    case ActKind::ELU: os << "_a" << fmt(alpha) << "_s" << fmt(scale) << "_is" << fmt(input_scale); break;
+    case ActKind::Softplus: os << "_b" << fmt(beta) << "_t" << fmt(threshold); break;
+    case ActKind::Hardtanh: os << "_lo" << fmt(min_val) << "_hi" << fmt(max_val); break;
+    default: break;
+  }
+  return os.str();
+}
+
+std::string SoftmaxParams::str() const {
+  return cat_str(log ? "log_softmax" : "softmax", "_o", outer, "d", dim, "i", inner);
+}
+std::string PReLUParams::str() const { return cat_str("prelu_n", N, "c", C, "i", inner); }
+std::string MaxoutParams::str() const { return cat_str("maxout_o", outer, "c", C, "i", inner, "p", pieces); }
+
+void set_activation_reference(bool use_reference) { g_use_reference.store(use_reference); }
+
+void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p) {
+  const char* op = "activation_forward";
+  check_float(x, op, "input");
+  FL_CHECK_VALUE(x.numel() == p.numel, op, ": input must have ", p.numel, " elements, got shape ", x.shape_str());
+  check_like(y, x, p.numel, op, "output", "the input");
+  if (p.kind == ActKind::Softplus) FL_CHECK_VALUE(p.beta != 0, op, ": softplus beta must be nonzero");
+  if (p.numel == 0) return;
+  if (use_ref()) ref::activation_forward(y, x, p); else cpu::activation_forward(y, x, p);
+}
+
+void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
+                         const ActivationParams& p) {
+  const char* op = "activation_backward";
+  check_float(dy, op, "grad_output");
+  FL_CHECK_VALUE(dy.numel() == p.numel, op, ": grad_output must have ", p.numel, " elements, got shape ",
+                 dy.shape_str());
+  check_like(saved, dy, p.numel, op, from_output ? "output" : "input", "grad_output");
+  check_like(dx, dy, p.numel, op, "grad_input", "grad_output");
+  FL_CHECK_VALUE(!from_output || p.backward_from_output_ok(), op, ": the gradient of ", p.str(),
+                 " cannot be computed from its output");
+  if (p.numel == 0) return;
+  if (use_ref()) ref::activation_backward(dx, dy, saved, from_output, p);
+  else cpu::activation_backward(dx, dy, saved, from_output, p);
+}
+
+void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p) {
+  const char* op = p.log ? "log_softmax" : "softmax";
+  FL_CHECK_VALUE(p.outer >= 0 && p.dim >= 0 && p.inner >= 0, op, ": sizes must be >= 0, got ", p.str());
+  const int64_t n = p.outer * p.dim * p.inner;
+  check_float(x, op, "input");
+  FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
+  check_like(y, x, n, op, "output", "the input");
+  if (n == 0) return;
+  if (use_ref()) ref::softmax_forward(y, x, p); else cpu::softmax_forward(y, x, p);
+}
+
+void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p) {
+  const char* op = p.log ? "log_softmax_backward" : "softmax_backward";
+  const int64_t n = p.outer * p.dim * p.inner;
+  check_float(dy, op, "grad_output");
+  FL_CHECK_VALUE(dy.numel() == n, op, ": grad_output must have ", n, " elements, got shape ", dy.shape_str());
+  check_like(y, dy, n, op, "output", "grad_output");
+  check_like(dx, dy, n, op, "grad_input", "grad_output");
+  if (n == 0) return;
+  if (use_ref()) ref::softmax_backward(dx, dy, y, p); else cpu::softmax_backward(dx, dy, y, p);
+}
+
+void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p) {
+  const char* op = "prelu";
+  const int64_t n = p.N * p.C * p.inner;
+  check_float(x, op, "input");
+  FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
+  check_like(w, x, p.C, op, "weight", "the input");
+  check_like(y, x, n, op, "output", "the input");
+  if (n == 0) return;
+  if (use_ref()) ref::prelu_forward(y, x, w, p); else cpu::prelu_forward(y, x, w, p);
+}
+
+void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
+                    const TensorView& w, const PReLUParams& p) {
+  const char* op = "prelu_backward";
+  const int64_t n = p.N * p.C * p.inner;
+  check_float(dy, op, "grad_output");
+  FL_CHECK_VALUE(dy.numel() == n, op, ": grad_output must have ", n, " elements, got shape ", dy.shape_str());
+  check_like(x, dy, n, op, "input", "grad_output");
+  check_like(w, dy, p.C, op, "weight", "grad_output");
+  if (dx.defined()) check_like(dx, dy, n, op, "grad_input", "grad_output");
+  if (dw.defined()) check_like(dw, dy, p.C, op, "grad_weight", "grad_output");
+  if (n == 0) {
+    if (dw.defined()) {
+      if (dw.dtype == DType::Float32) for (int64_t c = 0; c < p.C; ++c) dw.ptr<float>()[c] = 0;
+      else for (int64_t c = 0; c < p.C; ++c) dw.ptr<double>()[c] = 0;
+    }
+    return;
+  }
+  if (use_ref()) ref::prelu_backward(dx, dw, dy, x, w, p); else cpu::prelu_backward(dx, dw, dy, x, w, p);
+}
+
+void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p) {
+  const char* op = "maxout";
+  FL_CHECK_VALUE(p.pieces >= 1, op, ": pieces must be >= 1, got ", p.pieces);
+  FL_CHECK_VALUE(p.C % p.pieces == 0, op, ": the number of channels ", p.C, " must be divisible by pieces=",
+                 p.pieces);
+  const int64_t n = p.outer * p.C * p.inner;
+  check_float(x, op, "input");
+  FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
+  check_like(y, x, p.outer * p.Cout() * p.inner, op, "output", "the input");
+  if (n == 0) return;
+  if (use_ref()) ref::maxout_forward(y, x, p); else cpu::maxout_forward(y, x, p);
+}
+
+void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p) {
+  const char* op = "maxout_backward";
+  FL_CHECK_VALUE(p.pieces >= 1 && p.C % p.pieces == 0, op, ": pieces=", p.pieces, " must divide channels ", p.C);
+  const int64_t n = p.outer * p.C * p.inner;
+  check_float(dy, op, "grad_output");
+  FL_CHECK_VALUE(dy.numel() == p.outer * p.Cout() * p.inner, op, ": grad_output has the wrong size, got shape ",
+                 dy.shape_str());
+  check_like(x, dy, n, op, "input", "grad_output");
+  check_like(dx, dy, n, op, "grad_input", "grad_output");
+  if (n == 0) return;
+  if (use_ref()) ref::maxout_backward(dx, dy, x, p); else cpu::maxout_backward(dx, dy, x, p);
+}
+
+}  // namespace fl

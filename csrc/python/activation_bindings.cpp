@@ -1,0 +1,229 @@
+// Bindings of the activation family: element-wise activations, softmax / log_softmax, prelu, maxout.
+// No math here: arrays in, views to the front doors (GIL released), arrays out.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+#include "python/arrays.h"
+
+namespace py = pybind11;
+using fl::py_arrays::Input;
+
+namespace fl::bindings {
+namespace {
+
+ActKind parse_kind(const std::string& name) {
+  static const std::pair<const char*, ActKind> kinds[] = {
+      {"relu", ActKind::ReLU}, {"leaky_relu", ActKind::LeakyReLU}, {"elu", ActKind::ELU},
+      {"gelu", ActKind::GELU}, {"gelu_tanh", ActKind::GELUTanh}, {"silu", ActKind::SiLU},
+      {"mish", ActKind::Mish}, {"softplus", ActKind::Softplus}, {"sigmoid", ActKind::Sigmoid},
+      {"tanh", ActKind::Tanh}, {"hardtanh", ActKind::Hardtanh}, {"hardsigmoid", ActKind::Hardsigmoid},
+      {"hardswish", ActKind::Hardswish}};
+  for (const auto& [n, k] : kinds)
+    if (name == n) return k;
+  throw ValueError("activation: unknown kind '" + name + "'");
+}
+
+ActivationParams act_params(const std::string& kind, int64_t numel, double alpha, double scale, double input_scale,
+                            double beta, double threshold, double min_val, double max_val) {
+  ActivationParams p;
+  p.kind = parse_kind(kind);
+  p.numel = numel;
+  p.alpha = alpha; p.scale = scale; p.input_scale = input_scale;
+  p.beta = beta; p.threshold = threshold;
+  p.min_val = min_val; p.max_val = max_val;
+  return p;
+}
+
+std::vector<int64_t> shape_of(const TensorView& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
+
+py::object or_none(const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); }
+
+py::array activation_forward(py::handle input, const std::string& kind, double alpha, double scale,
+                             double input_scale, double beta, double threshold, double min_val, double max_val,
+                             py::handle out) {
+  const char* op = "activation";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  ActivationParams p = act_params(kind, x.view.numel(), alpha, scale, input_scale, beta, threshold, min_val, max_val);
+  Input y = py_arrays::output_array(out, x.view.dtype, shape_of(x.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::activation_forward(y.view, x.view, p);
+  }
+  return y.array;
+}
+
+py::array activation_backward(py::handle grad_output, py::handle saved, bool from_output, const std::string& kind,
+                              double alpha, double scale, double input_scale, double beta, double threshold,
+                              double min_val, double max_val) {
+  const char* op = "activation_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input s = py_arrays::import_float_array(saved, op, from_output ? "output" : "input");
+  ActivationParams p = act_params(kind, dy.view.numel(), alpha, scale, input_scale, beta, threshold, min_val, max_val);
+  Input dx = py_arrays::output_array(py::none(), dy.view.dtype, shape_of(dy.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::activation_backward(dx.view, dy.view, s.view, from_output, p);
+  }
+  return dx.array;
+}
+
+// (outer, dim, inner) of x around axis `dim` (already made non-negative by the caller).
+SoftmaxParams softmax_params(const TensorView& x, int64_t dim, bool log, const char* op) {
+  SoftmaxParams p;
+  p.log = log;
+  if (x.ndim == 0) {
+    FL_CHECK_VALUE(dim == 0, op, ": dim must be 0 or -1 for a 0-d input, got ", dim);
+    return p;
+  }
+  FL_CHECK_VALUE(dim >= 0 && dim < x.ndim, op, ": dim must be in [", -x.ndim, ", ", x.ndim - 1, "], got ", dim);
+  p.outer = 1; p.inner = 1;
+  for (int i = 0; i < dim; ++i) p.outer *= x.shape[i];
+  p.dim = x.shape[dim];
+  for (int i = static_cast<int>(dim) + 1; i < x.ndim; ++i) p.inner *= x.shape[i];
+  return p;
+}
+
+py::array softmax_forward(py::handle input, int64_t dim, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  SoftmaxParams p = softmax_params(x.view, dim, log, op);
+  Input y = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::softmax_forward(y.view, x.view, p);
+  }
+  return y.array;
+}
+
+py::array softmax_backward(py::handle grad_output, py::handle output, int64_t dim, bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input y = py_arrays::import_float_array(output, op, "output");
+  SoftmaxParams p = softmax_params(y.view, dim, log, op);
+  Input dx = py_arrays::output_array(py::none(), dy.view.dtype, shape_of(dy.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::softmax_backward(dx.view, dy.view, y.view, p);
+  }
+  return dx.array;
+}
+
+PReLUParams prelu_params(const TensorView& x, const TensorView& w, const char* op) {
+  FL_CHECK_VALUE(w.ndim <= 1, op, ": weight must be 1-D, got shape ", w.shape_str());
+  const int64_t nw = w.numel();
+  PReLUParams p;
+  if (nw == 1) {  // a single slope for every element
+    p.N = 1; p.C = 1; p.inner = x.numel();
+    return p;
+  }
+  FL_CHECK_VALUE(x.ndim >= 2 && x.shape[1] == nw, op, ": weight has ", nw,
+                 " elements but the input's channel dimension (dim 1) is ",
+                 x.ndim >= 2 ? std::to_string(x.shape[1]) : std::string("absent"), " (input shape ",
+                 x.shape_str(), ")");
+  p.N = x.shape[0]; p.C = nw; p.inner = 1;
+  for (int i = 2; i < x.ndim; ++i) p.inner *= x.shape[i];
+  return p;
+}
+
+py::array prelu_forward(py::handle input, py::handle weight) {
+  const char* op = "prelu";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  PReLUParams p = prelu_params(x.view, w.view, op);
+  Input y = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::prelu_forward(y.view, x.view, w.view, p);
+  }
+  return y.array;
+}
+
+py::tuple prelu_backward(py::handle grad_output, py::handle input, py::handle weight, std::array<bool, 2> mask) {
+  const char* op = "prelu_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  PReLUParams p = prelu_params(x.view, w.view, op);
+  Input dx, dw;
+  if (mask[0]) dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  if (mask[1]) dw = py_arrays::output_array(py::none(), x.view.dtype, shape_of(w.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::prelu_backward(dx.view, dw.view, dy.view, x.view, w.view, p);
+  }
+  return py::make_tuple(or_none(dx), or_none(dw));
+}
+
+MaxoutParams maxout_params(const TensorView& x, int64_t pieces, int64_t dim, const char* op) {
+  FL_CHECK_VALUE(x.ndim >= 1, op, ": input must have at least 1 dimension, got a 0-d input");
+  FL_CHECK_VALUE(dim >= 0 && dim < x.ndim, op, ": dim must be in [", -x.ndim, ", ", x.ndim - 1, "], got ", dim);
+  FL_CHECK_VALUE(pieces >= 1, op, ": pieces must be a positive integer, got ", pieces);
+  FL_CHECK_VALUE(x.shape[dim] % pieces == 0, op, ": the size of dim ", dim, " (", x.shape[dim],
+                 ") must be divisible by pieces=", pieces);
+  MaxoutParams p;
+  p.pieces = pieces;
+  for (int i = 0; i < dim; ++i) p.outer *= x.shape[i];
+  p.C = x.shape[dim];
+  for (int i = static_cast<int>(dim) + 1; i < x.ndim; ++i) p.inner *= x.shape[i];
+  return p;
+}
+
+py::array maxout_forward(py::handle input, int64_t pieces, int64_t dim) {
+  const char* op = "maxout";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  MaxoutParams p = maxout_params(x.view, pieces, dim, op);
+  std::vector<int64_t> shape = shape_of(x.view);
+  shape[dim] /= pieces;
+  Input y = py_arrays::output_array(py::none(), x.view.dtype, shape, op);
+  {
+    py::gil_scoped_release release;
+    fl::maxout_forward(y.view, x.view, p);
+  }
+  return y.array;
+}
+
+py::array maxout_backward(py::handle grad_output, py::handle input, int64_t pieces, int64_t dim) {
+  const char* op = "maxout_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  MaxoutParams p = maxout_params(x.view, pieces, dim, op);
+  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::maxout_backward(dx.view, dy.view, x.view, p);
+  }
+  return dx.array;
+}
+
+}  // namespace
+
+void bind_activation(py::module_& m) {
+  m.def("activation_forward", &activation_forward, py::arg("input"), py::arg("kind"), py::arg("alpha") = 1.0,
+        py::arg("scale") = 1.0, py::arg("input_scale") = 1.0, py::arg("beta") = 1.0, py::arg("threshold") = 20.0,
+        py::arg("min_val") = -1.0, py::arg("max_val") = 1.0, py::arg("out") = py::none(),
+        "Element-wise activation `kind`; out may be the input itself (in place).");
+  m.def("activation_backward", &activation_backward, py::arg("grad_output"), py::arg("saved"),
+        py::arg("from_output"), py::arg("kind"), py::arg("alpha") = 1.0, py::arg("scale") = 1.0,
+        py::arg("input_scale") = 1.0, py::arg("beta") = 1.0, py::arg("threshold") = 20.0,
+        py::arg("min_val") = -1.0, py::arg("max_val") = 1.0,
+        "Gradient of activation_forward from the saved input (or output when from_output).");
+  m.def("softmax_forward", &softmax_forward, py::arg("input"), py::arg("dim"), py::arg("log") = false);
+  m.def("softmax_backward", &softmax_backward, py::arg("grad_output"), py::arg("output"), py::arg("dim"),
+        py::arg("log") = false);
+  m.def("prelu_forward", &prelu_forward, py::arg("input"), py::arg("weight"));
+  m.def("prelu_backward", &prelu_backward, py::arg("grad_output"), py::arg("input"), py::arg("weight"),
+        py::arg("mask") = std::array<bool, 2>{true, true});
+  m.def("maxout_forward", &maxout_forward, py::arg("input"), py::arg("pieces"), py::arg("dim") = 1);
+  m.def("maxout_backward", &maxout_backward, py::arg("grad_output"), py::arg("input"), py::arg("pieces"),
+        py::arg("dim") = 1);
+  m.def("set_activation_reference", &fl::set_activation_reference, py::arg("use_reference"),
+        "Route the activation family's front doors to the naive reference kernels (tests).");
+}
+
+}  // namespace fl::bindings
