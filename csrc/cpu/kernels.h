@@ -142,3 +142,17 @@ void adaptive_avg_pool2d_global_forward(const TensorView& y, const TensorView& x
 void adaptive_avg_pool2d_global_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p);
 }  // namespace cpu
 }  // namespace fl
+
+// ---- normalization: local response norm ----
+namespace fl {
+namespace ref {
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p);
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p);
+}  // namespace ref
+namespace cpu {
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p);
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p);
+}  // namespace cpu
+}  // namespace fl

@@ -315,3 +315,95 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
 }
 
 }  // namespace fl::cpu
+
+// ---- local response norm ----
+// Tasks are (sample, block of kLrnBlock spatial positions); inside a task the channel loop runs over
+// unit-stride rows of the block, so every window sum is formed in a fixed order by one task.
+namespace fl::cpu {
+namespace {
+
+constexpr int64_t kLrnBlock = 128;
+
+template <typename T>
+void lrn_fwd(const TensorView& yv, const TensorView& sv, const TensorView& xv, const LRNParams& p) {
+  const T* x = xv.ptr<T>();
+  T* y = yv.ptr<T>();
+  T* sc = sv.ptr<T>();
+  const int64_t C = p.C, S = p.S, before = p.before(), after = p.after();
+  const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
+  const double a = p.alpha / static_cast<double>(p.size);
+  parallel_for(p.N * blocks, [&](int64_t task) {
+    const int64_t n = task / blocks, s0 = (task % blocks) * kLrnBlock, len = std::min(kLrnBlock, S - s0);
+    double* acc = thread_scratch<double>(kLrnBlock);
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t s = 0; s < len; ++s) acc[s] = 0;
+      const int64_t j0 = std::max<int64_t>(0, c - before), j1 = std::min(C - 1, c + after);
+      for (int64_t j = j0; j <= j1; ++j) {
+        const T* xr = x + (n * C + j) * S + s0;
+        for (int64_t s = 0; s < len; ++s) acc[s] += static_cast<double>(xr[s]) * xr[s];
+      }
+      const int64_t off = (n * C + c) * S + s0;
+      for (int64_t s = 0; s < len; ++s) {
+        const double scale = p.k + a * acc[s];
+        sc[off + s] = static_cast<T>(scale);
+        y[off + s] = static_cast<T>(x[off + s] * std::pow(scale, -p.beta));
+      }
+    }
+  });
+}
+
+template <typename T>
+void lrn_bwd(const TensorView& dxv, const TensorView& dyv, const TensorView& xv, const TensorView& sv,
+             const LRNParams& p) {
+  const T* x = xv.ptr<T>();
+  const T* dy = dyv.ptr<T>();
+  const T* sc = sv.ptr<T>();
+  T* dx = dxv.ptr<T>();
+  const int64_t C = p.C, S = p.S, before = p.before(), after = p.after();
+  const int64_t blocks = (S + kLrnBlock - 1) / kLrnBlock;
+  const double coef = 2.0 * p.alpha * p.beta / static_cast<double>(p.size);
+  parallel_for(p.N * blocks, [&](int64_t task) {
+    const int64_t n = task / blocks, s0 = (task % blocks) * kLrnBlock, len = std::min(kLrnBlock, S - s0);
+    // pw[c][s] = scale^-beta, t[c][s] = dy * x * scale^(-beta-1) for the block.
+    double* pw = thread_scratch<double>(static_cast<size_t>(C * kLrnBlock), 0);
+    double* t = thread_scratch<double>(static_cast<size_t>(C * kLrnBlock), 1);
+    double* acc = thread_scratch<double>(kLrnBlock, 2);
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t off = (n * C + c) * S + s0;
+      double* pr = pw + c * kLrnBlock;
+      double* tr = t + c * kLrnBlock;
+      for (int64_t s = 0; s < len; ++s) {
+        const double scale = sc[off + s];
+        pr[s] = std::pow(scale, -p.beta);
+        tr[s] = static_cast<double>(dy[off + s]) * x[off + s] * pr[s] / scale;
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t s = 0; s < len; ++s) acc[s] = 0;
+      const int64_t j0 = std::max<int64_t>(0, c - after), j1 = std::min(C - 1, c + before);
+      for (int64_t j = j0; j <= j1; ++j) {
+        const double* tr = t + j * kLrnBlock;
+        for (int64_t s = 0; s < len; ++s) acc[s] += tr[s];
+      }
+      const int64_t off = (n * C + c) * S + s0;
+      const double* pr = pw + c * kLrnBlock;
+      for (int64_t s = 0; s < len; ++s)
+        dx[off + s] = static_cast<T>(dy[off + s] * pr[s] - coef * x[off + s] * acc[s]);
+    }
+  });
+}
+
+}  // namespace
+
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p) {
+  if (x.dtype == DType::Float32) lrn_fwd<float>(y, scale, x, p);
+  else lrn_fwd<double>(y, scale, x, p);
+}
+
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p) {
+  if (x.dtype == DType::Float32) lrn_bwd<float>(dx, dy, x, scale, p);
+  else lrn_bwd<double>(dx, dy, x, scale, p);
+}
+
+}  // namespace fl::cpu

@@ -184,3 +184,45 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
 }
 
 }  // namespace fl
+
+// ---- local response norm ----
+namespace fl {
+
+std::string LRNParams::str() const { return cat_str("mb", N, "ic", C, "is", S, "n", size); }
+
+void check_lrn_params(const LRNParams& p) {
+  FL_CHECK_VALUE(p.N >= 0 && p.C >= 1 && p.S >= 0, "local_response_norm: sizes must be N >= 0, C >= 1, S >= 0, got N=",
+                 p.N, " C=", p.C, " S=", p.S);
+  FL_CHECK_VALUE(p.size >= 1, "local_response_norm: size must be >= 1, got ", p.size);
+}
+
+namespace {
+void check_lrn(const char* op, const TensorView& x, const LRNParams& p) {
+  check_lrn_params(p);
+  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(x.dtype));
+  check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
+}
+}  // namespace
+
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p) {
+  const char* op = "local_response_norm_forward";
+  check_lrn(op, x, p);
+  check_view(y, op, "output", {p.N, p.C, p.S}, x.dtype);
+  check_view(scale, op, "scale", {p.N, p.C, p.S}, x.dtype);
+  if (use_ref(op, p.str())) ref::lrn_forward(y, scale, x, p);
+  else cpu::lrn_forward(y, scale, x, p);
+}
+
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p) {
+  const char* op = "local_response_norm_backward";
+  check_lrn(op, x, p);
+  check_view(dy, op, "grad_output", {p.N, p.C, p.S}, x.dtype);
+  check_view(scale, op, "scale", {p.N, p.C, p.S}, x.dtype);
+  check_view(dx, op, "grad_input", {p.N, p.C, p.S}, x.dtype);
+  if (use_ref(op, p.str())) ref::lrn_backward(dx, dy, x, scale, p);
+  else cpu::lrn_backward(dx, dy, x, scale, p);
+}
+
+}  // namespace fl

@@ -145,6 +145,48 @@ py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::hand
   return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
 }
 
+py::tuple lrn_forward(py::handle input, int64_t size, double alpha, double beta, double k) {
+  const char* op = "local_response_norm";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  const TensorView xv = as_ncs(x.view, op, "input");
+  LRNParams p;
+  p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
+  p.size = size; p.alpha = alpha; p.beta = beta; p.k = k;
+  check_lrn_params(p);
+  const DType dt = x.view.dtype;
+  Input y = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+  Input scale = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+  const TensorView yv = as_ncs(y.view, op, "output");
+  const TensorView sv = as_ncs(scale.view, op, "scale");
+  {
+    py::gil_scoped_release release;
+    fl::lrn_forward(yv, sv, xv, p);
+  }
+  return py::make_tuple(y.array, scale.array);
+}
+
+py::array lrn_backward(py::handle grad_output, py::handle input, py::handle scale, int64_t size, double alpha,
+                       double beta, double k) {
+  const char* op = "local_response_norm_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input sc = py_arrays::import_float_array(scale, op, "scale");
+  const TensorView xv = as_ncs(x.view, op, "input");
+  const TensorView dyv = as_ncs(dy.view, op, "grad_output");
+  const TensorView sv = as_ncs(sc.view, op, "scale");
+  LRNParams p;
+  p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
+  p.size = size; p.alpha = alpha; p.beta = beta; p.k = k;
+  check_lrn_params(p);
+  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.array), op);
+  const TensorView dxv = as_ncs(dx.view, op, "grad_input");
+  {
+    py::gil_scoped_release release;
+    fl::lrn_backward(dxv, dyv, xv, sv, p);
+  }
+  return dx.array;
+}
+
 }  // namespace
 
 void bind_norm(py::module_& m) {
@@ -164,6 +206,12 @@ void bind_norm(py::module_& m) {
         py::arg("rstd"), py::arg("weight"), py::arg("num_groups"),
         py::arg("mask") = std::array<bool, 3>{true, true, true},
         "Gradients (input, weight, bias) of group_norm_forward; mask selects which are computed.");
+  m.def("lrn_forward", &lrn_forward, py::arg("input"), py::arg("size"), py::arg("alpha") = 1e-4,
+        py::arg("beta") = 0.75, py::arg("k") = 1.0,
+        "Local response norm across the channels of an (N, C, *) input -> (output, scale).");
+  m.def("lrn_backward", &lrn_backward, py::arg("grad_output"), py::arg("input"), py::arg("scale"), py::arg("size"),
+        py::arg("alpha") = 1e-4, py::arg("beta") = 0.75, py::arg("k") = 1.0,
+        "Gradient of the input of lrn_forward, given its scale.");
   m.def("set_norm_use_reference", &fl::set_norm_use_reference, py::arg("on"),
         "Run the naive reference kernels of the norm family instead of the fast ones (a test oracle).");
 }

@@ -189,3 +189,70 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
 }
 
 }  // namespace fl::ref
+
+// ---- local response norm ----
+// Straight from the definition, one element at a time, double accumulators. The backward differentiates
+// y_j = x_j * s_j^-beta with s_j = k + alpha/size * sum_{i in W(j)} x_i^2: x_c enters s_j for every j whose
+// window W(j) holds c, i.e. j in [c - after, c + before].
+namespace fl::ref {
+namespace {
+
+template <typename T>
+void lrn_fwd(const TensorView& yv, const TensorView& sv, const TensorView& xv, const LRNParams& p) {
+  const T* x = xv.ptr<T>();
+  T* y = yv.ptr<T>();
+  T* sc = sv.ptr<T>();
+  const int64_t C = p.C, S = p.S;
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t s = 0; s < S; ++s) {
+        double sq = 0;
+        for (int64_t j = c - p.before(); j <= c + p.after(); ++j)
+          if (j >= 0 && j < C) {
+            const double v = x[(n * C + j) * S + s];
+            sq += v * v;
+          }
+        const double scale = p.k + p.alpha * sq / static_cast<double>(p.size);
+        const int64_t i = (n * C + c) * S + s;
+        sc[i] = static_cast<T>(scale);
+        y[i] = static_cast<T>(x[i] * std::pow(scale, -p.beta));
+      }
+}
+
+template <typename T>
+void lrn_bwd(const TensorView& dxv, const TensorView& dyv, const TensorView& xv, const TensorView& sv,
+             const LRNParams& p) {
+  const T* x = xv.ptr<T>();
+  const T* dy = dyv.ptr<T>();
+  const T* sc = sv.ptr<T>();
+  T* dx = dxv.ptr<T>();
+  const int64_t C = p.C, S = p.S;
+  for (int64_t n = 0; n < p.N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t i = (n * C + c) * S + s;
+        double acc = 0;  // d y_j / d x_c summed against dy_j over the windows holding c
+        for (int64_t j = c - p.after(); j <= c + p.before(); ++j)
+          if (j >= 0 && j < C) {
+            const int64_t q = (n * C + j) * S + s;
+            acc += static_cast<double>(dy[q]) * x[q] * std::pow(static_cast<double>(sc[q]), -p.beta - 1);
+          }
+        dx[i] = static_cast<T>(dy[i] * std::pow(static_cast<double>(sc[i]), -p.beta) -
+                               2.0 * p.alpha * p.beta / static_cast<double>(p.size) * x[i] * acc);
+      }
+}
+
+}  // namespace
+
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p) {
+  if (x.dtype == DType::Float32) lrn_fwd<float>(y, scale, x, p);
+  else lrn_fwd<double>(y, scale, x, p);
+}
+
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p) {
+  if (x.dtype == DType::Float32) lrn_bwd<float>(dx, dy, x, scale, p);
+  else lrn_bwd<double>(dx, dy, x, scale, p);
+}
+
+}  // namespace fl::ref

@@ -137,3 +137,13 @@ const char* pool2d_impl_name(const char* pass, const Pool2dParams& p);
 const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dParams& p);
 
 }  // namespace fl
+
+// ---- normalization: local response norm ----
+namespace fl {
+// y[N,C,S] and scale[N,C,S] (k + alpha * window average of x^2, kept for the backward) from x.
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p);
+// dx = dy * scale^-beta - 2 alpha beta / size * x * sum over the mirrored window of dy * x * scale^(-beta-1).
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p);
+void check_lrn_params(const LRNParams& p);
+}  // namespace fl

@@ -202,3 +202,19 @@ FL_HD inline AvgPoolWindow avg_pool_window(const Pool2dParams& p, int64_t oh, in
 }
 
 }  // namespace fl
+
+// ---- normalization: local response norm ----
+namespace fl {
+
+// Local response normalization across channels of an N x C x S input (torch's definition):
+//   scale[n,c,s] = k + alpha / size * sum_{j = c - size/2}^{c + (size-1)/2} x[n,j,s]^2  (j outside [0, C) skipped)
+//   y = x * scale^-beta
+struct LRNParams {
+  int64_t N = 1, C = 1, S = 1, size = 1;
+  double alpha = 1e-4, beta = 0.75, k = 1.0;
+  int64_t before() const { return size / 2; }        // channels of the window before c
+  int64_t after() const { return (size - 1) / 2; }   // and after it
+  std::string str() const;                           // e.g. mb8ic96is3025n5
+};
+
+}  // namespace fl

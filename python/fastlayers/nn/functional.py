@@ -1012,3 +1012,124 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                        "dropout behavior, please switch to using dropout1d instead.", stacklevel=2)
     return _dropout("dropout2d", input, p, training, inplace,
                     lambda shape: tuple(shape[:2]) + (1,) * (len(shape) - 2))
+
+
+# ---- normalization: local response norm, batch-instance norm ----
+__all__ += ["local_response_norm", "batch_instance_norm"]
+
+
+class _LocalResponseNormFn(Function):
+    @staticmethod
+    def forward(ctx, input, size, alpha, beta, k):
+        y, scale = _C.lrn_forward(input, size, alpha, beta, k)
+        ctx.save_for_backward(input, scale)
+        ctx.lrn = (size, alpha, beta, k)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, scale = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        return _C.lrn_backward(grad_output, input, scale, *ctx.lrn), None, None, None, None
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels of an (N, C, *) input with at least 3 dims, as
+    torch.nn.functional.local_response_norm: y = x / (k + alpha * a)^beta, where a is the average of x^2 over a
+    window of `size` channels holding size // 2 channels before and (size - 1) // 2 after the channel (channels
+    outside the input count as zeros; the sum is always divided by size)."""
+    op = "local_response_norm"
+    _check_tensor(input, op, "input")
+    if input.ndim < 3:
+        raise ValueError(f"{op}(): expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise TypeError(f"{op}(): argument 'size' must be an int, got {size!r}")
+    if size < 1:
+        raise ValueError(f"{op}(): size must be a positive integer, got size={size}")
+    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{op}(): argument '{name}' must be a number, got {value!r}")
+    return _LocalResponseNormFn.apply(input, int(size), float(alpha), float(beta), float(k))
+
+
+def _channel_sum(a):
+    """Sum of an (N, C, *) array over all axes but the channel axis, accumulated in float64."""
+    axes = (0,) + tuple(range(2, a.ndim))
+    return a.sum(axis=axes, dtype=np.float64)
+
+
+class _BatchInstanceNormFn(Function):
+    """y = (rho * x_hat_BN + (1 - rho) * x_hat_IN) * weight + bias per channel. The two normalized inputs come
+    from the batch-norm and group-norm (one channel per group) kernels without affine, their gradients from
+    the same kernels' backward; only the per-channel mixing is done here."""
+
+    @staticmethod
+    def forward(ctx, input, running_mean, running_var, weight, bias, rho, training, momentum, eps):
+        C = input.shape[1]
+        pshape = (1, C) + (1,) * (input.ndim - 2)
+        x_bn, mean_bn, rstd_bn = _C.batch_norm_forward(input, None, None, running_mean, running_var, training,
+                                                       momentum, eps)
+        x_in, mean_in, rstd_in = _C.group_norm_forward(input, C, None, None, eps)
+        r = rho.reshape(pshape)
+        mix = r * x_bn + (1 - r) * x_in
+        y = mix if weight is None else mix * weight.reshape(pshape)
+        if bias is not None:
+            y = y + bias.reshape(pshape)
+        ctx.save_for_backward(input, x_bn, mean_bn, rstd_bn, x_in, mean_in, rstd_in, weight, rho)
+        ctx.training, ctx.pshape = training, pshape
+        return y.astype(input.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, x_bn, mean_bn, rstd_bn, x_in, mean_in, rstd_in, weight, rho = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        dt, pshape, C = input.dtype, ctx.pshape, input.shape[1]
+        r = rho.reshape(pshape)
+        g = grad_output if weight is None else grad_output * weight.reshape(pshape)
+        dx = dw = db = drho = None
+        if needs[0]:
+            g_bn = g * r
+            dx = _C.batch_norm_backward(g_bn, input, mean_bn, rstd_bn, None, ctx.training,
+                                        mask=(True, False, False))[0]
+            dx += _C.group_norm_backward(g - g_bn, input, mean_in, rstd_in, None, C, mask=(True, False, False))[0]
+        if needs[3]:
+            dw = _channel_sum(grad_output * (r * x_bn + (1 - r) * x_in)).astype(dt)
+        if needs[4]:
+            db = _channel_sum(grad_output).astype(dt)
+        if needs[5]:
+            drho = _channel_sum(g * (x_bn - x_in)).astype(dt)
+        return dx, None, None, dw, db, drho, None, None, None
+
+
+def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, training=False, momentum=0.1,
+                        eps=1e-05):
+    """Batch-Instance Normalization (Nam & Kim, 2018) of an (N, C, *) input:
+        y = (rho * x_hat_BN + (1 - rho) * x_hat_IN) * weight + bias, per channel,
+    where x_hat_BN is batch_norm(input, running_mean, running_var, training=training, momentum=momentum,
+    eps=eps) without affine (batch statistics in training, the running ones updated in place when given; the
+    running statistics otherwise) and x_hat_IN is the instance normalization with the input's own statistics
+    (always). rho (C,) mixes the two; weight, bias (C,) may be None. Gradients flow to input, weight, bias and
+    rho."""
+    op = "batch_instance_norm"
+    _check_norm_inputs(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    _check_tensor(rho, op, "rho")
+    if input.ndim < 3:
+        raise ValueError(f"{op}(): expected input of at least 3 dims (N, C, *), got shape {tuple(input.shape)}")
+    C = input.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias), ("rho", rho)):
+        if p is not None:
+            if tuple(p.shape) != (C,):
+                raise ValueError(f"{op}(): expected {name} of shape ({C},) for an input with {C} channels, "
+                                 f"got {tuple(p.shape)}")
+            if p.dtype != input.dtype:
+                raise TypeError(f"{op}(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
+    if int(np.prod(input.shape[2:], dtype=np.int64)) <= 1:
+        raise ValueError(f"{op}(): expected more than 1 spatial element (instance statistics), got input size "
+                         f"{tuple(input.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise RuntimeError(f"{op}(): running_mean and running_var must be defined in evaluation mode "
+                           f"(training=False)")
+    return _BatchInstanceNormFn.apply(input, running_mean, running_var, weight, bias, rho, bool(training),
+                                      float(momentum), float(eps))

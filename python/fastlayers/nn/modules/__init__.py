@@ -22,3 +22,6 @@ from .activation import (CELU, ELU, GELU, SELU, Dropout, Dropout2d, Hardsigmoid,
 from .activation import __all__ as _activation_all  # noqa: E402
 
 __all__ += _activation_all
+# ---- normalization: local response norm, batch-instance norm ----
+from .norm import BatchInstanceNorm2d, LocalResponseNorm  # noqa: E402
+__all__ += ["LocalResponseNorm", "BatchInstanceNorm2d"]

@@ -200,3 +200,74 @@ class GroupNorm(Module):
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+class LocalResponseNorm(Module):
+    """Local response normalization across channels (AlexNet's NORM layers) of an (N, C, *) input with at least
+    3 dims, as torch.nn.LocalResponseNorm: y = x / (k + alpha / size * sum of x^2 over `size` neighbouring
+    channels)^beta."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class BatchInstanceNorm2d(_NormBase):
+    """Batch-Instance Normalization (Nam & Kim, "Batch-Instance Normalization for Adaptively Style-Invariant
+    Neural Networks", 2018) over (N, C, H, W) input:
+
+        y = (rho * x_hat_BN + (1 - rho) * x_hat_IN) * weight + bias
+
+    x_hat_BN is the batch-normalized input (batch statistics in training, updating running_mean / running_var
+    as BatchNorm2d does, momentum=None giving a cumulative average; the running statistics in evaluation when
+    track_running_stats), x_hat_IN the instance-normalized input (always the input's own statistics).
+
+    Parameters and buffers: weight and bias (C,) when affine (initialised to 1 and 0), rho (C,) always, a
+    learnable gate initialised to 1 (pure batch norm at the start, as in the paper), and running_mean,
+    running_var, num_batches_tracked when track_running_stats. The paper keeps rho in [0, 1]; this is left to
+    the user: call clip_rho_() after each optimizer step (as the paper clips after each update)::
+
+        optimizer.step()
+        model.apply(lambda m: m.clip_rho_() if isinstance(m, nn.BatchInstanceNorm2d) else None)
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+        self.rho = Parameter(empty(num_features, dtype=dtype))
+        init.ones_(self.rho)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if getattr(self, "rho", None) is not None:
+            init.ones_(self.rho)
+
+    def clip_rho_(self):
+        """Clamps rho into [0, 1] in place (no gradient recorded); call it after each optimizer step.
+        Returns self."""
+        np.clip(self.rho.data, 0.0, 1.0, out=self.rho.data)
+        return self
+
+    def forward(self, input):
+        if input.ndim != 4:
+            raise _dims_error(input, "4D")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"expected input's size at dim=1 to match num_features ({self.num_features}), "
+                             f"but got: {input.shape[1]}.")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.data[...] += 1
+            factor = 1.0 / float(self.num_batches_tracked.data) if self.momentum is None else self.momentum
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        keep_running = not self.training or self.track_running_stats
+        return F.batch_instance_norm(input, self.running_mean if keep_running else None,
+                                     self.running_var if keep_running else None, self.weight, self.bias, self.rho,
+                                     use_batch_stats, factor, self.eps)
