@@ -444,11 +444,18 @@ void softmax_backward_slab(float* dx, const float* dy, const float* y, int64_t D
       }
     }
     const V dot = set1(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))));
-    for (i = 0; i < D; i += 16) {
-      const M mk = tail_mask(D - i);
-      const V g = _mm512_maskz_loadu_ps(mk, dy + i), yv = _mm512_maskz_loadu_ps(mk, y + i);
-      const V r = log ? _mm512_fnmadd_ps(vexp(yv), dot, g) : _mm512_mul_ps(yv, _mm512_sub_ps(g, dot));
-      _mm512_mask_storeu_ps(dx + i, mk, r);
+    if (log) {
+      for (i = 0; i < D; i += 16) {
+        const M mk = tail_mask(D - i);
+        const V g = _mm512_maskz_loadu_ps(mk, dy + i), yv = _mm512_maskz_loadu_ps(mk, y + i);
+        _mm512_mask_storeu_ps(dx + i, mk, _mm512_fnmadd_ps(vexp(yv), dot, g));
+      }
+    } else {
+      for (i = 0; i < D; i += 16) {
+        const M mk = tail_mask(D - i);
+        const V g = _mm512_maskz_loadu_ps(mk, dy + i), yv = _mm512_maskz_loadu_ps(mk, y + i);
+        _mm512_mask_storeu_ps(dx + i, mk, _mm512_mul_ps(yv, _mm512_sub_ps(g, dot)));
+      }
     }
     return;
   }
