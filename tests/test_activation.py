@@ -65,7 +65,7 @@ def _torch_grads(tfn, x, g, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape", [(1,), (7,), (3, 5, 11), (2, 1, 4, 33)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("act", ACTS, ids=ACT_IDS)
-def test_activation_matches_torch(act, shape, dtype):
+def test_activation_matches_torch(act, shape, dtype, simd):
     name, ours, theirs, _ = act
     rng = np.random.default_rng(1)
     x = act_data(rng, shape, dtype)
@@ -80,7 +80,7 @@ def test_activation_matches_torch(act, shape, dtype):
     t = fl.tensor(x, requires_grad=True)
     y = ours(t)
     y.backward(fl.tensor(g))
-    case = f"{'x'.join(map(str, shape))} {np.dtype(dtype).name}"
+    case = f"{'x'.join(map(str, shape))} {np.dtype(dtype).name} simd={simd}"
     assert y.dtype == dtype and t.grad.dtype == dtype
     assert_close(y.detach().numpy(), want_y, name, case, dtype=dtype)
     assert_close(t.grad.numpy(), want_dx, name + " grad", case, dtype=dtype)
@@ -88,7 +88,7 @@ def test_activation_matches_torch(act, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("act", ACTS, ids=ACT_IDS)
-def test_activation_fast_matches_reference(act, dtype):
+def test_activation_fast_matches_reference(act, dtype, simd):
     name, ours, _, _ = act
     rng = np.random.default_rng(2)
     x = np.concatenate([act_data(rng, (500,), dtype), (rng.standard_normal(70000) * 5).astype(dtype)])
@@ -107,8 +107,8 @@ def test_activation_fast_matches_reference(act, dtype):
     # float32 transcendentals of arguments up to ~20 inherit the argument's rounding times its size (up to
     # ~40 ulp for gelu's cubic); the float32 bound is widened by that conditioning, float64's is not.
     scale = 64 if dtype == np.float32 else 1
-    assert_close(fy, ry, name + " fast vs reference", np.dtype(dtype).name, reduction_len=scale, dtype=dtype)
-    assert_close(fdx, rdx, name + " grad fast vs reference", np.dtype(dtype).name, reduction_len=scale, dtype=dtype)
+    assert_close(fy, ry, name + " fast vs reference", f"{np.dtype(dtype).name} simd={simd}", reduction_len=scale, dtype=dtype)
+    assert_close(fdx, rdx, name + " grad fast vs reference", f"{np.dtype(dtype).name} simd={simd}", reduction_len=scale, dtype=dtype)
 
 
 @pytest.mark.parametrize("act", ACTS, ids=ACT_IDS)
@@ -189,7 +189,7 @@ def test_activation_inplace_on_leaf_requiring_grad_raises(act):
         ours(t, inplace=True)
 
 
-def test_activation_threads_agree(threads):
+def test_activation_threads_agree(threads, simd):
     rng = np.random.default_rng(7)
     x = (rng.standard_normal(300001) * 4).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
@@ -234,7 +234,7 @@ SOFTMAX_CASES = [((1,), 0), ((7,), -1), ((5, 13), 1), ((5, 13), 0), ((2, 3, 4, 5
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,dim", SOFTMAX_CASES, ids=[f"{'x'.join(map(str, s)) or 'scalar'}-d{d}"
                                                            for s, d in SOFTMAX_CASES])
-def test_softmax_matches_torch(shape, dim, dtype, log):
+def test_softmax_matches_torch(shape, dim, dtype, log, simd):
     rng = np.random.default_rng(8)
     x = np.asarray(rng.integers(-16, 17, size=shape) / 4).astype(dtype)
     if x.size > 2:
@@ -248,7 +248,7 @@ def test_softmax_matches_torch(shape, dim, dtype, log):
     y = ours_fn(t, dim)
     y.backward(fl.tensor(g))
     n = shape[dim] if shape else 1
-    case = f"{shape} dim={dim} {np.dtype(dtype).name}"
+    case = f"{shape} dim={dim} {np.dtype(dtype).name} simd={simd}"
     op = "log_softmax" if log else "softmax"
     assert_close(y.detach().numpy(), ty.detach().numpy(), op, case, reduction_len=n, dtype=dtype)
     assert_close(t.grad.numpy(), tx.grad.numpy(), op + " grad", case, reduction_len=n, dtype=dtype)
@@ -294,7 +294,7 @@ def test_softmax_dim_none_dtype_and_errors():
         F.softmax(fl.tensor([1, 2]), 0)
 
 
-def test_softmax_threads_agree(threads):
+def test_softmax_threads_agree(threads, simd):
     rng = np.random.default_rng(10)
     x = rng.standard_normal((64, 257)).astype(np.float32)
     outs = []

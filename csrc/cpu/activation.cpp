@@ -7,11 +7,31 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu/activation_simd.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 
 namespace fl::cpu {
 namespace {
+
+static_assert(int(ActKind::ReLU) == kActReLU && int(ActKind::ELU) == kActELU && int(ActKind::GELU) == kActGELU &&
+                  int(ActKind::Mish) == kActMish && int(ActKind::Softplus) == kActSoftplus &&
+                  int(ActKind::Tanh) == kActTanh && int(ActKind::Hardswish) == kActHardswish,
+              "ActSimdKind must number the kinds as ActKind does");
+
+// The float32 SIMD kernels for the current fl::simd_level(), or null for the portable loops below.
+const ActSimdKernels* simd_kernels_f32() {
+#if defined(FL_HAVE_X86_SIMD)
+  static const ActSimdKernels avx512 = detail::act_kernels_avx512_f32();
+  if (simd_level() == SimdLevel::AVX512) return &avx512;
+#endif
+  return nullptr;
+}
+
+ActArgs act_args(const ActivationParams& p) {
+  return ActArgs{static_cast<int>(p.kind), float(p.alpha), float(p.scale), float(p.input_scale), float(p.beta),
+                 float(p.threshold), float(p.min_val), float(p.max_val)};
+}
 
 constexpr int64_t kChunk = 1 << 15;  // elements per task of an element-wise op
 
@@ -408,13 +428,27 @@ void maxout_backward_t(T* dx, const T* dy, const T* x, const MaxoutParams& p) {
 }  // namespace
 
 void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p) {
-  if (x.dtype == DType::Float32) forward_t(y.ptr<float>(), x.ptr<float>(), p);
+  const ActSimdKernels* k = x.dtype == DType::Float32 ? simd_kernels_f32() : nullptr;
+  if (k) {
+    const ActArgs a = act_args(p);
+    float* yp = y.ptr<float>();
+    const float* xp = x.ptr<float>();
+    chunked(p.numel, [&](int64_t b, int64_t e) { k->forward(yp + b, xp + b, e - b, a); });
+  } else if (x.dtype == DType::Float32) forward_t(y.ptr<float>(), x.ptr<float>(), p);
   else forward_t(y.ptr<double>(), x.ptr<double>(), p);
 }
 
 void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
                          const ActivationParams& p) {
-  if (dy.dtype == DType::Float32) {
+  const ActSimdKernels* k = dy.dtype == DType::Float32 ? simd_kernels_f32() : nullptr;
+  if (k) {
+    const ActArgs a = act_args(p);
+    const ActBackwardFn fn = from_output ? k->backward_output : k->backward_input;
+    float* dp = dx.ptr<float>();
+    const float* gp = dy.ptr<float>();
+    const float* sp = saved.ptr<float>();
+    chunked(p.numel, [&](int64_t b, int64_t e) { fn(dp + b, gp + b, sp + b, e - b, a); });
+  } else if (dy.dtype == DType::Float32) {
     if (from_output) backward_output_t(dx.ptr<float>(), dy.ptr<float>(), saved.ptr<float>(), p);
     else backward_input_t(dx.ptr<float>(), dy.ptr<float>(), saved.ptr<float>(), p);
   } else {
@@ -424,12 +458,27 @@ void activation_backward(const TensorView& dx, const TensorView& dy, const Tenso
 }
 
 void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p) {
-  if (x.dtype == DType::Float32) softmax_forward_t(y.ptr<float>(), x.ptr<float>(), p);
+  const ActSimdKernels* k = x.dtype == DType::Float32 ? simd_kernels_f32() : nullptr;
+  if (k) {
+    const int64_t slab = p.dim * p.inner;
+    float* yp = y.ptr<float>();
+    const float* xp = x.ptr<float>();
+    parallel_for(p.outer, [&](int64_t o) { k->softmax(yp + o * slab, xp + o * slab, p.dim, p.inner, p.log); });
+  } else if (x.dtype == DType::Float32) softmax_forward_t(y.ptr<float>(), x.ptr<float>(), p);
   else softmax_forward_t(y.ptr<double>(), x.ptr<double>(), p);
 }
 
 void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p) {
-  if (y.dtype == DType::Float32) softmax_backward_t(dx.ptr<float>(), dy.ptr<float>(), y.ptr<float>(), p);
+  const ActSimdKernels* k = y.dtype == DType::Float32 ? simd_kernels_f32() : nullptr;
+  if (k) {
+    const int64_t slab = p.dim * p.inner;
+    float* dp = dx.ptr<float>();
+    const float* gp = dy.ptr<float>();
+    const float* yp = y.ptr<float>();
+    parallel_for(p.outer, [&](int64_t o) {
+      k->softmax_backward(dp + o * slab, gp + o * slab, yp + o * slab, p.dim, p.inner, p.log);
+    });
+  } else if (y.dtype == DType::Float32) softmax_backward_t(dx.ptr<float>(), dy.ptr<float>(), y.ptr<float>(), p);
   else softmax_backward_t(dx.ptr<double>(), dy.ptr<double>(), y.ptr<double>(), p);
 }
 
