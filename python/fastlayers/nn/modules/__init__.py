@@ -22,3 +22,7 @@ from .activation import (CELU, ELU, GELU, SELU, Dropout, Dropout2d, Hardsigmoid,
 from .activation import __all__ as _activation_all  # noqa: E402
 
 __all__ += _activation_all
+# ---- upsampling ----
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
