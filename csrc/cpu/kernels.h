@@ -156,3 +156,17 @@ void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& 
                   const LRNParams& p);
 }  // namespace cpu
 }  // namespace fl
+
+// ---- upsampling ----
+// Views are contiguous and validated by the front door (csrc/ops/upsample.cpp).
+namespace fl {
+namespace ref {
+void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p);
+void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p);
+}  // namespace ref
+namespace cpu {
+// Index/weight tables per axis computed once per call, one task per (n, c) plane.
+void upsample2d_direct_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p);
+void upsample2d_direct_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p);
+}  // namespace cpu
+}  // namespace fl

@@ -12,6 +12,8 @@ void bind_norm(py::module_& m);
 void bind_conv_transpose2d(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_activation(py::module_& m);
+// ---- upsampling ----
+void bind_upsample(py::module_& m);
 }  // namespace fl::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -50,4 +52,6 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_pool(m);
   // ---- activations ----
   fl::bindings::bind_activation(m);
+  // ---- upsampling ----
+  fl::bindings::bind_upsample(m);
 }

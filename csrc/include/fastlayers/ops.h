@@ -147,3 +147,15 @@ void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& 
                   const LRNParams& p);
 void check_lrn_params(const LRNParams& p);
 }  // namespace fl
+
+// ---- upsampling ----
+namespace fl {
+// Checks sizes (all positive, input non-empty) and scale factors (>= 0); throws ValueError naming `op`.
+void check_upsample2d_params(const Upsample2dParams& p, const char* op);
+// y[N,C,OH,OW] from x[N,C,H,W]; dx[N,C,H,W] (written) from dy[N,C,OH,OW]. impl: nullptr/"" picks the
+// first implementation that accepts p; "direct" or "reference" forces one.
+void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p,
+                        const char* impl = nullptr);
+void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p,
+                         const char* impl = nullptr);
+}  // namespace fl

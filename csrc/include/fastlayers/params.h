@@ -1,6 +1,7 @@
 // Parameter structs of the op families, PyTorch's conventions: dilation 1 means none, padding is
 // symmetric per axis (asymmetric 'same' padding is applied by the caller before the kernel).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -216,5 +217,61 @@ struct LRNParams {
   int64_t after() const { return (size - 1) / 2; }   // and after it
   std::string str() const;                           // e.g. mb8ic96is3025n5
 };
+
+}  // namespace fl
+
+// ---- upsampling ----
+
+namespace fl {
+
+enum class UpsampleMode { Nearest = 0, Bilinear = 1 };
+
+// Upsampling (or downsampling) N x C x H x W -> N x C x OH x OW by nearest or bilinear interpolation.
+// scale_h/scale_w: the user's scale factors (output/input) when given, 0 when not; torch then maps an
+// output index back with 1/scale instead of In/Out. align_corners applies to bilinear only.
+struct Upsample2dParams {
+  int64_t N = 1, C = 1, H = 1, W = 1, OH = 1, OW = 1;
+  double scale_h = 0, scale_w = 0;
+  UpsampleMode mode = UpsampleMode::Nearest;
+  bool align_corners = false;
+  // Nearest only: an axis that keeps its size is copied, and one that doubles reads dst / 2, even when a
+  // scale factor is given (torch's 2-D nearest does this; its 1-D nearest forward maps with 1/scale_factor
+  // regardless, so 1-D callers pass false).
+  bool size_shortcuts = true;
+  // e.g. nearestmb2ic3ih5iw7oh10ow14 (+ sh/sw for given scale factors, ac for align_corners, ns for
+  // size_shortcuts off)
+  std::string str() const;
+};
+
+// Torch's source-index rules (upsample.h), in torch's arithmetic: nearest in float for every dtype,
+// bilinear in the element type T.
+inline int64_t upsample_nearest_src(int64_t dst, int64_t in, int64_t out, double scale, bool size_shortcuts) {
+  if (size_shortcuts && out == in) return dst;
+  if (size_shortcuts && out == 2 * in) return dst >> 1;
+  const float s = scale > 0 ? static_cast<float>(1.0 / scale) : static_cast<float>(in) / static_cast<float>(out);
+  const int64_t src = static_cast<int64_t>(std::floor(static_cast<float>(dst) * s));
+  return src < in - 1 ? src : in - 1;
+}
+
+// An axis that keeps its size is copied (scale 1), whatever scale factor was given, as torch does.
+template <typename T>
+T upsample_linear_scale(int64_t in, int64_t out, bool align_corners, double scale) {
+  if (in == out) return T(1);
+  if (align_corners) return out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
+  return scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+}
+
+// Source taps i0, i1 (i1 = i0 + 1, or i0 at the last input) and the weight l1 of i1 for output dst.
+template <typename T>
+void upsample_linear_src(int64_t dst, int64_t in, T scale, bool align_corners, int64_t& i0, int64_t& i1, T& l1) {
+  T real = align_corners ? scale * static_cast<T>(dst) : scale * (static_cast<T>(dst) + T(0.5)) - T(0.5);
+  if (!align_corners && real < T(0)) real = T(0);
+  i0 = static_cast<int64_t>(real);
+  if (i0 > in - 1) i0 = in - 1;
+  i1 = i0 + (i0 < in - 1 ? 1 : 0);
+  l1 = real - static_cast<T>(i0);
+  if (l1 < T(0)) l1 = T(0);
+  if (l1 > T(1)) l1 = T(1);
+}
 
 }  // namespace fl

@@ -1133,3 +1133,145 @@ def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, tra
                            f"(training=False)")
     return _BatchInstanceNormFn.apply(input, running_mean, running_var, weight, bias, rho, bool(training),
                                       float(momentum), float(eps))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ---- upsampling ----
+import math as _math  # noqa: E402
+import warnings as _up_warnings  # noqa: E402
+
+__all__ += ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
+
+_TORCH_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+
+
+class _Upsample2d(Function):
+    @staticmethod
+    def forward(ctx, input, output_size, scales, mode, align_corners, size_shortcuts):
+        ctx.args = (tuple(input.shape[2:]), scales, mode, align_corners, size_shortcuts)
+        return _C.upsample2d_forward(input, output_size, scales, mode, align_corners, size_shortcuts)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return (_C.upsample2d_backward(grad_output, *ctx.args),) + (None,) * 5
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resamples (N, C, L) or (N, C, H, W) input to `size` or by `scale_factor`, torch's rules.
+
+    Modes: 'nearest' (3-D and 4-D input), 'linear' (3-D), 'bilinear' (4-D). The source index of output
+    index d is floor(d * s) for nearest, and (d + 0.5) * s - 0.5 clamped at 0 (or d * (In-1)/(Out-1) with
+    align_corners) for the linear modes, where s = 1/scale_factor when scale_factor is given and
+    recompute_scale_factor is not True, else In/Out.
+    """
+    op = "interpolate"
+    _check_tensor(input, op, "input")
+    if not isinstance(mode, str):
+        raise TypeError(f"{op}(): argument 'mode' must be str, not {type(mode).__name__}")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the "
+                             "interpolating modes: linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if antialias:
+        raise ValueError(f"{op}(): antialias=True is not supported by fastlayers, got antialias={antialias!r}")
+    dim = input.ndim - 2
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != dim:
+                raise ValueError("Input and output must have the same number of spatial dimensions, but got "
+                                 f"input with spatial dimensions of {list(input.shape[2:])} and output size of "
+                                 f"{size}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+                                 "output size in (o1, o2, ...,oK) format.")
+            if not all(_is_int(s) for s in size):
+                raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, int] or "
+                                f"Tuple[int, int, int], but got size with types {[type(s) for s in size]}")
+            output_size = [int(s) for s in size]
+        elif _is_int(size):
+            output_size = [int(size)] * dim
+        else:
+            raise TypeError(f"{op}(): argument 'size' must be an int or a tuple of ints, got {size!r}")
+        scales = None
+    elif scale_factor is not None:
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dim:
+                raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but "
+                                 f"got input with spatial dimensions of {list(input.shape[2:])} and "
+                                 f"scale_factor of shape {scale_factor}. Please provide input tensor in "
+                                 "(N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format.")
+            scales = list(scale_factor)
+        else:
+            scales = [scale_factor] * dim
+        if not all(isinstance(s, numbers.Real) and not isinstance(s, bool) for s in scales):
+            raise TypeError(f"{op}(): argument 'scale_factor' must be a float or a tuple of floats, "
+                            f"got {scale_factor!r}")
+        scales = [float(s) for s in scales]
+        output_size = None
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+    if recompute_scale_factor is not None and recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if output_size is None:
+        output_size = [_math.floor(float(input.shape[i + 2]) * scales[i]) for i in range(dim)]
+        if recompute_scale_factor:
+            scales = None
+
+    supported = {3: ("nearest", "linear"), 4: ("nearest", "bilinear")}
+    if mode not in supported.get(input.ndim, ()):
+        if input.ndim in (3, 4, 5) and mode in _TORCH_MODES:
+            if mode in ("linear", "bilinear", "trilinear"):
+                need = {"linear": 3, "bilinear": 4, "trilinear": 5}[mode]
+                raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {need}D input")
+            raise NotImplementedError(f"{op}(): mode '{mode}' is not supported by fastlayers "
+                                      f"(supported: nearest and linear for 3-D input, nearest and bilinear "
+                                      f"for 4-D input), got mode={mode!r} with {input.ndim}-D input")
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: "
+            f"nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
+    in_size = list(input.shape[2:])
+    if any(s <= 0 for s in in_size) or any(s <= 0 for s in output_size) or input.shape[1] == 0:
+        raise RuntimeError(f"{op}(): input and output sizes should be greater than 0, but got input "
+                           f"{tuple(input.shape)} and output size {tuple(output_size)}")
+    if scales is not None and any(not (s > 0) for s in scales):
+        raise ValueError(f"{op}(): scale_factor must be positive, got {scale_factor!r}")
+    scales2 = [0.0, 0.0] if scales is None else [float(s) for s in scales]
+    kernel_mode = "nearest" if mode == "nearest" else "bilinear"
+    if dim == 1:
+        # (N, C, L) runs as (N, C, 1, L): a size-1 axis maps to itself in both modes. torch's 1-D nearest
+        # forward maps same-size and doubled axes with 1/scale_factor too (no shortcuts); our backward is
+        # the adjoint of that forward (torch's 1-D backward takes the shortcuts, disagreeing with its forward).
+        out = _Upsample2d.apply(input.unsqueeze(2), (1, output_size[0]), (0.0, scales2[0]), kernel_mode,
+                                bool(align_corners), False)
+        return out.squeeze(2)
+    return _Upsample2d.apply(input, tuple(output_size), tuple(scales2), kernel_mode, bool(align_corners), True)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of interpolate (as in torch)."""
+    _up_warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.",
+                      stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(..., mode='nearest') (as in torch)."""
+    _up_warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                      stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(..., mode='bilinear', align_corners=True) (as in torch)."""
+    _up_warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                      stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -25,3 +25,7 @@ __all__ += _activation_all
 # ---- normalization: local response norm, batch-instance norm ----
 from .norm import BatchInstanceNorm2d, LocalResponseNorm  # noqa: E402
 __all__ += ["LocalResponseNorm", "BatchInstanceNorm2d"]
+# ---- upsampling ----
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]

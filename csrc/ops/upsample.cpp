@@ -1,0 +1,122 @@
+// Front door of 2-D upsampling (nearest, bilinear): validates the operands, then runs the first
+// implementation in the op's list that accepts the problem (fastest first, the reference last).
+// FASTLAYERS_VERBOSE=1 logs the choice.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+
+std::string Upsample2dParams::str() const {
+  std::ostringstream os;
+  os << (mode == UpsampleMode::Nearest ? "nearest" : "bilinear") << "mb" << N << "ic" << C << "ih" << H << "iw" << W
+     << "oh" << OH << "ow" << OW;
+  if (scale_h > 0) os << "sh" << scale_h;
+  if (scale_w > 0) os << "sw" << scale_w;
+  if (mode == UpsampleMode::Bilinear && align_corners) os << "ac";
+  if (mode == UpsampleMode::Nearest && !size_shortcuts) os << "ns";
+  return os.str();
+}
+
+namespace {
+
+bool verbose() {
+  static const bool v = [] {
+    const char* e = std::getenv("FASTLAYERS_VERBOSE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  return v;
+}
+
+using Kernel = void (*)(const TensorView&, const TensorView&, const Upsample2dParams&);
+struct Impl {
+  const char* name;
+  bool (*accepts)(const Upsample2dParams&);
+  Kernel fn;
+};
+
+bool all(const Upsample2dParams&) { return true; }
+
+const Impl kForward[] = {
+    {"direct", all, cpu::upsample2d_direct_forward},
+    {"reference", all, ref::upsample2d_forward},
+};
+const Impl kBackward[] = {
+    {"direct", all, cpu::upsample2d_direct_backward},
+    {"reference", all, ref::upsample2d_backward},
+};
+
+template <size_t K>
+const Impl& pick(const Impl (&impls)[K], const Upsample2dParams& p, const char* op, const char* forced) {
+  if (forced && *forced) {
+    for (const auto& impl : impls)
+      if (std::strcmp(impl.name, forced) == 0) {
+        FL_CHECK_VALUE(impl.accepts(p), op, ": implementation '", forced, "' does not accept ", p.str());
+        return impl;
+      }
+    std::string names;
+    for (const auto& impl : impls) names += std::string(names.empty() ? "" : ", ") + impl.name;
+    throw ValueError(cat_str(op, ": impl must be one of ", names, ", got '", forced, "'"));
+  }
+  for (const auto& impl : impls)
+    if (impl.accepts(p)) {
+      if (verbose()) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, p.str().c_str(), impl.name);
+      return impl;
+    }
+  return impls[K - 1];
+}
+
+void check_view(const TensorView& v, const char* op, const char* arg, int64_t n, int64_t c, int64_t h, int64_t w,
+                DType dtype) {
+  TensorView want;
+  want.ndim = 4;
+  want.shape[0] = n; want.shape[1] = c; want.shape[2] = h; want.shape[3] = w;
+  FL_CHECK_VALUE(v.ndim == 4 && v.shape[0] == n && v.shape[1] == c && v.shape[2] == h && v.shape[3] == w, op, ": ",
+                 arg, " must have shape ", want.shape_str(), ", got ", v.shape_str());
+  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(v.dtype));
+  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), ", got ",
+                dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+}
+
+}  // namespace
+
+void check_upsample2d_params(const Upsample2dParams& p, const char* op) {
+  FL_CHECK_VALUE(p.N >= 0, op, ": batch size must be >= 0, got ", p.N);
+  FL_CHECK_VALUE(p.C >= 1 && p.H >= 1 && p.W >= 1, op, ": expected non-empty channels and spatial sizes, got C=",
+                 p.C, " H=", p.H, " W=", p.W);
+  FL_CHECK_VALUE(p.OH >= 1 && p.OW >= 1, op, ": output sizes must be greater than 0, got (", p.OH, ", ", p.OW, ")");
+  FL_CHECK_VALUE(p.scale_h >= 0 && p.scale_w >= 0, op, ": scale factors must be >= 0 (0 means none), got (",
+                 p.scale_h, ", ", p.scale_w, ")");
+  FL_CHECK_VALUE(p.mode == UpsampleMode::Nearest || p.mode == UpsampleMode::Bilinear, op,
+                 ": mode must be nearest or bilinear, got ", static_cast<int>(p.mode));
+}
+
+void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p, const char* impl) {
+  const char* op = "upsample2d_forward";
+  check_upsample2d_params(p, op);
+  check_view(x, op, "input", p.N, p.C, p.H, p.W, x.dtype);
+  check_view(y, op, "output", p.N, p.C, p.OH, p.OW, x.dtype);
+  const Impl& k = pick(kForward, p, op, impl);
+  if (p.N == 0) return;
+  k.fn(y, x, p);
+}
+
+void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p, const char* impl) {
+  const char* op = "upsample2d_backward";
+  check_upsample2d_params(p, op);
+  check_view(dy, op, "grad_output", p.N, p.C, p.OH, p.OW, dy.dtype);
+  check_view(dx, op, "grad_input", p.N, p.C, p.H, p.W, dy.dtype);
+  const Impl& k = pick(kBackward, p, op, impl);
+  if (p.N == 0) return;
+  k.fn(dx, dy, p);
+}
+
+}  // namespace fl
