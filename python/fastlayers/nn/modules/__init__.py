@@ -29,3 +29,7 @@ __all__ += ["LocalResponseNorm", "BatchInstanceNorm2d"]
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 
 __all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+# ---- linear ----
+from .linear import Flatten, Identity, Linear, Unflatten  # noqa: E402
+
+__all__ += ["Identity", "Linear", "Flatten", "Unflatten"]
