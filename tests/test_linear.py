@@ -33,6 +33,7 @@ CASES = [
     ((300, 20), 37, False),     # backward-weight reduction (rows) over two blocks
     ((2, 2, 2, 31), 65, True),  # 4-D input
     ((0, 8), 4, True),          # empty batch
+    ((130, 40), 33, True),      # 128 rows and more: packed GEMM forward
 ]
 
 
@@ -156,18 +157,21 @@ def test_linear_non_contiguous_input_and_weight():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_linear_bitwise_independent_of_thread_count(dtype, threads):
+@pytest.mark.parametrize("shape", [(96, 300, 130), (200, 64, 70)], ids=["dot_forward", "gemm_forward"])
+def test_linear_bitwise_independent_of_thread_count(shape, dtype, threads):
+    M, K, N = shape
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((96, 300)).astype(dtype)
-    w = rng.standard_normal((130, 300)).astype(dtype)
-    b = rng.standard_normal(130).astype(dtype)
-    dy = rng.standard_normal((96, 130)).astype(dtype)
+    x = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype)
+    dy = rng.standard_normal((M, N)).astype(dtype)
+    assert _C.linear_impl(x, w).split()[0] == ("dot" if M < 128 else "gemm")
     results = []
     for n in (1, 2):
         fl.set_num_threads(n)
         results.append((_C.linear_forward(x, w, b),) + tuple(_C.linear_backward(dy, x, w, (True, True, True))))
     for name, a, c in zip(["output", "grad_input", "grad_weight", "grad_bias"], *results):
-        assert np.array_equal(a, c), f"linear {name}: 1 and 2 threads differ by {np.abs(a - c).max():.3g}"
+        assert np.array_equal(a, c), f"linear {name} {shape}: 1 and 2 threads differ by {np.abs(a - c).max():.3g}"
 
 
 def test_linear_backward_mask_and_needs_input_grad():
