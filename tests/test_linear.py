@@ -280,3 +280,24 @@ def test_linear_module_trains_like_torch():
     for (k, v), (tk, tv) in zip(ours.state_dict().items(), ref.state_dict().items()):
         assert k == tk
         np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_lenet_like_model_forward_and_gradients_match_torch():
+    """The LeNet of the benchmark table, built from fastlayers modules alone, against torch (float64, batch 3)."""
+    def build(lib, **dt):
+        return lib.Sequential(lib.Conv2d(1, 32, 5, **dt), lib.ReLU(), lib.MaxPool2d(3), lib.Conv2d(32, 64, 5, **dt),
+                              lib.ReLU(), lib.MaxPool2d(2), lib.Flatten(), lib.Linear(256, 200, **dt), lib.ReLU(),
+                              lib.Linear(200, 10, **dt))
+
+    ours = build(nn, dtype=np.float64)
+    ref = build(torch.nn).double()
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
+    y = ours(fl.Tensor(x))
+    ry = ref(torch.tensor(x))
+    assert y.shape == (3, 10)
+    np.testing.assert_allclose(y.detach().numpy(), ry.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (y * y).sum().backward()
+    (ry * ry).sum().backward()
+    for (name, p), (_, q) in zip(ours.named_parameters(), ref.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=name)
