@@ -29,3 +29,9 @@ __all__ += ["LocalResponseNorm", "BatchInstanceNorm2d"]
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 
 __all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+# ---- losses ----
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,  # noqa: E402
+                   MarginRankingLoss, MSELoss, MultiMarginLoss, NLLLoss, SmoothL1Loss)
+from .loss import __all__ as _loss_all  # noqa: E402
+
+__all__ += _loss_all
