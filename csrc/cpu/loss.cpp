@@ -24,7 +24,9 @@ constexpr int64_t kSumBlock = 4096;
 const LossSimdKernels* simd_kernels_f32() {
 #if defined(FL_HAVE_X86_SIMD)
   static const LossSimdKernels avx512 = detail::loss_kernels_avx512_f32();
+  static const LossSimdKernels avx2 = detail::loss_kernels_avx2_f32();
   if (simd_level() == SimdLevel::AVX512) return &avx512;
+  if (simd_level() == SimdLevel::AVX2) return &avx2;
 #endif
   return nullptr;
 }

@@ -1,6 +1,7 @@
-// The row kernels of the fused cross-entropy, written once and compiled twice: by csrc/cpu/loss.cpp at the
-// baseline instruction set (both dtypes) and by csrc/cpu/simd/loss_avx512.cpp with -mavx512f (float32),
-// where the same loops auto-vectorize 16 wide. Everything here has internal linkage and only plain types
+// The row kernels of the fused cross-entropy, written once and compiled three times: by csrc/cpu/loss.cpp at
+// the baseline instruction set (both dtypes), and for float32 by csrc/cpu/simd/loss_avx512.cpp (-mavx512f)
+// and loss_avx2.cpp (-mavx2), where the same loops auto-vectorize 16 and 8 wide. (At the baseline GCC keeps
+// the clamps of exp_f as branches, so that fallback runs scalar.) Everything here has internal linkage and only plain types
 // cross the boundary (CeRowArgs), so no wide-ISA copy of an inline function can replace a baseline one.
 //
 // A tile is one batch index n and spatial positions [s0, s1) of the N x C x S logits; with S == 1 it is a

@@ -1,4 +1,4 @@
-// The float32 SIMD row kernels of the fused cross-entropy (csrc/cpu/simd/loss_avx512.cpp), chosen at run
+// The float32 SIMD row kernels of the fused cross-entropy (csrc/cpu/simd/loss_avx512.cpp, loss_avx2.cpp), chosen at run
 // time from fl::simd_level() by csrc/cpu/loss.cpp; the baseline copies of the same rows (cpu/loss_rows.h)
 // stay the fallback and the float64 path. Only plain types cross this boundary.
 #pragma once
@@ -31,6 +31,7 @@ struct LossSimdKernels {
 namespace detail {
 #if defined(FL_HAVE_X86_SIMD)
 LossSimdKernels loss_kernels_avx512_f32();
+LossSimdKernels loss_kernels_avx2_f32();
 #endif
 }  // namespace detail
 

@@ -39,16 +39,18 @@ inline double exp_f(double x) { return std::exp(x); }
 // Reductions over a contiguous row split across kLanes accumulators, so they vectorize without
 // reassociation flags; the order is fixed, so results do not depend on the thread count.
 constexpr int kLanes = 8;
+// The maximum of a row, NaN if any element is NaN (as torch's max). An OpenMP simd max-reduction (exact in
+// any order, so deterministic) plus a NaN flag: GCC vectorizes neither a select-based max nor fmax without it.
 template <typename T> T row_max(const T* r, int64_t n) {
-  T acc[kLanes];
-  for (int l = 0; l < kLanes; ++l) acc[l] = r[0];
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] = (r[i + l] > acc[l] || r[i + l] != r[i + l]) ? r[i + l] : acc[l];
-  T m = acc[0];
-  for (int l = 1; l < kLanes; ++l) m = (acc[l] > m || acc[l] != acc[l]) ? acc[l] : m;
-  for (; i < n; ++i) m = (r[i] > m || r[i] != r[i]) ? r[i] : m;
-  return m;
+  T m = r[0];
+  int nan = 0;
+#pragma omp simd reduction(max : m) reduction(| : nan)
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = r[i];
+    m = v > m ? v : m;
+    nan |= v != v;
+  }
+  return nan ? static_cast<T>(NAN) : m;
 }
 template <typename T> T row_sum(const T* r, int64_t n) {
   T acc[kLanes] = {};
