@@ -218,7 +218,8 @@ def shrink_batch(spec: dict) -> dict:
 
 
 def randn(rng, shape, scale=1.0) -> np.ndarray:
-    return (rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)).astype(np.float32)
+    # np.asarray: a 0-d shape (a reduced loss's grad_output) gives an array, not a numpy scalar
+    return np.asarray((rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)).astype(np.float32))
 
 
 def nbytes(*arrays) -> int:
@@ -486,6 +487,24 @@ def build_softmax(env: Env, spec: dict, api: str) -> Case:
         return getattr(F, fn)(a["input"], dim=1)
 
     return functional_case(env, "softmax", spec, descriptor=f"{fn}_{rows}x{cols}", call=call,
+                           inputs=[("input", x, True, True)])
+
+
+# ---- losses ----
+# Not in the shared table yet: bench/loss.json holds the cases (python bench/compare.py --table bench/loss.json).
+@family("cross_entropy")
+def build_cross_entropy(env: Env, spec: dict, api: str) -> Case:
+    rows, cols = spec["rows"], spec["cols"]
+    x = randn(np.random.default_rng(1234), (rows, cols))
+    target = np.random.default_rng(99).integers(0, cols, size=rows).astype(np.int64)
+    targets = {"torch": env.torch.from_numpy(target), "ours": env.tensor(target)}  # converted once, not per call
+    smoothing = spec.get("label_smoothing", 0.0)
+
+    def call(F, a):
+        t = targets["torch" if F is env.TF else "ours"]
+        return F.cross_entropy(a["input"], t, label_smoothing=smoothing)
+
+    return functional_case(env, "cross_entropy", spec, descriptor=f"ce_mb{rows}c{cols}_ls{smoothing}", call=call,
                            inputs=[("input", x, True, True)])
 
 
