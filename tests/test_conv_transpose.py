@@ -74,6 +74,7 @@ CASES = [
     Case(16, 20, 4, 4, 9, 4, 4, stride=2, padding=1),
     Case(5, 12, 7, 9, 5, 3, 3, stride=2, padding=1, output_padding=1),  # images straddle row panels
     Case(6, 9, 8, 6, 7, 3, 2, stride=(1, 2), padding=(2, 0), dilation=(2, 1), bias=False),
+    Case(30, 10, 3, 3, 6, 4, 4, stride=2, padding=1),                  # 9-pixel images across row panels
 ]
 DTYPES = [np.float32, np.float64]
 

@@ -22,8 +22,9 @@ namespace fl::cpu {
 namespace {
 
 constexpr int64_t kKc = 256;            // reduction block of the micro-kernels
-constexpr int64_t kTileRows = 64;       // rows (input pixels) per task, rounded to whole images
-constexpr int64_t kTileBytes = 256 << 10;  // the C tile of a task stays in L2
+// Rows (input pixels) per task, rounded to whole images: each packed B micro-panel (L1) is reused for
+// kTileRows / mr micro-kernel calls, which keeps the stream of packed weights from L3 cheap.
+constexpr int64_t kTileRows = 128;
 
 struct Geo {
   int64_t N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw;
@@ -92,17 +93,13 @@ void forward_impl(T* y, const T* x, const T* w, const T* bias, const Geo& g) {
     pack_b(w + k0 * KRS + j0, KRS, 1, kl, std::min<int64_t>(nr, KRS - j0), nr,
            bpack + kb * kc * npan * nr + jp * kl * nr);
   });
-  const int64_t ipt = images_per_task(g), rows_max = ipt * HW;
-  // Output channels per task: whole channels whose columns fit the tile budget with the task's rows.
-  const int64_t kpt =
-      std::max<int64_t>(1, std::min<int64_t>(g.K, kTileBytes / static_cast<int64_t>(sizeof(T)) / rows_max / RS));
-  const int64_t nimg = ceil_div(g.N, ipt), nkt = ceil_div(g.K, kpt);
-  parallel_for_dynamic(nimg * nkt, [&](int64_t t) {
-    const int64_t n0 = (t / nkt) * ipt, n1 = std::min(g.N, n0 + ipt), c0 = (t % nkt) * kpt,
-                  c1 = std::min(g.K, c0 + kpt);
-    const int64_t rows = (n1 - n0) * HW, jbeg = c0 * RS, jend = c1 * RS;
-    const int64_t jp0 = jbeg / nr, jp1 = ceil_div(jend, nr);  // panels covering the columns
-    const int64_t ld = (jp1 - jp0) * nr, mpan = ceil_div(rows, mr);
+  // A task: whole images, every column (the C tile need not stay in cache: each micro-kernel call
+  // reads and writes its 8 x 32 block once per kc steps).
+  const int64_t ipt = images_per_task(g);
+  parallel_for_dynamic(ceil_div(g.N, ipt), [&](int64_t t) {
+    const int64_t n0 = t * ipt, n1 = std::min(g.N, n0 + ipt), c0 = 0, c1 = g.K;
+    const int64_t rows = (n1 - n0) * HW, jp0 = 0, jp1 = npan;
+    const int64_t ld = npan * nr, mpan = ceil_div(rows, mr);
     T* tile = thread_scratch<T>(static_cast<size_t>(mpan * mr * ld), 0);
     T* apack = thread_scratch<T>(static_cast<size_t>(mpan * mr * kc), 1);
     for (int64_t kb = 0; kb < nkb; ++kb) {
@@ -231,10 +228,13 @@ void backward_weight_impl(T* dw, const T* x, const T* dy, const Geo& g) {
 
 }  // namespace
 
-bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p) {
+bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p, bool backward_data) {
   // One group, small inputs (the adjoint convolution's GEMMs are H*W wide: narrow below ~64), and a
   // batch that fills the rows. gather_col's row index table holds 64 rows (mr <= 64).
-  return p.groups == 1 && p.H * p.W <= 64 && p.N * p.H * p.W >= 256 && p.extra_h() == 0 && p.extra_w() == 0;
+  // Backward data gathers every column of col(dy) while packing; past 16 pixels per image the
+  // adjoint mapping (a strided convolution of dy) measured as fast or faster (Zen 5, DCGAN shapes).
+  return p.groups == 1 && p.H * p.W <= (backward_data ? 16 : 64) && p.N * p.H * p.W >= 256 && p.extra_h() == 0 &&
+         p.extra_w() == 0;
 }
 
 void conv_transpose2d_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w,
