@@ -57,24 +57,33 @@ void pack_x_rows(const T* x, const Geo& g, int64_t i0, int mi, int64_t k0, int64
 }
 
 // col(dy)(i, j) for input pixel i = (n, h, w) and column j = (k, r, s): dy[n, k, h sh - ph + r dh,
-// w sw - pw + s dw], zero outside. Fills d[kk * ld_k + ii * ld_i] for rows i0 .. i0 + mi - 1 (ii < mi)
-// and columns j0 .. j0 + nj - 1 (kk < nj).
+// w sw - pw + s dw], zero outside. Fills d[kk * ld_k + ii * ld_i] for rows i0 .. i0 + mi - 1 (ii < mi,
+// mi <= kMaxRows) and columns j0 .. j0 + nj - 1 (kk < nj). Columns outer, rows inner: each row's
+// window origin is computed once, and a column adds one offset to it.
+constexpr int64_t kMaxRows = 256;
 template <typename T>
 void gather_col(const T* dy, const Geo& g, int64_t i0, int64_t mi, int64_t j0, int64_t nj, T* d, int64_t ld_i,
                 int64_t ld_k) {
   const int64_t HW = g.HW(), RS = g.RS(), PQ = g.P * g.Q;
+  int64_t p0[kMaxRows], q0[kMaxRows], base[kMaxRows];
   for (int64_t ii = 0; ii < mi; ++ii) {
     const int64_t row = i0 + ii, n = row / HW, h = (row % HW) / g.W, w = row % g.W;
-    const T* dyn = dy + n * g.K * PQ;
-    const int64_t p0 = h * g.sh - g.ph, q0 = w * g.sw - g.pw;
-    int64_t k = j0 / RS, r = (j0 % RS) / g.S, s = j0 % g.S;
-    for (int64_t jj = 0; jj < nj; ++jj) {
-      const int64_t pp = p0 + r * g.dh, qq = q0 + s * g.dw;
-      d[jj * ld_k + ii * ld_i] = (pp >= 0 && pp < g.P && qq >= 0 && qq < g.Q) ? dyn[(k * g.P + pp) * g.Q + qq] : T(0);
-      if (++s == g.S) {
-        s = 0;
-        if (++r == g.R) r = 0, ++k;
-      }
+    p0[ii] = h * g.sh - g.ph;
+    q0[ii] = w * g.sw - g.pw;
+    base[ii] = n * g.K * PQ + p0[ii] * g.Q + q0[ii];
+  }
+  int64_t k = j0 / RS, r = (j0 % RS) / g.S, s = j0 % g.S;
+  for (int64_t jj = 0; jj < nj; ++jj) {
+    const int64_t dp = r * g.dh, dq = s * g.dw, off = k * PQ + dp * g.Q + dq;
+    T* dj = d + jj * ld_k;
+    for (int64_t ii = 0; ii < mi; ++ii) {
+      const bool in = static_cast<uint64_t>(p0[ii] + dp) < static_cast<uint64_t>(g.P) &&
+                      static_cast<uint64_t>(q0[ii] + dq) < static_cast<uint64_t>(g.Q);
+      dj[ii * ld_i] = in ? dy[base[ii] + off] : T(0);
+    }
+    if (++s == g.S) {
+      s = 0;
+      if (++r == g.R) r = 0, ++k;
     }
   }
 }
@@ -228,13 +237,10 @@ void backward_weight_impl(T* dw, const T* x, const T* dy, const Geo& g) {
 
 }  // namespace
 
-bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p, bool backward_data) {
-  // One group, small inputs (the adjoint convolution's GEMMs are H*W wide: narrow below ~64), and a
-  // batch that fills the rows. gather_col's row index table holds 64 rows (mr <= 64).
-  // Backward data gathers every column of col(dy) while packing; past 16 pixels per image the
-  // adjoint mapping (a strided convolution of dy) measured as fast or faster (Zen 5, DCGAN shapes).
-  return p.groups == 1 && p.H * p.W <= (backward_data ? 16 : 64) && p.N * p.H * p.W >= 256 && p.extra_h() == 0 &&
-         p.extra_w() == 0;
+bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p) {
+  // One group, small inputs (the adjoint convolution's GEMMs are H*W wide: narrow up to ~64; at 256
+  // pixels the adjoint mapping measured faster on DCGAN's g3), and a batch that fills the rows.
+  return p.groups == 1 && p.H * p.W <= 64 && p.N * p.H * p.W >= 256 && p.extra_h() == 0 && p.extra_w() == 0;
 }
 
 void conv_transpose2d_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w,

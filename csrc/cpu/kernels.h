@@ -175,7 +175,7 @@ void upsample2d_direct_backward(const TensorView& dx, const TensorView& dy, cons
 // groups == 1 and small inputs (see conv_transpose2d_gemm.cpp); the front door falls back to the
 // convolution kernels with roles swapped otherwise. Gradients are written (=).
 namespace fl::cpu {
-bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p, bool backward_data);
+bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p);
 void conv_transpose2d_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w,
                                    const TensorView& b, const ConvTranspose2dParams& p);
 void conv_transpose2d_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,

@@ -144,7 +144,7 @@ void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const Te
   if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
   check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
   if (p.N == 0) return;
-  if (cpu::conv_transpose2d_gemm_accepts(p, false)) {  // bias fused into its col2im
+  if (cpu::conv_transpose2d_gemm_accepts(p)) {  // bias fused into its col2im
     cpu::conv_transpose2d_gemm_forward(y, x, w, b, p);
     return;
   }
@@ -167,7 +167,7 @@ void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, 
   check_view(w, op, "weight", {p.C, p.Kg(), p.R, p.S}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (p.N == 0) return;
-  if (cpu::conv_transpose2d_gemm_accepts(p, true)) {
+  if (cpu::conv_transpose2d_gemm_accepts(p)) {
     cpu::conv_transpose2d_gemm_backward_data(dx, dy, w, p);
     return;
   }
@@ -202,7 +202,7 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
   if (dw.defined()) {
     if (p.N == 0) {
       std::memset(dw.data, 0, dw.numel() * elem_size(dy.dtype));
-    } else if (cpu::conv_transpose2d_gemm_accepts(p, false)) {
+    } else if (cpu::conv_transpose2d_gemm_accepts(p)) {
       cpu::conv_transpose2d_gemm_backward_weight(dw, dy, x, p);
     } else {
       std::vector<char> workspace;
