@@ -54,6 +54,16 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 DEFAULT_TABLE = REPO.parent / "shared" / "bench" / "layers.json"
+# ---- issue 3 performance: from a git worktree, <repo>/.. is not the main checkout's parent ----
+if not DEFAULT_TABLE.is_file():
+    try:
+        import subprocess as _sp
+        _common = _sp.run(["git", "-C", str(REPO), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                          capture_output=True, text=True, timeout=10).stdout.strip()
+        if _common and (Path(_common).parent.parent / "shared" / "bench" / "layers.json").is_file():
+            DEFAULT_TABLE = Path(_common).parent.parent / "shared" / "bench" / "layers.json"
+    except (OSError, _sp.SubprocessError):
+        pass
 DEFAULT_JSON = BENCH_DIR / "results" / "compare.json"
 MODES = ("fwd", "fwd+bwd")
 

@@ -13,9 +13,12 @@ What each number was measured with is stated in the result (``*_method``):
   It can be well below the FMA peak: e.g. MKL runs an AVX2 path on AMD CPUs.
 * ``peak_gflops``: ``fma_gflops`` where the helper could be built, else ``gemm_gflops``
   (``peak_method`` says which).
-* ``bandwidth_gbs``: the best of ``numpy.copyto`` of a 256 MiB float32 array (one thread)
-  and ``torch`` ``copy_`` of the same at the requested thread count, counting read + write
-  bytes (2 x 256 MiB per copy).
+* ``bandwidth_gbs``: STREAM-style memory bandwidth measured by our own kernels in
+  ``bench/peak_stream.cpp`` (compiled and loaded like the FMA helper): copy (``c = a``) and triad
+  (``a = b + s c``) over arrays of 256 MiB each at the requested thread count, bytes counted as
+  STREAM counts them; the better of the two (``stream_copy_gbs``, ``stream_triad_gbs``). The
+  ``numpy.copyto`` (one thread) and ``torch`` ``copy_`` rates of a 256 MiB array are reported beside
+  it (``numpy_copy_gbs``, ``torch_copy_gbs``), and are the fallback where the helper cannot be built.
 
 Usage::
 
@@ -42,11 +45,14 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 FMA_SOURCE = BENCH_DIR / "peak_fma.cpp"
+STREAM_SOURCE = BENCH_DIR / "peak_stream.cpp"
 BUILD_DIR = BENCH_DIR / "results" / ".build"  # bench/results/ is git-ignored
 
 _CACHE: dict = {}
 _FMA_LIB = None
 _FMA_ERROR = None
+_STREAM_LIB = None
+_STREAM_ERROR = None
 
 
 def cpu_model() -> str:
@@ -74,6 +80,25 @@ def _best_time(fn, reps: int) -> float:
 # FMA throughput (C++ helper)
 
 
+def _build_helper(source: Path, name: str, opt: str = "-O2") -> ctypes.CDLL:
+    """Compile a bench/*.cpp helper into bench/results/.build/<name>.so (again when the source changed)."""
+    cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if not cxx:
+        raise RuntimeError("no C++ compiler found (set CXX)")
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    lib = BUILD_DIR / f"{name}.so"
+    if not lib.exists() or lib.stat().st_mtime < source.stat().st_mtime:
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=BUILD_DIR)
+        os.close(fd)
+        cmd = [cxx, opt, "-std=c++17", "-shared", "-fPIC", "-pthread", str(source), "-o", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            os.unlink(tmp)
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        os.replace(tmp, lib)  # atomic: concurrent runs never load a half-written file
+    return ctypes.CDLL(str(lib))
+
+
 def _load_fma_helper():
     """Compile bench/peak_fma.cpp (once, when it changed) and load it; None with _FMA_ERROR set on failure."""
     global _FMA_LIB, _FMA_ERROR
@@ -82,21 +107,7 @@ def _load_fma_helper():
     try:
         if platform.machine().lower() not in ("x86_64", "amd64"):
             raise RuntimeError(f"the FMA helper is x86-only (this is {platform.machine()})")
-        cxx = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-        if not cxx:
-            raise RuntimeError("no C++ compiler found (set CXX)")
-        BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        lib = BUILD_DIR / "peak_fma.so"
-        if not lib.exists() or lib.stat().st_mtime < FMA_SOURCE.stat().st_mtime:
-            fd, tmp = tempfile.mkstemp(suffix=".so", dir=BUILD_DIR)
-            os.close(fd)
-            cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-pthread", str(FMA_SOURCE), "-o", tmp]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                os.unlink(tmp)
-                raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-            os.replace(tmp, lib)  # atomic: concurrent runs never load a half-written file
-        dll = ctypes.CDLL(str(lib))
+        dll = _build_helper(FMA_SOURCE, "peak_fma")
         dll.fl_peak_fma_seconds.restype = ctypes.c_double
         dll.fl_peak_fma_seconds.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int]
         dll.fl_peak_isa.restype = ctypes.c_int
@@ -105,6 +116,23 @@ def _load_fma_helper():
     except Exception as e:
         _FMA_ERROR = f"{type(e).__name__}: {e}"
     return _FMA_LIB
+
+
+def _load_stream_helper():
+    """Compile bench/peak_stream.cpp (once, when it changed) and load it; None with _STREAM_ERROR set."""
+    global _STREAM_LIB, _STREAM_ERROR
+    if _STREAM_LIB is not None or _STREAM_ERROR is not None:
+        return _STREAM_LIB
+    try:
+        dll = _build_helper(STREAM_SOURCE, "peak_stream", "-O3")  # -O3: vectorized loops
+        dll.fl_stream_seconds.restype = ctypes.c_double
+        dll.fl_stream_seconds.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int, ctypes.c_int]
+        dll.fl_stream_bytes_per_element.restype = ctypes.c_int
+        dll.fl_stream_bytes_per_element.argtypes = [ctypes.c_int]
+        _STREAM_LIB = dll
+    except Exception as e:
+        _STREAM_ERROR = f"{type(e).__name__}: {e}"
+    return _STREAM_LIB
 
 
 def _fma_peak(threads: int, target_seconds: float, reps: int) -> dict:
@@ -161,6 +189,22 @@ def _gemm_rate(threads: int, size: int, reps: int) -> dict:
     }
 
 
+def _stream(threads: int, mib: int, reps: int) -> dict:
+    """STREAM copy and triad rates (GB/s) of bench/peak_stream.cpp at `threads` threads."""
+    dll = _load_stream_helper()
+    if dll is None:
+        return {"stream_copy_gbs": None, "stream_triad_gbs": None,
+                "stream_method": f"unavailable: {_STREAM_ERROR}"}
+    n = mib * (1 << 20) // 4
+    out = {}
+    for kernel, name in ((0, "copy"), (1, "triad")):
+        dt = dll.fl_stream_seconds(threads, n, kernel, reps)
+        out[f"stream_{name}_gbs"] = n * dll.fl_stream_bytes_per_element(kernel) / dt / 1e9 if dt > 0 else None
+    out["stream_method"] = (f"bench/peak_stream.cpp: STREAM copy (c=a, 8 B/element) and triad (a=b+s*c, "
+                            f"12 B/element) on {mib} MiB float32 arrays, {threads} thread(s), best of {reps}")
+    return out
+
+
 def _bandwidth(threads: int, mib: int, reps: int) -> dict:
     n = mib * (1 << 20) // 4
     src = np.ones(n, dtype=np.float32)
@@ -169,6 +213,7 @@ def _bandwidth(threads: int, mib: int, reps: int) -> dict:
     nbytes = 2.0 * src.nbytes  # read + write
     out = {"numpy_copy_gbs": nbytes / _best_time(lambda: np.copyto(dst, src), reps) / 1e9,
            "torch_copy_gbs": None}
+    del src, dst
     try:
         import torch
     except ImportError:  # pragma: no cover
@@ -177,16 +222,26 @@ def _bandwidth(threads: int, mib: int, reps: int) -> dict:
         old = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            ts, td = torch.from_numpy(src), torch.from_numpy(dst)
+            ts = torch.ones(n, dtype=torch.float32)
+            td = torch.empty_like(ts)
             td.copy_(ts)
             out["torch_copy_gbs"] = nbytes / _best_time(lambda: td.copy_(ts), reps) / 1e9
+            del ts, td
         finally:
             torch.set_num_threads(old)
-    out["bandwidth_gbs"] = max(v for v in (out["numpy_copy_gbs"], out["torch_copy_gbs"]) if v is not None)
-    out["bandwidth_method"] = (
-        f"best of numpy.copyto (1 thread) and torch copy_ ({threads} thread(s)) of a {mib} MiB float32 "
-        f"array, best of {reps}, counting read+write bytes"
-    )
+    out.update(_stream(threads, mib, reps))
+    stream = [v for v in (out["stream_copy_gbs"], out["stream_triad_gbs"]) if v]
+    copies = f"numpy.copyto (1 thread) {out['numpy_copy_gbs']:.1f} GB/s" + (
+        f", torch copy_ ({threads} thread(s)) {out['torch_copy_gbs']:.1f} GB/s" if out["torch_copy_gbs"] else "")
+    if stream:
+        out["bandwidth_gbs"] = max(stream)
+        out["bandwidth_method"] = (f"best of STREAM copy {out['stream_copy_gbs']:.1f} / triad "
+                                   f"{out['stream_triad_gbs']:.1f} GB/s [{out['stream_method']}]; for comparison "
+                                   f"{copies} ({mib} MiB, read+write bytes)")
+    else:
+        out["bandwidth_gbs"] = max(v for v in (out["numpy_copy_gbs"], out["torch_copy_gbs"]) if v is not None)
+        out["bandwidth_method"] = (f"STREAM helper {out['stream_method']}; fallback: best of {copies} of a "
+                                   f"{mib} MiB float32 array, best of {reps}, counting read+write bytes")
     return out
 
 

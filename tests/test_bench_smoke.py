@@ -2,6 +2,7 @@
 
 It checks the harness, not speed: nothing here asserts on timings.
 """
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +13,21 @@ import torch  # noqa: F401  (compare.py needs torch: a missing torch must fail h
 
 REPO = Path(__file__).resolve().parents[1]
 COMPARE = REPO / "bench" / "compare.py"
-SHARED_TABLE = REPO.parent / "shared" / "bench" / "layers.json"
+
+
+def _default_table():
+    """compare.py's default table (it also finds ../shared from a git worktree)."""
+    spec = importlib.util.spec_from_file_location("_fl_compare", COMPARE)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        del sys.modules[spec.name]
+    return Path(mod.DEFAULT_TABLE)
+
+
+SHARED_TABLE = _default_table()
 
 # A made-up table of two small convolutions (not the public cases), so the test does not need ../shared.
 TINY_TABLE = {
@@ -70,7 +85,8 @@ def test_compare_quick_on_tiny_table(tmp_path):
     check_doc(doc, ["tiny_plain", "tiny_strided_grouped"], [1, 2])
     assert {"1", "2"} == set(doc["meta"]["peak"])
     for p in doc["meta"]["peak"].values():
-        assert {"peak_gflops", "peak_method", "bandwidth_gbs", "bandwidth_method", "gemm_gflops"} <= set(p)
+        assert {"peak_gflops", "peak_method", "bandwidth_gbs", "bandwidth_method", "gemm_gflops",
+                "stream_copy_gbs", "stream_triad_gbs"} <= set(p)
     assert all(r["pct_peak"] is not None for r in doc["results"])
     # the family compare.py has no runner for is reported as skipped, with a reason
     skipped = {s["family"]: s["reason"] for s in doc["skipped"]}
@@ -87,3 +103,29 @@ def test_compare_quick_on_shared_table(tmp_path):
     check_doc(doc, ["lenet_conv1"], [1])
     assert doc["meta"]["peak"] == {}
     assert all(r["pct_peak"] is None for r in doc["results"])
+
+
+# Memory-bound families: rates in GB/s of minimal traffic, %peak of the STREAM bandwidth measured in the run.
+TINY_MEMORY_TABLE = {
+    "softmax": [{"name": "log_softmax_6x37", "rows": 6, "cols": 37}],
+    "group_norm": [{"name": "tiny_gn", "N": 2, "C": 4, "H": 3, "W": 5, "groups": 2}],
+}
+
+
+def test_compare_memory_bound_rates_use_measured_stream_bandwidth(tmp_path):
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps(TINY_MEMORY_TABLE))
+    out = tmp_path / "out.json"
+    run_compare("--table", str(table), "--quick", "--threads", "1", "--json", str(out))
+    doc = json.loads(out.read_text())
+    assert doc["errors"] == [] and not doc["meta"]["mismatches"]
+    peak = doc["meta"]["peak"]["1"]
+    stream = [v for v in (peak["stream_copy_gbs"], peak["stream_triad_gbs"]) if v]
+    if stream:  # the helper compiled: the bandwidth is our own STREAM measurement
+        assert peak["bandwidth_gbs"] == max(stream)
+        assert "peak_stream.cpp" in peak["bandwidth_method"]
+    assert {(r["family"], r["mode"]) for r in doc["results"]} == {
+        (f, m) for f in ("softmax", "group_norm") for m in ("fwd", "fwd+bwd")}
+    for r in doc["results"]:
+        assert r["rate_unit"] == "GB/s" and r["work_unit"] == "byte"
+        assert r["pct_peak"] == pytest.approx(100 * r["ours_rate"] / peak["bandwidth_gbs"])

@@ -70,6 +70,11 @@ CASES = [
     Case(4, 3, 3, 3, 2, 3, 3, stride=2),
     Case(1, 6, 7, 7, 6, 3, 3, groups=2, stride=2, padding=2, dilation=2, output_padding=1),
     Case(0, 3, 4, 4, 2, 3, 3),                                           # empty batch
+    # batches of small inputs: one GEMM over the batch (cpu/conv_transpose2d_gemm.cpp)
+    Case(16, 20, 4, 4, 9, 4, 4, stride=2, padding=1),
+    Case(5, 12, 7, 9, 5, 3, 3, stride=2, padding=1, output_padding=1),  # images straddle row panels
+    Case(6, 9, 8, 6, 7, 3, 2, stride=(1, 2), padding=(2, 0), dilation=(2, 1), bias=False),
+    Case(30, 10, 3, 3, 6, 4, 4, stride=2, padding=1),                  # 9-pixel images across row panels
 ]
 DTYPES = [np.float32, np.float64]
 
@@ -246,8 +251,9 @@ def test_conv_transpose_unbatched_input_matches_torch(nd):
     assert_close(fx.grad.numpy(), tx.grad.numpy(), f"conv_transpose{nd}d unbatched grad_input", x.shape, 100)
 
 
-def test_conv_transpose2d_one_and_two_threads_agree(threads):
-    case = Case(2, 16, 9, 9, 12, 4, 4, stride=2, padding=1, output_padding=1)
+@pytest.mark.parametrize("case", [Case(2, 16, 9, 9, 12, 4, 4, stride=2, padding=1, output_padding=1),
+                                  Case(24, 16, 4, 4, 12, 4, 4, stride=2, padding=1)], ids=str)
+def test_conv_transpose2d_one_and_two_threads_agree(threads, case):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((case.N, case.C, case.H, case.W)).astype(np.float32)
     w = rng.standard_normal((case.C, case.K, case.R, case.S)).astype(np.float32)

@@ -103,7 +103,7 @@ def test_batch_norm_matches_torch(case, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", BN_CASES, ids=bn_id)
-def test_batch_norm_fast_kernels_match_reference(case, dtype):
+def test_batch_norm_fast_kernels_match_reference(case, dtype, simd):
     shape, affine, training = case
     x, w, b, rm, rv, dy = bn_data(shape, dtype, affine, seed=5)
     results = []
@@ -245,8 +245,10 @@ def test_instance_norm_matches_torch(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
-@pytest.mark.parametrize("case", GN_CASES + [((5, 70), 1, True), ((3, 4, 1), 2, True)], ids=gn_id)
-def test_group_norm_fast_kernels_match_reference(case, dtype):
+# the last two: groups longer than a block of the float32 row sums (512), with and without spatial size
+@pytest.mark.parametrize("case", GN_CASES + [((5, 70), 1, True), ((3, 4, 1), 2, True), ((2, 6, 301), 2, True),
+                                             ((3, 1100), 1, True)], ids=gn_id)
+def test_group_norm_fast_kernels_match_reference(case, dtype, simd):
     shape, G, affine = case
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype(dtype) * 3 + 1

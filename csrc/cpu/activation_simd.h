@@ -16,11 +16,12 @@ enum ActSimdKind : int {
   kActSigmoid, kActTanh, kActHardtanh, kActHardsigmoid, kActHardswish
 };
 
-// The scalar parameters of an element-wise activation, in float32.
-struct ActArgs {
+// The scalar parameters of an element-wise activation (float32 for the SIMD tables).
+template <typename T> struct ActArgsT {
   int kind;
-  float alpha, scale, iscale, beta, thr, lo, hi;
+  T alpha, scale, iscale, beta, thr, lo, hi;
 };
+using ActArgs = ActArgsT<float>;
 
 // y[i] = act(x[i]) for i < n (y may be x).
 using ActForwardFn = void (*)(float* y, const float* x, int64_t n, const ActArgs& a);
@@ -44,6 +45,8 @@ struct ActSimdKernels {
 namespace detail {
 #if defined(FL_HAVE_X86_SIMD)
 ActSimdKernels act_kernels_avx512_f32();
+// ---- issue 3 performance: AVX2 build of the portable loops (cpu/activation_loops.h) ----
+ActSimdKernels act_kernels_avx2_f32();
 #endif
 }  // namespace detail
 

@@ -227,3 +227,15 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
                        const TensorView& weight, double total_weight, const NLLLossParams& p);
 }  // namespace cpu
 }  // namespace fl
+// ---- transposed convolution: direct GEMM over the batch ----
+// groups == 1 and small inputs (see conv_transpose2d_gemm.cpp); the front door falls back to the
+// convolution kernels with roles swapped otherwise. Gradients are written (=).
+namespace fl::cpu {
+bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p);
+void conv_transpose2d_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w,
+                                   const TensorView& b, const ConvTranspose2dParams& p);
+void conv_transpose2d_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                         const ConvTranspose2dParams& p);
+void conv_transpose2d_gemm_backward_weight(const TensorView& dw, const TensorView& dy, const TensorView& x,
+                                           const ConvTranspose2dParams& p);
+}  // namespace fl::cpu

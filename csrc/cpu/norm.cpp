@@ -1,82 +1,44 @@
 // Fast CPU batch norm and group norm (layer norm and instance norm are group norms). Gradients are
-// written (=). Statistics are two-pass (mean, then the sum of squared deviations) with double
-// accumulators; every reduction runs in a fixed order inside one task (tasks split channels or
-// groups, never a reduction), so results do not depend on the thread count. The inner loops are
-// unit-stride with several independent accumulators so the compiler vectorizes them at -O3.
+// written (=). Statistics are two-pass (mean, then the sum of squared deviations); the loops over
+// elements are the row primitives of cpu/norm_rows.h (float32: per-ISA, sums in float lanes per block
+// with the block totals in double; float64: portable, double throughout). Every reduction runs in a
+// fixed order inside one task (tasks split channels, groups or column blocks, never a reduction), so
+// results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
 
+#define FL_NORM_ROWS_IMPL
+#include "cpu/norm_rows.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 
 namespace fl::cpu {
+
+namespace detail {
+NormRowKernels norm_rows_portable_f32() { return rows::table<float>("portable_f32"); }
+}  // namespace detail
+
+const NormRowKernels& norm_rows_f32() {
+  static const NormRowKernels portable = detail::norm_rows_portable_f32();
+#if defined(FL_HAVE_X86_SIMD)
+  static const NormRowKernels avx2 = detail::norm_rows_avx2_f32();
+  static const NormRowKernels avx512 = detail::norm_rows_avx512_f32();
+  switch (simd_level()) {
+    case SimdLevel::AVX512: return avx512;
+    case SimdLevel::AVX2: return avx2;
+    default: break;
+  }
+#endif
+  return portable;
+}
+
 namespace {
 
-constexpr int kLanes = 8;
-
-inline double fold(const double* a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
-
-template <typename T> double sum(const T* x, int64_t n) {
-  double a[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) a[j] += static_cast<double>(x[i + j]);
-  double tail = 0;
-  for (; i < n; ++i) tail += x[i];
-  return fold(a) + tail;
-}
-
-template <typename T> double sq_dev(const T* x, int64_t n, double m) {
-  double a[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const double d = static_cast<double>(x[i + j]) - m;
-      a[j] += d * d;
-    }
-  double tail = 0;
-  for (; i < n; ++i) tail += (x[i] - m) * (x[i] - m);
-  return fold(a) + tail;
-}
-
-// sdy += sum(dy), sdyx += sum(dy * (x - m)).
-template <typename T> void dy_sums(const T* dy, const T* x, int64_t n, double m, double& sdy, double& sdyx) {
-  double a[kLanes] = {}, b[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const double d = static_cast<double>(dy[i + j]);
-      a[j] += d;
-      b[j] += d * (static_cast<double>(x[i + j]) - m);
-    }
-  double ta = 0, tb = 0;
-  for (; i < n; ++i) {
-    ta += dy[i];
-    tb += static_cast<double>(dy[i]) * (x[i] - m);
-  }
-  sdy += fold(a) + ta;
-  sdyx += fold(b) + tb;
-}
-
-// The same with a weight per element: A += sum(g * dy), B += sum(g * dy * (x - m)).
-template <typename T>
-void weighted_dy_sums(const T* dy, const T* x, const T* g, int64_t n, double m, double& A, double& B) {
-  double a[kLanes] = {}, b[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const double d = static_cast<double>(dy[i + j]) * g[i + j];
-      a[j] += d;
-      b[j] += d * (static_cast<double>(x[i + j]) - m);
-    }
-  double ta = 0, tb = 0;
-  for (; i < n; ++i) {
-    const double d = static_cast<double>(dy[i]) * g[i];
-    ta += d;
-    tb += d * (x[i] - m);
-  }
-  A += fold(a) + ta;
-  B += fold(b) + tb;
+template <typename T> const NormRows<T>& row_kernels();
+template <> const NormRows<float>& row_kernels<float>() { return norm_rows_f32(); }
+template <> const NormRows<double>& row_kernels<double>() {
+  static const NormRows<double> t = rows::table<double>("portable_f64");
+  return t;
 }
 
 // gamma / beta, or a shared buffer of ones / zeros when absent (filled before the parallel region).
@@ -94,6 +56,7 @@ template <typename T>
 void bn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv, const TensorView& xv,
                 const TensorView& gv, const TensorView& bv, const TensorView& rmv, const TensorView& rvv,
                 const BatchNormParams& p, bool train) {
+  const NormRows<T>& k = row_kernels<T>();
   const T* x = xv.ptr<T>();
   const T* g = or_const<T>(gv, p.C, T(1), kSharedSlot);
   const T* b = or_const<T>(bv, p.C, T(0), kSharedSlot - 1);
@@ -107,10 +70,10 @@ void bn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv
     double m, r;
     if (train) {
       double s = 0;
-      for (int64_t n = 0; n < N; ++n) s += sum(x + (n * C + c) * S, S);
+      for (int64_t n = 0; n < N; ++n) s += k.sum(x + (n * C + c) * S, S);
       m = s / M;
       double sq = 0;
-      for (int64_t n = 0; n < N; ++n) sq += sq_dev(x + (n * C + c) * S, S, m);
+      for (int64_t n = 0; n < N; ++n) sq += k.sq_dev(x + (n * C + c) * S, S, static_cast<T>(m));
       r = 1.0 / std::sqrt(sq / M + p.eps);
       if (rm) rm[c] = static_cast<T>((1 - p.momentum) * rm[c] + p.momentum * m);
       if (rvar) rvar[c] = static_cast<T>((1 - p.momentum) * rvar[c] + p.momentum * (M > 1 ? sq / (M - 1) : sq));
@@ -121,11 +84,7 @@ void bn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv
     mean[c] = static_cast<T>(m);
     rstd[c] = static_cast<T>(r);
     const T tm = static_cast<T>(m), scale = static_cast<T>(r * g[c]), shift = b[c];
-    for (int64_t n = 0; n < N; ++n) {
-      const T* xs = x + (n * C + c) * S;
-      T* ys = y + (n * C + c) * S;
-      for (int64_t s = 0; s < S; ++s) ys[s] = (xs[s] - tm) * scale + shift;
-    }
+    for (int64_t n = 0; n < N; ++n) k.affine(y + (n * C + c) * S, x + (n * C + c) * S, S, tm, scale, shift);
   });
 }
 
@@ -133,6 +92,7 @@ template <typename T>
 void bn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView& dbv, const TensorView& dyv,
                  const TensorView& xv, const TensorView& mv, const TensorView& rv, const TensorView& gv,
                  bool batch_stats, const BatchNormParams& p) {
+  const NormRows<T>& k = row_kernels<T>();
   const T* dy = dyv.ptr<T>();
   const T* x = xv.ptr<T>();
   const T* mean = mv.ptr<T>();
@@ -146,30 +106,35 @@ void bn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView&
     const double m = mean[c], r = rstd[c];
     double sdy = 0, sdyx = 0;
     if (dg || db || (dx && batch_stats))
-      for (int64_t n = 0; n < N; ++n) dy_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, m, sdy, sdyx);
+      for (int64_t n = 0; n < N; ++n) {
+        double a, b;
+        k.dy_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean[c], &a, &b);
+        sdy += a;
+        sdyx += b;
+      }
     if (dg) dg[c] = static_cast<T>(sdyx * r);
     if (db) db[c] = static_cast<T>(sdy);
     if (!dx) return;
     // dx = g r dy - g r sdy / M - (x - m) g r^3 sdyx / M   (only the first term with constant statistics)
     const double gr = static_cast<double>(g[c]) * r;
     const T a = static_cast<T>(gr), tm = static_cast<T>(m);
-    const T k = batch_stats ? static_cast<T>(-gr * r * r * sdyx / M) : T(0);
+    const T kx = batch_stats ? static_cast<T>(-gr * r * r * sdyx / M) : T(0);
     const T k0 = batch_stats ? static_cast<T>(-gr * sdy / M) : T(0);
-    for (int64_t n = 0; n < N; ++n) {
-      const T* dys = dy + (n * C + c) * S;
-      const T* xs = x + (n * C + c) * S;
-      T* dxs = dx + (n * C + c) * S;
-      for (int64_t s = 0; s < S; ++s) dxs[s] = a * dys[s] + k * (xs[s] - tm) + k0;
-    }
+    for (int64_t n = 0; n < N; ++n)
+      k.dx(dx + (n * C + c) * S, dy + (n * C + c) * S, x + (n * C + c) * S, S, a, kx, tm, k0);
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Group norm: one task per (sample, group) for y and dx; per block of channels for dgamma/dbeta.
+// Group norm: one task per (sample, group) for the statistics, y and dx. dgamma / dbeta: with spatial
+// size S > 1 from per-(sample, channel) sums that the dx tasks leave in a buffer, reduced over the
+// batch per channel afterwards (no second pass over the data); with S == 1 (layer norm) by a pass over
+// blocks of columns.
 
 template <typename T>
 void gn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv, const TensorView& xv,
                 const TensorView& gv, const TensorView& bv, const GroupNormParams& p) {
+  const NormRows<T>& k = row_kernels<T>();
   const T* x = xv.ptr<T>();
   const T* g = or_const<T>(gv, p.C, T(1), kSharedSlot);
   const T* b = or_const<T>(bv, p.C, T(0), kSharedSlot - 1);
@@ -180,33 +145,28 @@ void gn_forward(const TensorView& yv, const TensorView& mv, const TensorView& rv
   parallel_for(p.N * G, [&](int64_t ng) {
     const T* xg = x + ng * M;
     T* yg = y + ng * M;
-    const double m = sum(xg, M) / M;
-    const double r = 1.0 / std::sqrt(sq_dev(xg, M, m) / M + p.eps);
+    const double m = k.sum(xg, M) / M;
+    const double r = 1.0 / std::sqrt(k.sq_dev(xg, M, static_cast<T>(m)) / M + p.eps);
     mean[ng] = static_cast<T>(m);
     rstd[ng] = static_cast<T>(r);
     const T tm = static_cast<T>(m), tr = static_cast<T>(r);
     const int64_t c0 = (ng % G) * Cg;
     if (S == 1) {  // layer norm: gamma and beta run along the row
-      const T* gc = g + c0;
-      const T* bc = b + c0;
-      for (int64_t i = 0; i < Cg; ++i) yg[i] = (xg[i] - tm) * tr * gc[i] + bc[i];
+      k.affine_vec(yg, xg, g + c0, b + c0, Cg, tm, tr);
       return;
     }
-    for (int64_t c = 0; c < Cg; ++c) {
-      const T scale = static_cast<T>(r * g[c0 + c]), shift = b[c0 + c];
-      const T* xs = xg + c * S;
-      T* ys = yg + c * S;
-      for (int64_t s = 0; s < S; ++s) ys[s] = (xs[s] - tm) * scale + shift;
-    }
+    for (int64_t c = 0; c < Cg; ++c)
+      k.affine(yg + c * S, xg + c * S, S, tm, static_cast<T>(r * g[c0 + c]), b[c0 + c]);
   });
 }
 
-constexpr int64_t kChannelBlock = 64;
+constexpr int64_t kColumnBlock = 256;
 
 template <typename T>
 void gn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView& dbv, const TensorView& dyv,
                  const TensorView& xv, const TensorView& mv, const TensorView& rv, const TensorView& gv,
                  const GroupNormParams& p) {
+  const NormRows<T>& k = row_kernels<T>();
   const T* dy = dyv.ptr<T>();
   const T* x = xv.ptr<T>();
   const T* mean = mv.ptr<T>();
@@ -217,69 +177,75 @@ void gn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView&
   T* db = dbv.ptr<T>();
   const int64_t N = p.N, C = p.C, G = p.G, Cg = p.Cg(), S = p.S, M = p.count();
 
-  if (dg || db) {
-    const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock;
+  if ((dg || db) && S == 1) {
+    // One value per (sample, channel): per-column sums over the batch, a block of columns per task.
+    const int64_t blocks = (C + kColumnBlock - 1) / kColumnBlock;
     parallel_for(blocks, [&](int64_t blk) {
-      const int64_t c0 = blk * kChannelBlock, c1 = std::min(C, c0 + kChannelBlock);
-      double sdy[kChannelBlock] = {}, sdyx[kChannelBlock] = {};
-      for (int64_t n = 0; n < N; ++n) {
-        if (S == 1) {  // one value per channel and sample: accumulate along the row
-          for (int64_t c = c0; c < c1; ++c) {
-            const int64_t ng = n * G + c / Cg;
-            const double d = dy[n * C + c];
-            sdy[c - c0] += d;
-            sdyx[c - c0] += d * (static_cast<double>(x[n * C + c]) - mean[ng]) * rstd[ng];
-          }
-        } else {
-          for (int64_t c = c0; c < c1; ++c) {
-            const int64_t ng = n * G + c / Cg;
-            double a = 0, b = 0;
-            dy_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, static_cast<double>(mean[ng]), a, b);
-            sdy[c - c0] += a;
-            sdyx[c - c0] += b * rstd[ng];
-          }
+      const int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
+      double* sdy = thread_scratch<double>(2 * kColumnBlock);
+      double* sdyx = sdy + kColumnBlock;
+      std::fill(sdy, sdy + 2 * kColumnBlock, 0.0);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = c0; c < c1;) {  // the block's columns, one group segment at a time
+          const int64_t grp = c / Cg, end = std::min(c1, (grp + 1) * Cg), ng = n * G + grp;
+          k.col_sums(sdy + (c - c0), sdyx + (c - c0), dy + n * C + c, x + n * C + c, end - c, mean[ng], rstd[ng]);
+          c = end;
         }
-      }
       for (int64_t c = c0; c < c1; ++c) {
         if (dg) dg[c] = static_cast<T>(sdyx[c - c0]);
         if (db) db[c] = static_cast<T>(sdy[c - c0]);
       }
     });
   }
-  if (!dx) return;
-  parallel_for(N * G, [&](int64_t ng) {
-    const int64_t c0 = (ng % G) * Cg;
-    const T* dyg = dy + ng * M;
-    const T* xg = x + ng * M;
-    T* dxg = dx + ng * M;
-    const double m = mean[ng], r = rstd[ng];
-    double A = 0, B = 0;  // sum of g dy and of g dy (x - m) over the group
-    if (S == 1) {
-      weighted_dy_sums(dyg, xg, g + c0, Cg, m, A, B);
-    } else {
-      for (int64_t c = 0; c < Cg; ++c) {
-        double a = 0, b = 0;
-        dy_sums(dyg + c * S, xg + c * S, S, m, a, b);
-        A += a * g[c0 + c];
-        B += b * g[c0 + c];
+  // S > 1: per-(sample, channel) sums of dy and dy (x - mean), reduced over the batch below.
+  const bool channel_sums = (dg || db) && S > 1;
+  double* part = channel_sums ? thread_scratch<double>(static_cast<size_t>(2 * N * C), kSharedSlot - 2) : nullptr;
+  if (dx || channel_sums)
+    parallel_for(N * G, [&](int64_t ng) {
+      const int64_t c0 = (ng % G) * Cg;
+      const T* dyg = dy + ng * M;
+      const T* xg = x + ng * M;
+      const T tm = mean[ng];
+      const double r = rstd[ng];
+      double A = 0, B = 0;  // sum of g dy and of g dy (x - m) over the group
+      if (S == 1) {
+        if (!dx) return;
+        k.weighted_dy_sums(dyg, xg, g + c0, Cg, tm, &A, &B);
+      } else {
+        const int64_t n = ng / G;
+        for (int64_t c = 0; c < Cg; ++c) {
+          double a, b;
+          k.dy_sums(dyg + c * S, xg + c * S, S, tm, &a, &b);
+          if (part) {
+            part[2 * (n * C + c0 + c)] = a;
+            part[2 * (n * C + c0 + c) + 1] = b * r;
+          }
+          A += a * g[c0 + c];
+          B += b * g[c0 + c];
+        }
+        if (!dx) return;
       }
-    }
-    // dx = r g dy - r A / M - (x - m) r^3 B / M
-    const T k = static_cast<T>(-r * r * r * B / M), k0 = static_cast<T>(-r * A / M);
-    const T tm = static_cast<T>(m), tr = static_cast<T>(r);
-    if (S == 1) {
-      const T* gc = g + c0;
-      for (int64_t i = 0; i < Cg; ++i) dxg[i] = tr * gc[i] * dyg[i] + k * (xg[i] - tm) + k0;
-      return;
-    }
-    for (int64_t c = 0; c < Cg; ++c) {
-      const T a = static_cast<T>(r * g[c0 + c]);
-      const T* dys = dyg + c * S;
-      const T* xs = xg + c * S;
-      T* dxs = dxg + c * S;
-      for (int64_t s = 0; s < S; ++s) dxs[s] = a * dys[s] + k * (xs[s] - tm) + k0;
-    }
-  });
+      // dx = r g dy - r A / M - (x - m) r^3 B / M
+      const T kx = static_cast<T>(-r * r * r * B / M), k0 = static_cast<T>(-r * A / M);
+      const T tr = static_cast<T>(r);
+      T* dxg = dx + ng * M;
+      if (S == 1) {
+        k.dx_vec(dxg, dyg, xg, g + c0, Cg, tr, kx, tm, k0);
+        return;
+      }
+      for (int64_t c = 0; c < Cg; ++c)
+        k.dx(dxg + c * S, dyg + c * S, xg + c * S, S, static_cast<T>(r * g[c0 + c]), kx, tm, k0);
+    });
+  if (channel_sums)
+    parallel_for(C, [&](int64_t c) {
+      double sdy = 0, sdyx = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        sdy += part[2 * (n * C + c)];
+        sdyx += part[2 * (n * C + c) + 1];
+      }
+      if (dg) dg[c] = static_cast<T>(sdyx);
+      if (db) db[c] = static_cast<T>(sdy);
+    });
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 //   backward_weight  = conv2d_backward_weight (grad_output := x,  input := dy)
 // through the public conv2d front doors, which pick the fastest convolution implementation. Only the bias
 // (added to y, summed from dy) is done here. Gradients are written (=).
+// For one group and small inputs, cpu::conv_transpose2d_gemm_* run one GEMM over the whole batch
+// instead (the adjoint convolution's GEMMs are only H*W wide there).
 // When output_padding >= stride (torch allows it when output_padding < dilation) the adjoint convolution
 // has extra_h()/extra_w() more output rows/columns than x: x is then zero-extended into a workspace, and
 // the cropped part of backward_data's result is dropped.
@@ -142,6 +144,10 @@ void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const Te
   if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
   check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
   if (p.N == 0) return;
+  if (cpu::conv_transpose2d_gemm_accepts(p)) {  // bias fused into its col2im
+    cpu::conv_transpose2d_gemm_forward(y, x, w, b, p);
+    return;
+  }
   const Conv2dParams c = p.as_conv();
   std::vector<char> workspace;
   const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
@@ -161,6 +167,10 @@ void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, 
   check_view(w, op, "weight", {p.C, p.Kg(), p.R, p.S}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (p.N == 0) return;
+  if (cpu::conv_transpose2d_gemm_accepts(p)) {
+    cpu::conv_transpose2d_gemm_backward_data(dx, dy, w, p);
+    return;
+  }
   const Conv2dParams c = p.as_conv();
   if (!p.extra_h() && !p.extra_w()) {
     conv2d_forward(dx, dy, w, TensorView(), c);
@@ -192,6 +202,8 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
   if (dw.defined()) {
     if (p.N == 0) {
       std::memset(dw.data, 0, dw.numel() * elem_size(dy.dtype));
+    } else if (cpu::conv_transpose2d_gemm_accepts(p)) {
+      cpu::conv_transpose2d_gemm_backward_weight(dw, dy, x, p);
     } else {
       std::vector<char> workspace;
       const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
