@@ -31,3 +31,68 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
 const char* conv2d_impl_name(const Conv2dParams& p);
 
 }  // namespace fl::cuda
+
+// ---- activations (activation, softmax, prelu, maxout) ----
+namespace fl::cuda {
+void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p, Stream stream);
+void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
+                         const ActivationParams& p, Stream stream);
+void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p, Stream stream);
+void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p,
+                      Stream stream);
+void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p,
+                   Stream stream);
+void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
+                    const TensorView& w, const PReLUParams& p, Stream stream);
+void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p, Stream stream);
+void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p,
+                     Stream stream);
+}  // namespace fl::cuda
+
+// ---- pooling ----
+// indices: int64 device memory laid out like the pooled output (flat positions in each input plane).
+namespace fl::cuda {
+void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p,
+                        Stream stream);
+void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p, Stream stream);
+void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p, Stream stream);
+void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p,
+                                 Stream stream);
+void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p,
+                                  Stream stream);
+void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
+                                 const AdaptivePool2dParams& p, Stream stream);
+// The index scatters / gather of the CPU reference (ref::index_*): planes are the first two axes, the rest
+// one flat plane. Each returns the first out-of-range index met, or -1; they wait for the stream.
+int64_t index_scatter_add(const TensorView& dst, const TensorView& src, const int64_t* ind, Stream stream);
+int64_t index_scatter_set(const TensorView& dst, const TensorView& src, const int64_t* ind, Stream stream);
+int64_t index_gather(const TensorView& dst, const TensorView& src, const int64_t* ind, Stream stream);
+}  // namespace fl::cuda
+
+// ---- normalization ----
+namespace fl::cuda {
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p, Stream stream);
+void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                             const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                             const TensorView& running_var, const BatchNormParams& p, Stream stream);
+// batch_stats: the gradient of the training forward (mean/rstd depend on x), else of the evaluation one.
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta, const TensorView& dy,
+                         const TensorView& x, const TensorView& mean, const TensorView& rstd, const TensorView& gamma,
+                         bool batch_stats, const BatchNormParams& p, Stream stream);
+void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p, Stream stream);
+void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta, const TensorView& dy,
+                         const TensorView& x, const TensorView& mean, const TensorView& rstd, const TensorView& gamma,
+                         const GroupNormParams& p, Stream stream);
+void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p, Stream stream);
+void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
+                  const LRNParams& p, Stream stream);
+}  // namespace fl::cuda
+
+// ---- upsampling ----
+namespace fl::cuda {
+void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p, Stream stream);
+void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p, Stream stream);
+}  // namespace fl::cuda

@@ -102,10 +102,8 @@ void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& 
   if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
   check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
   if (p.N == 0) return;
-  if (dev == Device::CUDA) {
-    FL_CUDA_LAUNCH(op, cuda::conv2d_forward(y, x, w, b, p, cuda::current_stream()));
-    return;
-  }
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::conv2d_forward(y, x, w, b, p, cuda::current_stream()));
   pick(p, "forward").forward(y, x, w, b, p);
 }
 
@@ -117,10 +115,8 @@ void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const Tens
   check_view(w, op, "weight", {p.K, p.Cg(), p.R, p.S}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (p.N == 0) return;
-  if (dev == Device::CUDA) {
-    FL_CUDA_LAUNCH(op, cuda::conv2d_backward_data(dx, dy, w, p, cuda::current_stream()));
-    return;
-  }
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::conv2d_backward_data(dx, dy, w, p, cuda::current_stream()));
   pick(p, "backward_data").backward_data(dx, dy, w, p);
 }
 
@@ -135,10 +131,8 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
   if (dw.defined()) check_view(dw, op, "grad_weight", {p.K, p.Cg(), p.R, p.S}, dy.dtype);
   if (db.defined()) check_view(db, op, "grad_bias", {p.K}, dy.dtype);
   if (!dw.defined() && !db.defined()) return;
-  if (dev == Device::CUDA) {  // an empty batch is fine here: the kernels write zeros
-    FL_CUDA_LAUNCH(op, cuda::conv2d_backward_weight(dw, db, dy, x, p, cuda::current_stream()));
-    return;
-  }
+  if (dev == Device::CUDA)  // an empty batch is fine here: the kernels write zeros
+    return FL_CUDA_LAUNCH(op, cuda::conv2d_backward_weight(dw, db, dy, x, p, cuda::current_stream()));
   if (p.N == 0) {  // an empty batch contributes nothing
     const size_t elem = dy.dtype == DType::Float32 ? sizeof(float) : sizeof(double);
     if (dw.defined()) std::memset(dw.data, 0, dw.numel() * elem);

@@ -27,11 +27,13 @@ Device common_device(const char* op, std::initializer_list<NamedView> views);
 
 }  // namespace fl
 
-// In a front door: `if (dev == Device::CUDA) { FL_CUDA_LAUNCH(op, cuda::f(args..., stream)); return; }`.
-// Without CUDA in the build, the call is not compiled and the branch throws instead.
+// In a front door: `if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::f(args..., stream));` (a void
+// expression). Without CUDA in the build, the call is not compiled and the branch throws instead.
+// FL_CUDA_INDEX: the same for a launcher returning an int64_t.
 #ifdef FL_WITH_CUDA
-#define FL_CUDA_LAUNCH(op, ...) \
-  do { (void)(op); __VA_ARGS__; } while (0)
+#define FL_CUDA_LAUNCH(op, ...) ((void)(op), __VA_ARGS__)
+#define FL_CUDA_INDEX(op, ...) ((void)(op), __VA_ARGS__)
 #else
 #define FL_CUDA_LAUNCH(op, ...) ::fl::cuda_not_built(op)
+#define FL_CUDA_INDEX(op, ...) (::fl::cuda_not_built(op), int64_t(-1))
 #endif

@@ -81,20 +81,26 @@ bool is_cuda_dlpack(py::handle obj) {
   return dev.size() >= 1 && py::cast<int>(dev[0]) == dlpack::kDLCUDA;
 }
 
-// A view of a CUDA DLPack tensor, the capsule's tensor owned by `owner` (released with it).
+// A CUDA DLPack tensor as a view (dtype left to the caller: `code`/`bits` say what it holds), the capsule's
+// tensor owned by `owner` (released with it).
+struct CudaTensor {
+  TensorView view;
+  int code = 0, bits = 0;
+};
+
 template <typename Managed>
-TensorView cuda_view_of_capsule(const py::capsule& capsule, const char* name, const char* used_name, const char* op,
-                                const char* arg, py::object& owner) {
+CudaTensor cuda_tensor_of_capsule(const py::capsule& capsule, const char* name, const char* used_name, const char* op,
+                                  const char* arg, py::object& owner) {
   auto* managed = static_cast<Managed*>(PyCapsule_GetPointer(capsule.ptr(), name));
   if (!managed) throw py::error_already_set();
   const dlpack::DLTensor& t = managed->dl_tensor;
   PyCapsule_SetName(capsule.ptr(), used_name);
   owner = py::capsule(managed, release_managed<Managed>);
-  const bool is_float = t.dtype.code == dlpack::kDLFloat && t.dtype.lanes == 1 && (t.dtype.bits == 32 || t.dtype.bits == 64);
-  FL_CHECK_TYPE(is_float, op, ": ", arg, " must have dtype float32 or float64, got DLPack dtype code ",
-                int(t.dtype.code), " with ", int(t.dtype.bits), " bits");
   FL_CHECK_VALUE(t.ndim <= kMaxDims, op, ": ", arg, ": arrays of more than ", kMaxDims, " dimensions are not supported");
-  TensorView v;
+  CudaTensor c;
+  c.code = t.dtype.lanes == 1 ? t.dtype.code : -1;
+  c.bits = t.dtype.bits;
+  TensorView& v = c.view;
   v.data = static_cast<char*>(t.data) + t.byte_offset;
   v.dtype = t.dtype.bits == 32 ? DType::Float32 : DType::Float64;
   v.device = Device::CUDA;
@@ -106,12 +112,12 @@ TensorView cuda_view_of_capsule(const py::capsule& capsule, const char* name, co
     v.strides[i] = t.strides ? t.strides[i] : compact;
     compact *= t.shape[i];
   }
-  return v;
+  return c;
 }
 
 // Imports a CUDA array exporting __dlpack__ (CuPy, torch), asking the producer to order its work before our
-// stream's. A strided array is first made contiguous by its own framework (fastlayers._device).
-Input import_cuda_dlpack(py::handle obj, const char* op, const char* arg) {
+// stream's.
+CudaTensor import_cuda_tensor(py::handle obj, const char* op, const char* arg, py::object& owner) {
   void* s = cuda_stream();
   // DLPack's stream argument: 1 is the legacy default stream, anything else a stream handle.
   const py::int_ stream = s ? py::int_(reinterpret_cast<uintptr_t>(s)) : py::int_(1);
@@ -124,13 +130,20 @@ Input import_cuda_dlpack(py::handle obj, const char* op, const char* arg) {
   }
   py::capsule capsule = py::reinterpret_borrow<py::capsule>(capsule_obj);
   const char* name = PyCapsule_GetName(capsule.ptr());
+  if (name && std::string(name) == "dltensor_versioned")
+    return cuda_tensor_of_capsule<dlpack::DLManagedTensorVersioned>(capsule, "dltensor_versioned",
+                                                                     "used_dltensor_versioned", op, arg, owner);
+  return cuda_tensor_of_capsule<dlpack::DLManagedTensor>(capsule, "dltensor", "used_dltensor", op, arg, owner);
+}
+
+// A float CUDA array as an Input (source: the array object itself).
+Input import_cuda_dlpack(py::handle obj, const char* op, const char* arg) {
   Input in;
   in.source = py::reinterpret_borrow<py::object>(obj);
-  if (name && std::string(name) == "dltensor_versioned")
-    in.view = cuda_view_of_capsule<dlpack::DLManagedTensorVersioned>(capsule, "dltensor_versioned",
-                                                                      "used_dltensor_versioned", op, arg, in.owner);
-  else
-    in.view = cuda_view_of_capsule<dlpack::DLManagedTensor>(capsule, "dltensor", "used_dltensor", op, arg, in.owner);
+  const CudaTensor c = import_cuda_tensor(obj, op, arg, in.owner);
+  FL_CHECK_TYPE(c.code == dlpack::kDLFloat && (c.bits == 32 || c.bits == 64), op, ": ", arg,
+                " must have dtype float32 or float64, got DLPack dtype code ", c.code, " with ", c.bits, " bits");
+  in.view = c.view;
   return in;
 }
 
@@ -158,7 +171,7 @@ Input import_float_array(py::handle obj, const char* op, const char* arg, bool a
     if (!cuda_is_built()) cuda_not_built(op);
     if (!allow_device) no_cuda_kernel(op);
     Input in = import_cuda_dlpack(obj, op, arg);
-    if (in.view.is_contiguous()) return in;
+    if (in.view.is_contiguous()) return in;  // a strided array is first made contiguous by its own framework
     py::object copy = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
     in = import_cuda_dlpack(copy, op, arg);
     FL_CHECK_VALUE(in.view.is_contiguous(), op, ": ", arg, ": could not make the cuda array contiguous");
@@ -177,9 +190,9 @@ Input import_float_array(py::handle obj, const char* op, const char* arg, bool a
   return {a, view_of(a, dtype)};
 }
 
-Input import_optional(py::handle obj, const char* op, const char* arg) {
+Input import_optional(py::handle obj, const char* op, const char* arg, bool allow_device) {
   if (obj.is_none()) return {};
-  return import_float_array(obj, op, arg);
+  return import_float_array(obj, op, arg, allow_device);
 }
 
 Input output_array(py::handle out, DType dtype, const std::vector<int64_t>& shape, const char* op) {
@@ -227,5 +240,28 @@ Input output_like(py::handle out, const Input& like, const std::vector<int64_t>&
 py::object result(const Input& a) { return a.view.device == Device::CPU ? py::object(a.array) : a.source; }
 
 py::object result_or_none(const Input& a) { return a.view.defined() ? result(a) : py::object(py::none()); }
+
+DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape) {
+  FL_CHECK_TYPE(is_cuda_dlpack(obj), op, ": indices must be an int64 cuda array like the input, got ",
+                std::string(py::str(py::type::of(obj).attr("__name__"))));
+  DeviceIndex d;
+  d.source = py::reinterpret_borrow<py::object>(obj);
+  CudaTensor c = import_cuda_tensor(obj, op, "indices", d.owner);
+  FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": indices must have dtype int64, got DLPack dtype code ",
+                c.code, " with ", c.bits, " bits");
+  if (!c.view.is_contiguous()) {
+    d.source = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
+    c = import_cuda_tensor(d.source, op, "indices", d.owner);
+  }
+  FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op,
+                 ": indices must have shape ", shape_str(shape), ", got ", c.view.shape_str());
+  d.view = c.view;
+  return d;
+}
+
+DeviceIndex new_cuda_indices(const Input& like, const std::vector<int64_t>& shape, const char* op) {
+  py::object obj = py::module_::import("fastlayers._device").attr("empty")(like.source, py::cast(shape), "int64");
+  return import_cuda_indices(obj, op, shape);
+}
 
 }  // namespace fl::py_arrays

@@ -41,7 +41,7 @@ py::object conv2d_forward(py::handle input, py::handle weight, py::handle bias, 
   const char* op = "conv2d";
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  Input b = bias.is_none() ? Input{} : py_arrays::import_float_array(bias, op, "bias", true);
+  Input b = py_arrays::import_optional(bias, op, "bias", true);
   Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
   Input y = py_arrays::output_like(out, x, {p.N, p.K, p.P(), p.Q()}, op);
   {
