@@ -5,6 +5,10 @@
 //   backward_data    C[c][n,h,w]   = sum over (k,r,s) of w[k][c,r,s] * dy[n][k, (h+ph-r*dh)/sh, ...] (exact division only)
 //   backward_weight  C[k][c,r,s]   = sum over (n,p,q) of dy[n][k,p,q] * x[n][c, p*sh-ph+r*dh, ...]
 // The bias gradient is one block per output channel summing in a fixed order.
+// The transposed convolution runs the same loaders with roles swapped (its forward is backward_data, its
+// backward_data the forward, its weight gradient backward_weight with x and dy exchanged); when
+// output_padding >= stride its adjoint convolution's output is larger than x, and the loaders read the rows
+// and columns beyond x (Pv x Qv) as zeros and skip storing them, instead of a zero-extended copy.
 #include "cuda/gemm.cuh"
 
 namespace fl::cuda {
@@ -12,11 +16,17 @@ namespace {
 
 // Sizes as plain integers for the kernels (Conv2dParams' methods are host/device too, but the loaders use
 // these in their inner loops).
+// Pv x Qv: the stored extent of the convolution's output (y / dy), P x Q unless a transposed convolution
+// crops it.
 struct ConvDims {
-  int64_t N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, Cg, Kg;
+  int64_t N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, Cg, Kg, Pv, Qv;
   explicit ConvDims(const Conv2dParams& p)
       : N(p.N), C(p.C), H(p.H), W(p.W), K(p.K), R(p.R), S(p.S), P(p.P()), Q(p.Q()), sh(p.stride_h),
-        sw(p.stride_w), ph(p.pad_h), pw(p.pad_w), dh(p.dil_h), dw(p.dil_w), Cg(p.Cg()), Kg(p.Kg()) {}
+        sw(p.stride_w), ph(p.pad_h), pw(p.pad_w), dh(p.dil_h), dw(p.dil_w), Cg(p.Cg()), Kg(p.Kg()), Pv(P), Qv(Q) {}
+  // Index of output element (nb, k, oh, ow) in the stored Pv x Qv planes, or -1 where it is cropped.
+  __device__ int64_t out_at(int64_t nb, int64_t k, int64_t oh, int64_t ow) const {
+    return (oh < Pv && ow < Qv) ? ((nb * K + k) * Pv + oh) * Qv + ow : -1;
+  }
 };
 
 template <typename T>
@@ -35,7 +45,8 @@ struct ForwardLoader {
   template <typename A>
   __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
     const int64_t PQ = d.P * d.Q, k = g * d.Kg + m;
-    y[((n / PQ) * d.K + k) * PQ + n % PQ] = static_cast<T>(acc + (bias ? A(bias[k]) : A(0)));
+    const int64_t o = d.out_at(n / PQ, k, (n % PQ) / d.Q, n % d.Q);
+    if (o >= 0) y[o] = static_cast<T>(acc + (bias ? A(bias[k]) : A(0)));
   }
 };
 
@@ -44,6 +55,7 @@ struct BackwardDataLoader {
   ConvDims d;
   const T *dy, *w;
   T* dx;
+  const T* bias;  // per input channel; only the transposed convolution's forward has one
   __device__ T a(int64_t g, int64_t c, int64_t k) const {
     const int64_t RS = d.R * d.S, kk = k / RS, rs = k % RS;
     return w[((g * d.Kg + kk) * d.Cg + c) * RS + rs];
@@ -55,12 +67,13 @@ struct BackwardDataLoader {
     if (th < 0 || tw < 0 || th % d.sh != 0 || tw % d.sw != 0) return T(0);
     const int64_t oh = th / d.sh, ow = tw / d.sw;
     if (oh >= d.P || ow >= d.Q) return T(0);
-    return dy[((nb * d.K + g * d.Kg + kk) * d.P + oh) * d.Q + ow];
+    const int64_t o = d.out_at(nb, g * d.Kg + kk, oh, ow);
+    return o >= 0 ? dy[o] : T(0);
   }
   template <typename A>
   __device__ void store(int64_t g, int64_t c, int64_t n, A acc) const {
-    const int64_t HW = d.H * d.W;
-    dx[((n / HW) * d.C + g * d.Cg + c) * HW + n % HW] = static_cast<T>(acc);
+    const int64_t HW = d.H * d.W, cc = g * d.Cg + c;
+    dx[((n / HW) * d.C + cc) * HW + n % HW] = static_cast<T>(acc + (bias ? A(bias[cc]) : A(0)));
   }
 };
 
@@ -71,7 +84,8 @@ struct BackwardWeightLoader {
   T* dw;
   __device__ T a(int64_t g, int64_t m, int64_t k) const {
     const int64_t PQ = d.P * d.Q;
-    return dy[((k / PQ) * d.K + g * d.Kg + m) * PQ + k % PQ];
+    const int64_t o = d.out_at(k / PQ, g * d.Kg + m, (k % PQ) / d.Q, k % d.Q);
+    return o >= 0 ? dy[o] : T(0);
   }
   __device__ T b(int64_t g, int64_t k, int64_t n) const {
     const int64_t PQ = d.P * d.Q, nb = k / PQ, oh = (k % PQ) / d.Q, ow = k % d.Q;
@@ -194,7 +208,7 @@ void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const Tens
       check_launch("conv2d_backward_data (depthwise)");
       return;
     }
-    BackwardDataLoader<T> ld{d, dy.ptr<T>(), w.ptr<T>(), dx.ptr<T>()};
+    BackwardDataLoader<T> ld{d, dy.ptr<T>(), w.ptr<T>(), dx.ptr<T>(), nullptr};
     launch_loader_gemm<T>(p.groups, d.Cg, d.N * d.H * d.W, d.Kg * d.R * d.S, ld, stream, "conv2d_backward_data");
   });
 }
@@ -220,6 +234,59 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
       bias_grad_kernel<T><<<static_cast<unsigned>(d.K), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), d.N, d.K,
                                                                                 d.P * d.Q);
       check_launch("conv2d_backward_weight (bias)");
+    }
+  });
+}
+
+// ---- transposed convolution ----
+// The adjoint convolution's sizes, with x's H x W as the stored extent of that convolution's output.
+namespace {
+ConvDims transposed_dims(const ConvTranspose2dParams& p) {
+  ConvDims d(p.as_conv());
+  d.Pv = p.H;
+  d.Qv = p.W;
+  return d;
+}
+}  // namespace
+
+void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                              const ConvTranspose2dParams& p, Stream stream) {
+  DeviceGuard guard(x);
+  const ConvDims d = transposed_dims(p);  // y is that convolution's input: d.C = K channels of P x Q
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    BackwardDataLoader<T> ld{d, x.ptr<T>(), w.ptr<T>(), y.ptr<T>(), b.defined() ? b.ptr<T>() : nullptr};
+    launch_loader_gemm<T>(p.groups, d.Cg, d.N * d.H * d.W, d.Kg * d.R * d.S, ld, stream, "conv_transpose2d_forward");
+  });
+}
+
+void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                    const ConvTranspose2dParams& p, Stream stream) {
+  DeviceGuard guard(dy);
+  const ConvDims d = transposed_dims(p);
+  dispatch_float(dy.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    ForwardLoader<T> ld{d, dy.ptr<T>(), w.ptr<T>(), nullptr, dx.ptr<T>()};
+    launch_loader_gemm<T>(p.groups, d.Kg, d.N * d.P * d.Q, d.Cg * d.R * d.S, ld, stream,
+                          "conv_transpose2d_backward_data");
+  });
+}
+
+void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                      const TensorView& x, const ConvTranspose2dParams& p, Stream stream) {
+  DeviceGuard guard(dy);
+  const ConvDims d = transposed_dims(p);
+  dispatch_float(dy.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (dw.defined()) {
+      BackwardWeightLoader<T> ld{d, x.ptr<T>(), dy.ptr<T>(), dw.ptr<T>()};
+      launch_loader_gemm<T>(p.groups, d.Kg, d.Cg * d.R * d.S, d.N * d.P * d.Q, ld, stream,
+                            "conv_transpose2d_backward_weight");
+    }
+    if (db.defined()) {
+      bias_grad_kernel<T><<<static_cast<unsigned>(p.K), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), p.N, p.K,
+                                                                                p.P() * p.Q());
+      check_launch("conv_transpose2d_backward_weight (bias)");
     }
   });
 }

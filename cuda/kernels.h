@@ -96,3 +96,13 @@ namespace fl::cuda {
 void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p, Stream stream);
 void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p, Stream stream);
 }  // namespace fl::cuda
+
+// ---- transposed convolution (gradients written) ----
+namespace fl::cuda {
+void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                              const ConvTranspose2dParams& p, Stream stream);
+void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                    const ConvTranspose2dParams& p, Stream stream);
+void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                      const TensorView& x, const ConvTranspose2dParams& p, Stream stream);
+}  // namespace fl::cuda
