@@ -106,3 +106,8 @@ void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, 
 void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                       const TensorView& x, const ConvTranspose2dParams& p, Stream stream);
 }  // namespace fl::cuda
+
+// ---- dropout ----
+namespace fl::cuda {
+void dropout_mask(const TensorView& mask, const DropoutParams& p, Stream stream);
+}  // namespace fl::cuda

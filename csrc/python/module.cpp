@@ -16,6 +16,7 @@ void bind_activation(py::module_& m);
 void bind_upsample(py::module_& m);
 // ---- cuda ----
 void bind_cuda(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace fl::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -58,4 +59,5 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_upsample(m);
   // ---- cuda ----
   fl::bindings::bind_cuda(m);
+  fl::bindings::bind_dropout(m);
 }

@@ -48,6 +48,16 @@ def device_of(x):
     return "cpu"
 
 
+def is_on(x, device):
+    """Whether array x already lives on `device` ('cpu', 'cuda' meaning the current GPU, 'cuda:<i>')."""
+    here = device_of(x)
+    if device == "cpu" or here == "cpu":
+        return here == device
+    if device == "cuda":
+        return here == f"cuda:{import_cupy().cuda.Device().id}"
+    return here == device
+
+
 def empty(like, shape, dtype):
     """An uninitialised C-contiguous array of `shape` and `dtype` (a name) on like's device, made by
     like's own framework."""
@@ -83,6 +93,12 @@ def to_device(x, device):
     if kind != "cuda":
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}")
     cupy = import_cupy()
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # no driver: CuPy raises its CUDARuntimeError
+        count = 0
+    if count == 0:
+        raise RuntimeError(f"cannot move a tensor to {device!r}: no CUDA device is available")
     target = int(index) if index else cupy.cuda.Device().id
     if isinstance(x, cupy.ndarray) and x.device.id == target:
         return x

@@ -159,3 +159,10 @@ void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample
 void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p,
                          const char* impl = nullptr);
 }  // namespace fl
+
+// ---- dropout ----
+namespace fl {
+// mask[numel] (float32/float64, cpu or cuda) = 0 or 1 / (1 - p) from a counter-based hash of (seed, offset + i):
+// reproducible by seed, identical on every device. The caller multiplies (and, backward, multiplies dy).
+void dropout_mask(const TensorView& mask, const DropoutParams& p);
+}  // namespace fl

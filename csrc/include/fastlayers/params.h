@@ -275,3 +275,29 @@ FL_HD void upsample_linear_src(int64_t dst, int64_t in, T scale, bool align_corn
 }
 
 }  // namespace fl
+
+// ---- dropout ----
+namespace fl {
+
+// A dropout mask of `numel` elements: 0 with probability p, else 1 / (1 - p) (all 0 when p == 1). Element i
+// draws from a counter-based hash of (seed, offset + i), so a mask depends on the seed only: the same on
+// every device and thread count, and any slice can be drawn independently.
+struct DropoutParams {
+  int64_t numel = 0;
+  double p = 0.5;
+  uint64_t seed = 0, offset = 0;
+  std::string str() const;  // e.g. dropout_n1000_p0.5
+};
+
+// SplitMix64's finalizer: a bijective mix of 64 bits.
+FL_HD constexpr uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+// Uniform in [0, 1) with 53 random bits, from counter i of stream `seed`.
+FL_HD constexpr double counter_uniform(uint64_t seed, uint64_t i) {
+  return static_cast<double>(mix64(mix64(seed) ^ (i * 0x9e3779b97f4a7c15ULL)) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace fl
