@@ -16,6 +16,7 @@ namespace {
 
 // Sizes as plain integers for the kernels (Conv2dParams' methods are host/device too, but the loaders use
 // these in their inner loops).
+// Loaders are __host__ __device__ so their index math can be checked on the host against the CPU reference.
 // Pv x Qv: the stored extent of the convolution's output (y / dy), P x Q unless a transposed convolution
 // crops it.
 struct ConvDims {
@@ -24,8 +25,17 @@ struct ConvDims {
       : N(p.N), C(p.C), H(p.H), W(p.W), K(p.K), R(p.R), S(p.S), P(p.P()), Q(p.Q()), sh(p.stride_h),
         sw(p.stride_w), ph(p.pad_h), pw(p.pad_w), dh(p.dil_h), dw(p.dil_w), Cg(p.Cg()), Kg(p.Kg()), Pv(P), Qv(Q) {}
   // Index of output element (nb, k, oh, ow) in the stored Pv x Qv planes, or -1 where it is cropped.
-  __device__ int64_t out_at(int64_t nb, int64_t k, int64_t oh, int64_t ow) const {
+  __host__ __device__ int64_t out_at(int64_t nb, int64_t k, int64_t oh, int64_t ow) const {
     return (oh < Pv && ow < Qv) ? ((nb * K + k) * Pv + oh) * Qv + ow : -1;
+  }
+  // Index of the input element that filter tap `tap` (c, r, s) of group g reads for output pixel `pix`
+  // (nb, oh, ow), or -1 where it falls in the padding: the implicit im2col.
+  __host__ __device__ int64_t in_at(int64_t g, int64_t tap, int64_t pix) const {
+    const int64_t RS = R * S, c = tap / RS, r = (tap % RS) / S, s = tap % S;
+    const int64_t nb = pix / (P * Q), oh = (pix % (P * Q)) / Q, ow = pix % Q;
+    const int64_t h = oh * sh - ph + r * dh, wc = ow * sw - pw + s * dw;
+    if (h < 0 || h >= H || wc < 0 || wc >= W) return -1;
+    return ((nb * C + g * Cg + c) * H + h) * W + wc;
   }
 };
 
@@ -34,16 +44,13 @@ struct ForwardLoader {
   ConvDims d;
   const T *x, *w, *bias;  // bias may be null
   T* y;
-  __device__ T a(int64_t g, int64_t m, int64_t k) const { return w[(g * d.Kg + m) * d.Cg * d.R * d.S + k]; }
-  __device__ T b(int64_t g, int64_t k, int64_t n) const {
-    const int64_t RS = d.R * d.S, c = k / RS, r = (k % RS) / d.S, s = k % d.S;
-    const int64_t PQ = d.P * d.Q, nb = n / PQ, oh = (n % PQ) / d.Q, ow = n % d.Q;
-    const int64_t h = oh * d.sh - d.ph + r * d.dh, wc = ow * d.sw - d.pw + s * d.dw;
-    if (h < 0 || h >= d.H || wc < 0 || wc >= d.W) return T(0);
-    return x[((nb * d.C + g * d.Cg + c) * d.H + h) * d.W + wc];
+  __host__ __device__ T a(int64_t g, int64_t m, int64_t k) const { return w[(g * d.Kg + m) * d.Cg * d.R * d.S + k]; }
+  __host__ __device__ T b(int64_t g, int64_t k, int64_t n) const {
+    const int64_t i = d.in_at(g, k, n);
+    return i >= 0 ? x[i] : T(0);
   }
   template <typename A>
-  __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
+  __host__ __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
     const int64_t PQ = d.P * d.Q, k = g * d.Kg + m;
     const int64_t o = d.out_at(n / PQ, k, (n % PQ) / d.Q, n % d.Q);
     if (o >= 0) y[o] = static_cast<T>(acc + (bias ? A(bias[k]) : A(0)));
@@ -56,11 +63,11 @@ struct BackwardDataLoader {
   const T *dy, *w;
   T* dx;
   const T* bias;  // per input channel; only the transposed convolution's forward has one
-  __device__ T a(int64_t g, int64_t c, int64_t k) const {
+  __host__ __device__ T a(int64_t g, int64_t c, int64_t k) const {
     const int64_t RS = d.R * d.S, kk = k / RS, rs = k % RS;
     return w[((g * d.Kg + kk) * d.Cg + c) * RS + rs];
   }
-  __device__ T b(int64_t g, int64_t k, int64_t n) const {
+  __host__ __device__ T b(int64_t g, int64_t k, int64_t n) const {
     const int64_t RS = d.R * d.S, kk = k / RS, r = (k % RS) / d.S, s = k % d.S;
     const int64_t HW = d.H * d.W, nb = n / HW, h = (n % HW) / d.W, wc = n % d.W;
     const int64_t th = h + d.ph - r * d.dh, tw = wc + d.pw - s * d.dw;
@@ -71,7 +78,7 @@ struct BackwardDataLoader {
     return o >= 0 ? dy[o] : T(0);
   }
   template <typename A>
-  __device__ void store(int64_t g, int64_t c, int64_t n, A acc) const {
+  __host__ __device__ void store(int64_t g, int64_t c, int64_t n, A acc) const {
     const int64_t HW = d.H * d.W, cc = g * d.Cg + c;
     dx[((n / HW) * d.C + cc) * HW + n % HW] = static_cast<T>(acc + (bias ? A(bias[cc]) : A(0)));
   }
@@ -82,20 +89,17 @@ struct BackwardWeightLoader {
   ConvDims d;
   const T *dy, *x;
   T* dw;
-  __device__ T a(int64_t g, int64_t m, int64_t k) const {
+  __host__ __device__ T a(int64_t g, int64_t m, int64_t k) const {
     const int64_t PQ = d.P * d.Q;
     const int64_t o = d.out_at(k / PQ, g * d.Kg + m, (k % PQ) / d.Q, k % d.Q);
     return o >= 0 ? dy[o] : T(0);
   }
-  __device__ T b(int64_t g, int64_t k, int64_t n) const {
-    const int64_t PQ = d.P * d.Q, nb = k / PQ, oh = (k % PQ) / d.Q, ow = k % d.Q;
-    const int64_t RS = d.R * d.S, c = n / RS, r = (n % RS) / d.S, s = n % d.S;
-    const int64_t h = oh * d.sh - d.ph + r * d.dh, wc = ow * d.sw - d.pw + s * d.dw;
-    if (h < 0 || h >= d.H || wc < 0 || wc >= d.W) return T(0);
-    return x[((nb * d.C + g * d.Cg + c) * d.H + h) * d.W + wc];
+  __host__ __device__ T b(int64_t g, int64_t k, int64_t n) const {
+    const int64_t i = d.in_at(g, n, k);
+    return i >= 0 ? x[i] : T(0);
   }
   template <typename A>
-  __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
+  __host__ __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
     dw[(g * d.Kg + m) * d.Cg * d.R * d.S + n] = static_cast<T>(acc);
   }
 };
