@@ -111,3 +111,15 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
 namespace fl::cuda {
 void dropout_mask(const TensorView& mask, const DropoutParams& p, Stream stream);
 }  // namespace fl::cuda
+
+// ---- linear (launchers ready for the linear front door; gradients written) ----
+// y[M,N] = x[M,K] w[N,K]^T + b[N] (b may be absent); dx[M,K] = dy w; dw[N,K] = dy^T x and db[N] = column sums
+// of dy (each skipped where absent). With M = 0 the weight gradients are written as zeros.
+namespace fl::cuda {
+void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b, int64_t M,
+                    int64_t K, int64_t N, Stream stream);
+void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, int64_t M, int64_t K,
+                          int64_t N, Stream stream);
+void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
+                            int64_t M, int64_t K, int64_t N, Stream stream);
+}  // namespace fl::cuda

@@ -1,7 +1,8 @@
 // Host check (no GPU needed) of the index math of the CUDA convolution: the implicit-GEMM loaders the kernels
 // run, driven by a plain triple loop C[g][m][n] = sum_k a(g,m,k) b(g,k,n) and stored by the loader, must
 // reproduce the CPU reference convolution and transposed convolution (forward, backward data, backward
-// weight; strides, padding, dilation, groups, output_padding >= stride). Built by nvcc where CUDA is on and
+// weight; strides, padding, dilation, groups, output_padding >= stride), and the linear loaders a plain
+// matrix product. Built by nvcc where CUDA is on and
 // run by ctest; the GPU tiling around the loaders is checked on a device by tests/test_cuda.py.
 // Exit status is non-zero on any failure; the last line says how many cases matched.
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <random>
 #include <vector>
 #include "cuda/conv2d.cu"
+#include "cuda/linear.cu"
 #include "cpu/kernels.h"
 #include "fastlayers/ops.h"
 
@@ -90,6 +92,29 @@ int main() {
     double e = std::max({maxdiff(y, yr), maxdiff(dx, dxr), maxdiff(dw, dwr)});
     ++cases;
     if (e > 1e-9) { ++bad; std::printf("conv_transpose %s: max error %g (y %g dx %g dw %g)\n", p.str().c_str(), e, maxdiff(y, yr), maxdiff(dx, dxr), maxdiff(dw, dwr)); }
+  }
+  // linear: y = x w^T + b, dx = dy w, dw = dy^T x, checked against the sums written out
+  const int64_t lcfg[][3] = {{5, 7, 3}, {1, 1, 1}, {70, 33, 65}};
+  for (auto& c : lcfg) {
+    const int64_t M = c[0], K = c[1], N = c[2];
+    auto x = rnd(M * K, rng), w = rnd(N * K, rng), b = rnd(N, rng), dy = rnd(M * N, rng);
+    std::vector<double> y(M * N), yr(M * N), dx(M * K), dxr(M * K), dw(N * K), dwr(N * K);
+    const LinearDims d{M, K, N};
+    emulate(LinearForwardLoader<double>{d, x.data(), w.data(), b.data(), y.data()}, 1, M, N, K);
+    emulate(LinearBackwardDataLoader<double>{d, dy.data(), w.data(), dx.data()}, 1, M, K, N);
+    emulate(LinearBackwardWeightLoader<double>{d, dy.data(), x.data(), dw.data()}, 1, N, K, M);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        yr[m * N + n] = b[n];
+        for (int64_t k = 0; k < K; ++k) {
+          yr[m * N + n] += x[m * K + k] * w[n * K + k];
+          dxr[m * K + k] += dy[m * N + n] * w[n * K + k];
+          dwr[n * K + k] += dy[m * N + n] * x[m * K + k];
+        }
+      }
+    double e = std::max({maxdiff(y, yr), maxdiff(dx, dxr), maxdiff(dw, dwr)});
+    ++cases;
+    if (e > 1e-9) { ++bad; std::printf("linear m%lldk%lldn%lld: max error %g\n", (long long)M, (long long)K, (long long)N, e); }
   }
   std::printf("%d of %d loader cases match the CPU reference\n", cases - bad, cases);
   return bad != 0;
