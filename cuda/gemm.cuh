@@ -62,6 +62,9 @@ template <typename T, typename Loader>
 void launch_loader_gemm(int64_t groups, int64_t M, int64_t N, int64_t K, const Loader& ld, Stream stream,
                         const char* op) {
   if (M <= 0 || N <= 0 || groups <= 0) return;
+  if ((M + kTileM - 1) / kTileM > 65535 || groups > 65535 || (N + kTileN - 1) / kTileN > 0x7fffffffLL)
+    throw std::runtime_error(std::string(op) + ": problem too large for the CUDA GEMM grid (rows " + std::to_string(M) +
+                             ", columns " + std::to_string(N) + ", groups " + std::to_string(groups) + ")");
   const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM),
                   static_cast<unsigned>(groups));
   loader_gemm_kernel<T, Loader><<<grid, kGemmThreads, 0, stream>>>(M, N, K, ld);

@@ -9,30 +9,32 @@ namespace {
 
 struct LinearDims { int64_t M, K, N; };
 
-// C = y (M x N), reduction over K.
+// The GEMM's rows go on the grid's y axis (at most 65535 tiles), so the passes whose outputs have one row
+// per sample compute the transpose: the row count M, which can be large, indexes the GEMM's columns.
+// C = y^T (N x M), reduction over K.
 template <typename T>
 struct LinearForwardLoader {
   LinearDims d;
   const T *x, *w, *bias;
   T* y;
-  __host__ __device__ T a(int64_t, int64_t m, int64_t k) const { return x[m * d.K + k]; }
-  __host__ __device__ T b(int64_t, int64_t k, int64_t n) const { return w[n * d.K + k]; }
+  __host__ __device__ T a(int64_t, int64_t n, int64_t k) const { return w[n * d.K + k]; }
+  __host__ __device__ T b(int64_t, int64_t k, int64_t m) const { return x[m * d.K + k]; }
   template <typename A>
-  __host__ __device__ void store(int64_t, int64_t m, int64_t n, A acc) const {
+  __host__ __device__ void store(int64_t, int64_t n, int64_t m, A acc) const {
     y[m * d.N + n] = static_cast<T>(acc + (bias ? A(bias[n]) : A(0)));
   }
 };
 
-// C = dx (M x K), reduction over N.
+// C = dx^T (K x M), reduction over N.
 template <typename T>
 struct LinearBackwardDataLoader {
   LinearDims d;
   const T *dy, *w;
   T* dx;
-  __host__ __device__ T a(int64_t, int64_t m, int64_t j) const { return dy[m * d.N + j]; }
-  __host__ __device__ T b(int64_t, int64_t j, int64_t k) const { return w[j * d.K + k]; }
+  __host__ __device__ T a(int64_t, int64_t k, int64_t j) const { return w[j * d.K + k]; }
+  __host__ __device__ T b(int64_t, int64_t j, int64_t m) const { return dy[m * d.N + j]; }
   template <typename A>
-  __host__ __device__ void store(int64_t, int64_t m, int64_t k, A acc) const { dx[m * d.K + k] = static_cast<T>(acc); }
+  __host__ __device__ void store(int64_t, int64_t k, int64_t m, A acc) const { dx[m * d.K + k] = static_cast<T>(acc); }
 };
 
 // C = dw (N x K), reduction over M.
@@ -66,7 +68,7 @@ void linear_forward(const TensorView& y, const TensorView& x, const TensorView& 
   dispatch_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     LinearForwardLoader<T> ld{{M, K, N}, x.ptr<T>(), w.ptr<T>(), b.defined() ? b.ptr<T>() : nullptr, y.ptr<T>()};
-    launch_loader_gemm<T>(1, M, N, K, ld, stream, "linear_forward");
+    launch_loader_gemm<T>(1, N, M, K, ld, stream, "linear_forward");
   });
 }
 
@@ -76,7 +78,7 @@ void linear_backward_data(const TensorView& dx, const TensorView& dy, const Tens
   dispatch_float(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     LinearBackwardDataLoader<T> ld{{M, K, N}, dy.ptr<T>(), w.ptr<T>(), dx.ptr<T>()};
-    launch_loader_gemm<T>(1, M, K, N, ld, stream, "linear_backward_data");
+    launch_loader_gemm<T>(1, K, M, N, ld, stream, "linear_backward_data");
   });
 }
 

@@ -100,8 +100,8 @@ int main() {
     auto x = rnd(M * K, rng), w = rnd(N * K, rng), b = rnd(N, rng), dy = rnd(M * N, rng);
     std::vector<double> y(M * N), yr(M * N), dx(M * K), dxr(M * K), dw(N * K), dwr(N * K);
     const LinearDims d{M, K, N};
-    emulate(LinearForwardLoader<double>{d, x.data(), w.data(), b.data(), y.data()}, 1, M, N, K);
-    emulate(LinearBackwardDataLoader<double>{d, dy.data(), w.data(), dx.data()}, 1, M, K, N);
+    emulate(LinearForwardLoader<double>{d, x.data(), w.data(), b.data(), y.data()}, 1, N, M, K);
+    emulate(LinearBackwardDataLoader<double>{d, dy.data(), w.data(), dx.data()}, 1, K, M, N);
     emulate(LinearBackwardWeightLoader<double>{d, dy.data(), x.data(), dw.data()}, 1, N, K, M);
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {
