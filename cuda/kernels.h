@@ -123,3 +123,27 @@ void linear_backward_data(const TensorView& dx, const TensorView& dy, const Tens
 void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
                             int64_t M, int64_t K, int64_t N, Stream stream);
 }  // namespace fl::cuda
+
+// ---- cross-entropy (launchers ready for the loss front door; gradients written) ----
+namespace fl::cuda {
+// CrossEntropyParams as plain fields: reduction 0 none, 1 mean, 2 sum (fl::Reduction's values).
+struct CrossEntropyArgs {
+  int64_t N = 1, C = 1, S = 1;
+  bool prob_target = false;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0;
+  int reduction = 1;
+};
+// loss: N*S values ('none') or one; lse: N*S; *total_weight: sum of w[t_i] over the rows kept (N*S for
+// probability targets); workspace: 2*N*S + 1 elements of the logits' dtype on the same device (the caller
+// allocates it). target: int64 device memory (index targets) or null; target_prob: like the logits or absent.
+// Returns the first class index outside [0, C) met (not ignore_index), or -1; waits for the stream.
+int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
+                              const TensorView& workspace, const TensorView& logits, const int64_t* target,
+                              const TensorView& target_prob, const TensorView& weight, const CrossEntropyArgs& a,
+                              Stream stream);
+// grad_loss: N*S values ('none') or one.
+void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
+                            const int64_t* target, const TensorView& target_prob, const TensorView& weight,
+                            const TensorView& lse, double total_weight, const CrossEntropyArgs& a, Stream stream);
+}  // namespace fl::cuda

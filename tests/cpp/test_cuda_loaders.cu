@@ -1,8 +1,8 @@
 // Host check (no GPU needed) of the index math of the CUDA convolution: the implicit-GEMM loaders the kernels
 // run, driven by a plain triple loop C[g][m][n] = sum_k a(g,m,k) b(g,k,n) and stored by the loader, must
 // reproduce the CPU reference convolution and transposed convolution (forward, backward data, backward
-// weight; strides, padding, dilation, groups, output_padding >= stride), and the linear loaders a plain
-// matrix product. Built by nvcc where CUDA is on and
+// weight; strides, padding, dilation, groups, output_padding >= stride), the linear loaders a plain
+// matrix product, and the cross-entropy row math a hand-computed loss and finite differences of itself. Built by nvcc where CUDA is on and
 // run by ctest; the GPU tiling around the loaders is checked on a device by tests/test_cuda.py.
 // Exit status is non-zero on any failure; the last line says how many cases matched.
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <vector>
 #include "cuda/conv2d.cu"
 #include "cuda/linear.cu"
+#include "cuda/cross_entropy.cu"
 #include "cpu/kernels.h"
 #include "fastlayers/ops.h"
 
@@ -115,6 +116,53 @@ int main() {
     double e = std::max({maxdiff(y, yr), maxdiff(dx, dxr), maxdiff(dw, dwr)});
     ++cases;
     if (e > 1e-9) { ++bad; std::printf("linear m%lldk%lldn%lld: max error %g\n", (long long)M, (long long)K, (long long)N, e); }
+  }
+  // cross-entropy rows: a hand-computed value, then the backward against central differences of the forward
+  {
+    const double x3[3] = {1, 2, 3};
+    const int64_t t3 = 2;
+    CrossEntropyArgs a;
+    a.N = 1; a.C = 3;
+    CeRow<double> r{x3, nullptr, nullptr, &t3, a};
+    double l, loss, wt;
+    r.forward(0, l, loss, wt);
+    const double want = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 3.0;
+    ++cases;
+    if (std::abs(loss - want) > 1e-12 || wt != 1) { ++bad; std::printf("cross_entropy hand case: %g vs %g\n", loss, want); }
+  }
+  for (int variant = 0; variant < 4; ++variant) {
+    CrossEntropyArgs a;
+    a.N = 3; a.C = 5; a.S = variant == 3 ? 2 : 1;
+    a.prob_target = variant == 2;
+    a.label_smoothing = variant >= 1 ? 0.2 : 0.0;
+    a.ignore_index = 4;
+    const int64_t rows = a.N * a.S;
+    auto x = rnd(rows * a.C, rng), w = rnd(a.C, rng), tp = rnd(rows * a.C, rng), g = rnd(rows, rng);
+    for (auto& v : w) v = std::abs(v) + 0.5;
+    std::vector<int64_t> t(rows);
+    for (int64_t i = 0; i < rows; ++i) t[i] = i % a.C;  // row 4 (when present) is ignored
+    CeRow<double> r{x.data(), a.prob_target ? tp.data() : nullptr, w.data(), t.data(), a};
+    auto f = [&]() {
+      double total = 0, l, loss, wt;
+      for (int64_t i = 0; i < rows; ++i) { r.forward(i, l, loss, wt); total += g[i] * loss; }
+      return total;
+    };
+    std::vector<double> dx(x.size());
+    for (int64_t i = 0; i < rows; ++i) {
+      double l, loss, wt;
+      r.forward(i, l, loss, wt);
+      r.backward(i, l, g[i], dx.data());
+    }
+    double e = 0;
+    for (size_t k = 0; k < x.size(); ++k) {
+      const double keep = x[k], h = 1e-6;
+      x[k] = keep + h; const double fp = f();
+      x[k] = keep - h; const double fm = f();
+      x[k] = keep;
+      e = std::max(e, std::abs((fp - fm) / (2 * h) - dx[k]));
+    }
+    ++cases;
+    if (e > 1e-7) { ++bad; std::printf("cross_entropy variant %d: backward vs finite differences %g\n", variant, e); }
   }
   std::printf("%d of %d loader cases match the CPU reference\n", cases - bad, cases);
   return bad != 0;
