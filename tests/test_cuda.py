@@ -60,6 +60,20 @@ def test_to_cuda_without_a_device_raises_a_clear_error():
         t.to("cuda")
 
 
+@pytest.mark.skipif(HAS_GPU, reason="checks the error where no GPU is present")
+def test_module_cuda_without_a_device_raises_and_leaves_the_module_usable():
+    m = fl.nn.Conv2d(3, 4, 3)
+    with pytest.raises(RuntimeError, match="no CUDA device|CuPy"):
+        m.cuda()
+    assert m.weight.device == "cpu" and m(fl.zeros(1, 3, 5, 5)).shape == (1, 4, 3, 3)
+
+
+def test_module_to_cpu_is_in_place_and_keeps_parameters():
+    m = fl.nn.BatchNorm2d(3)
+    w = m.weight
+    assert m.to("cpu") is m and m.cpu() is m and m.weight is w and m.running_mean.device == "cpu"
+
+
 def test_to_cpu_of_a_cpu_tensor_is_itself_and_casts():
     t = fl.tensor(np.ones((2, 3), np.float32), requires_grad=True)
     assert t.to("cpu") is t and t.cpu() is t
@@ -434,3 +448,21 @@ def test_functional_op_mixing_devices_raises():
     w = fl.tensor(np.ones((3, 2, 3, 3), np.float32))
     with pytest.raises(RuntimeError, match="weight is on cpu but input is on cuda:0"):
         F.conv2d(x, w)
+
+
+@needs_gpu
+def test_module_cuda_forward_backward_and_state_match_cpu():
+    rng = np.random.default_rng(11)
+    x_np = grid_data(rng, (2, 3, 6, 6), np.float32)
+    cpu = fl.nn.Sequential(fl.nn.Conv2d(3, 4, 3, padding=1), fl.nn.BatchNorm2d(4), fl.nn.ReLU())
+    gpu = fl.nn.Sequential(fl.nn.Conv2d(3, 4, 3, padding=1), fl.nn.BatchNorm2d(4), fl.nn.ReLU())
+    gpu.load_state_dict(cpu.state_dict())
+    weight = gpu[0].weight
+    assert gpu.cuda() is gpu and gpu[0].weight is weight and weight.device == "cuda:0"
+    y_cpu = cpu(fl.tensor(x_np))
+    y_gpu = gpu(fl.tensor(x_np).to("cuda"))
+    _close(_host(y_gpu.data), y_cpu.data, "Sequential(conv, bn, relu) on cuda", "mb2ic3ih6", 27)
+    y_cpu.sum().backward()
+    y_gpu.sum().backward()
+    _close(_host(gpu[0].weight.grad.data), cpu[0].weight.grad.data, "conv weight grad on cuda", "mb2ic3ih6", 72)
+    _close(_host(gpu[1].running_var.data), cpu[1].running_var.data, "bn running_var on cuda", "mb2ic3ih6", 72)
