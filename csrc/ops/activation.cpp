@@ -9,6 +9,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/device.h"
 
 namespace fl {
 namespace {
@@ -23,7 +24,6 @@ bool use_ref() { return g_use_reference.load(std::memory_order_relaxed); }
 void check_float(const TensorView& v, const char* op, const char* arg) {
   FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": ", arg,
                 " must be float32 or float64, got ", dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
 }
 
@@ -95,17 +95,20 @@ void set_activation_reference(bool use_reference) { g_use_reference.store(use_re
 
 void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p) {
   const char* op = "activation_forward";
+  const Device dev = common_device(op, {{"input", &x}, {"output", &y}});
   check_float(x, op, "input");
   FL_CHECK_VALUE(x.numel() == p.numel, op, ": input must have ", p.numel, " elements, got shape ", x.shape_str());
   check_like(y, x, p.numel, op, "output", "the input");
   if (p.kind == ActKind::Softplus) FL_CHECK_VALUE(p.beta != 0, op, ": softplus beta must be nonzero");
   if (p.numel == 0) return;
+  if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::activation_forward(y, x, p, cuda::current_stream()));
   if (use_ref()) ref::activation_forward(y, x, p); else cpu::activation_forward(y, x, p);
 }
 
 void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
                          const ActivationParams& p) {
   const char* op = "activation_backward";
+  const Device dev = common_device(op, {{"grad_output", &dy}, {"saved", &saved}, {"grad_input", &dx}});
   check_float(dy, op, "grad_output");
   FL_CHECK_VALUE(dy.numel() == p.numel, op, ": grad_output must have ", p.numel, " elements, got shape ",
                  dy.shape_str());
@@ -114,46 +117,56 @@ void activation_backward(const TensorView& dx, const TensorView& dy, const Tenso
   FL_CHECK_VALUE(!from_output || p.backward_from_output_ok(), op, ": the gradient of ", p.str(),
                  " cannot be computed from its output");
   if (p.numel == 0) return;
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::activation_backward(dx, dy, saved, from_output, p, cuda::current_stream()));
   if (use_ref()) ref::activation_backward(dx, dy, saved, from_output, p);
   else cpu::activation_backward(dx, dy, saved, from_output, p);
 }
 
 void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p) {
   const char* op = p.log ? "log_softmax" : "softmax";
+  const Device dev = common_device(op, {{"input", &x}, {"output", &y}});
   FL_CHECK_VALUE(p.outer >= 0 && p.dim >= 0 && p.inner >= 0, op, ": sizes must be >= 0, got ", p.str());
   const int64_t n = p.outer * p.dim * p.inner;
   check_float(x, op, "input");
   FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
+  if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::softmax_forward(y, x, p, cuda::current_stream()));
   if (use_ref()) ref::softmax_forward(y, x, p); else cpu::softmax_forward(y, x, p);
 }
 
 void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p) {
   const char* op = p.log ? "log_softmax_backward" : "softmax_backward";
+  const Device dev = common_device(op, {{"grad_output", &dy}, {"output", &y}, {"grad_input", &dx}});
   const int64_t n = p.outer * p.dim * p.inner;
   check_float(dy, op, "grad_output");
   FL_CHECK_VALUE(dy.numel() == n, op, ": grad_output must have ", n, " elements, got shape ", dy.shape_str());
   check_like(y, dy, n, op, "output", "grad_output");
   check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (n == 0) return;
+  if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::softmax_backward(dx, dy, y, p, cuda::current_stream()));
   if (use_ref()) ref::softmax_backward(dx, dy, y, p); else cpu::softmax_backward(dx, dy, y, p);
 }
 
 void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p) {
   const char* op = "prelu";
+  const Device dev = common_device(op, {{"input", &x}, {"weight", &w}, {"output", &y}});
   const int64_t n = p.N * p.C * p.inner;
   check_float(x, op, "input");
   FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
   check_like(w, x, p.C, op, "weight", "the input");
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
+  if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::prelu_forward(y, x, w, p, cuda::current_stream()));
   if (use_ref()) ref::prelu_forward(y, x, w, p); else cpu::prelu_forward(y, x, w, p);
 }
 
 void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
                     const TensorView& w, const PReLUParams& p) {
   const char* op = "prelu_backward";
+  const Device dev = common_device(
+      op, {{"grad_output", &dy}, {"input", &x}, {"weight", &w}, {"grad_input", &dx}, {"grad_weight", &dw}});
   const int64_t n = p.N * p.C * p.inner;
   check_float(dy, op, "grad_output");
   FL_CHECK_VALUE(dy.numel() == n, op, ": grad_output must have ", n, " elements, got shape ", dy.shape_str());
@@ -161,6 +174,8 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
   check_like(w, dy, p.C, op, "weight", "grad_output");
   if (dx.defined()) check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (dw.defined()) check_like(dw, dy, p.C, op, "grad_weight", "grad_output");
+  if (dev == Device::CUDA)  // an empty input is fine here: the kernel writes dw = 0
+    return FL_CUDA_LAUNCH(op, cuda::prelu_backward(dx, dw, dy, x, w, p, cuda::current_stream()));
   if (n == 0) {
     if (dw.defined()) {
       if (dw.dtype == DType::Float32) for (int64_t c = 0; c < p.C; ++c) dw.ptr<float>()[c] = 0;
@@ -173,6 +188,7 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
 
 void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p) {
   const char* op = "maxout";
+  const Device dev = common_device(op, {{"input", &x}, {"output", &y}});
   FL_CHECK_VALUE(p.pieces >= 1, op, ": pieces must be >= 1, got ", p.pieces);
   FL_CHECK_VALUE(p.C % p.pieces == 0, op, ": the number of channels ", p.C, " must be divisible by pieces=",
                  p.pieces);
@@ -181,11 +197,13 @@ void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams
   FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
   check_like(y, x, p.outer * p.Cout() * p.inner, op, "output", "the input");
   if (n == 0) return;
+  if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::maxout_forward(y, x, p, cuda::current_stream()));
   if (use_ref()) ref::maxout_forward(y, x, p); else cpu::maxout_forward(y, x, p);
 }
 
 void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p) {
   const char* op = "maxout_backward";
+  const Device dev = common_device(op, {{"grad_output", &dy}, {"input", &x}, {"grad_input", &dx}});
   FL_CHECK_VALUE(p.pieces >= 1 && p.C % p.pieces == 0, op, ": pieces=", p.pieces, " must divide channels ", p.C);
   const int64_t n = p.outer * p.C * p.inner;
   check_float(dy, op, "grad_output");
@@ -194,6 +212,7 @@ void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorVie
   check_like(x, dy, n, op, "input", "grad_output");
   check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (n == 0) return;
+  if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::maxout_backward(dx, dy, x, p, cuda::current_stream()));
   if (use_ref()) ref::maxout_backward(dx, dy, x, p); else cpu::maxout_backward(dx, dy, x, p);
 }
 

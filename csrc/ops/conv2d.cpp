@@ -7,6 +7,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/device.h"
 
 namespace fl {
 namespace {
@@ -64,7 +65,6 @@ void check_view(const TensorView& v, const char* op, const char* arg, std::initi
   }
   FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
                 dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
 }
 
@@ -94,6 +94,7 @@ void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& 
                     const Conv2dParams& p) {
   check_conv2d_params(p);
   const char* op = "conv2d_forward";
+  const Device dev = common_device(op, {{"input", &x}, {"weight", &w}, {"bias", &b}, {"output", &y}});
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
   FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
                 dtype_name(x.dtype));
@@ -101,16 +102,21 @@ void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& 
   if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
   check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
   if (p.N == 0) return;
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::conv2d_forward(y, x, w, b, p, cuda::current_stream()));
   pick(p, "forward").forward(y, x, w, b, p);
 }
 
 void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const Conv2dParams& p) {
   check_conv2d_params(p);
   const char* op = "conv2d_backward_data";
+  const Device dev = common_device(op, {{"grad_output", &dy}, {"weight", &w}, {"grad_input", &dx}});
   check_view(dy, op, "grad_output", {p.N, p.K, p.P(), p.Q()}, dy.dtype);
   check_view(w, op, "weight", {p.K, p.Cg(), p.R, p.S}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (p.N == 0) return;
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::conv2d_backward_data(dx, dy, w, p, cuda::current_stream()));
   pick(p, "backward_data").backward_data(dx, dy, w, p);
 }
 
@@ -118,11 +124,15 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
                             const Conv2dParams& p) {
   check_conv2d_params(p);
   const char* op = "conv2d_backward_weight";
+  const Device dev =
+      common_device(op, {{"grad_output", &dy}, {"input", &x}, {"grad_weight", &dw}, {"grad_bias", &db}});
   check_view(dy, op, "grad_output", {p.N, p.K, p.P(), p.Q()}, dy.dtype);
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (dw.defined()) check_view(dw, op, "grad_weight", {p.K, p.Cg(), p.R, p.S}, dy.dtype);
   if (db.defined()) check_view(db, op, "grad_bias", {p.K}, dy.dtype);
   if (!dw.defined() && !db.defined()) return;
+  if (dev == Device::CUDA)  // an empty batch is fine here: the kernels write zeros
+    return FL_CUDA_LAUNCH(op, cuda::conv2d_backward_weight(dw, db, dy, x, p, cuda::current_stream()));
   if (p.N == 0) {  // an empty batch contributes nothing
     const size_t elem = dy.dtype == DType::Float32 ? sizeof(float) : sizeof(double);
     if (dw.defined()) std::memset(dw.data, 0, dw.numel() * elem);

@@ -9,6 +9,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/device.h"
 
 namespace fl {
 namespace {
@@ -42,7 +43,6 @@ void check_view(const TensorView& v, const char* op, const char* arg, std::initi
   }
   FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
                 dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
 }
 
@@ -98,6 +98,11 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   check_view(mean, op, "mean", {p.C}, dt);
   check_view(rstd, op, "rstd", {p.C}, dt);
   FL_CHECK_VALUE(p.count() >= 1, op, ": no values per channel (input of shape ", x.shape_str(), ")");
+  if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"running_mean", &running_mean},
+                         {"running_var", &running_var}, {"output", &y}, {"mean", &mean}, {"rstd", &rstd}}) ==
+      Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p,
+                                                       cuda::current_stream()));
   if (use_ref(op, p.str())) ref::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
   else cpu::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
 }
@@ -117,6 +122,11 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
   check_view(y, op, "output", {p.N, p.C, p.S}, dt);
   check_view(mean, op, "mean", {p.C}, dt);
   check_view(rstd, op, "rstd", {p.C}, dt);
+  if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"running_mean", &running_mean},
+                         {"running_var", &running_var}, {"output", &y}, {"mean", &mean}, {"rstd", &rstd}}) ==
+      Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var,
+                                                            p, cuda::current_stream()));
   if (use_ref(op, p.str())) ref::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
   else cpu::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
 }
@@ -134,6 +144,10 @@ void bn_backward(const char* op, bool batch_stats, const TensorView& dx, const T
   if (dx.defined()) check_view(dx, op, "grad_input", {p.N, p.C, p.S}, dt);
   check_opt(dgamma, op, "grad_weight", p.C, dt);
   check_opt(dbeta, op, "grad_bias", p.C, dt);
+  if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"mean", &mean}, {"rstd", &rstd}, {"weight", &gamma},
+                         {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p,
+                                                        cuda::current_stream()));
   if (use_ref(op, p.str())) ref::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
   else cpu::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
 }
@@ -162,6 +176,9 @@ void group_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   check_view(mean, op, "mean", {p.N, p.G}, dt);
   check_view(rstd, op, "rstd", {p.N, p.G}, dt);
   FL_CHECK_VALUE(p.count() >= 1, op, ": no values per group (input of shape ", x.shape_str(), ")");
+  if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"output", &y}, {"mean", &mean},
+                         {"rstd", &rstd}}) == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::group_norm_forward(y, mean, rstd, x, gamma, beta, p, cuda::current_stream()));
   if (use_ref(op, p.str())) ref::group_norm_forward(y, mean, rstd, x, gamma, beta, p);
   else cpu::group_norm_forward(y, mean, rstd, x, gamma, beta, p);
 }
@@ -179,6 +196,9 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
   if (dx.defined()) check_view(dx, op, "grad_input", {p.N, p.C, p.S}, dt);
   check_opt(dgamma, op, "grad_weight", p.C, dt);
   check_opt(dbeta, op, "grad_bias", p.C, dt);
+  if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"mean", &mean}, {"rstd", &rstd}, {"weight", &gamma},
+                         {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p, cuda::current_stream()));
   if (use_ref(op, p.str())) ref::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
   else cpu::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
 }
@@ -210,6 +230,8 @@ void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView&
   check_lrn(op, x, p);
   check_view(y, op, "output", {p.N, p.C, p.S}, x.dtype);
   check_view(scale, op, "scale", {p.N, p.C, p.S}, x.dtype);
+  if (common_device(op, {{"input", &x}, {"output", &y}, {"scale", &scale}}) == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::lrn_forward(y, scale, x, p, cuda::current_stream()));
   if (use_ref(op, p.str())) ref::lrn_forward(y, scale, x, p);
   else cpu::lrn_forward(y, scale, x, p);
 }
@@ -221,6 +243,9 @@ void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& 
   check_view(dy, op, "grad_output", {p.N, p.C, p.S}, x.dtype);
   check_view(scale, op, "scale", {p.N, p.C, p.S}, x.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.S}, x.dtype);
+  if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"scale", &scale}, {"grad_input", &dx}}) ==
+      Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::lrn_backward(dx, dy, x, scale, p, cuda::current_stream()));
   if (use_ref(op, p.str())) ref::lrn_backward(dx, dy, x, scale, p);
   else cpu::lrn_backward(dx, dy, x, scale, p);
 }

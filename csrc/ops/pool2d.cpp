@@ -9,6 +9,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/device.h"
 
 namespace fl {
 
@@ -126,7 +127,6 @@ void check_view(const TensorView& v, const char* op, const char* arg, std::initi
                 dtype_name(v.dtype));
   FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), ", got ",
                 dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
 }
 
@@ -175,6 +175,8 @@ void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView&
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
   check_view(y, op, "output", {p.N, p.C, p.P(), p.Q()}, x.dtype);
   FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
+  if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)  // indices: on the input's device
+    return p.N ? FL_CUDA_LAUNCH(op, cuda::max_pool2d_forward(y, indices, x, p, cuda::current_stream())) : void();
   const auto& chosen = pick(kMaxForward, p, op, impl);
   if (p.N) chosen.fn(y, indices, x, p);
 }
@@ -184,7 +186,9 @@ void max_pool2d_backward(const TensorView& dx, const TensorView& dy, const int64
   check_planes(dx, dy, op, "grad_input", "grad_output");
   if (dx.numel() == 0) return;
   FL_CHECK_VALUE(indices, op, ": indices missing");
-  const int64_t bad = ref::index_scatter_add(dx, dy, indices);
+  const int64_t bad = common_device(op, {{"grad_input", &dx}, {"grad_output", &dy}}) == Device::CUDA
+                          ? FL_CUDA_INDEX(op, cuda::index_scatter_add(dx, dy, indices, cuda::current_stream()))
+                          : ref::index_scatter_add(dx, dy, indices);
   FL_CHECK_VALUE(bad < 0, op, ": index ", bad, " is out of range for an input plane of ", dx.shape[2] * dx.shape[3],
                  " elements");
 }
@@ -194,6 +198,8 @@ void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dPa
   check_pool2d_params(p, op, true);
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
   check_view(y, op, "output", {p.N, p.C, p.P(), p.Q()}, x.dtype);
+  if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
+    return p.N ? FL_CUDA_LAUNCH(op, cuda::avg_pool2d_forward(y, x, p, cuda::current_stream())) : void();
   const auto& chosen = pick(kAvgForward, p, op, impl);
   if (p.N) chosen.fn(y, x, p);
 }
@@ -203,6 +209,8 @@ void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2
   check_pool2d_params(p, op, true);
   check_view(dy, op, "grad_output", {p.N, p.C, p.P(), p.Q()}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
+    return p.N ? FL_CUDA_LAUNCH(op, cuda::avg_pool2d_backward(dx, dy, p, cuda::current_stream())) : void();
   const auto& chosen = pick(kAvgBackward, p, op, impl);
   if (p.N) chosen.fn(dx, dy, p);
 }
@@ -213,6 +221,8 @@ void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const
   check_adaptive_pool2d_params(p, op);
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
   check_view(y, op, "output", {p.N, p.C, p.OH, p.OW}, x.dtype);
+  if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
+    return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_avg_pool2d_forward(y, x, p, cuda::current_stream())) : void();
   const auto& chosen = pick(kAdaptiveAvgForward, p, op, impl);
   if (p.N) chosen.fn(y, x, p);
 }
@@ -223,6 +233,8 @@ void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, co
   check_adaptive_pool2d_params(p, op);
   check_view(dy, op, "grad_output", {p.N, p.C, p.OH, p.OW}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
+    return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_avg_pool2d_backward(dx, dy, p, cuda::current_stream())) : void();
   const auto& chosen = pick(kAdaptiveAvgBackward, p, op, impl);
   if (p.N) chosen.fn(dx, dy, p);
 }
@@ -234,6 +246,8 @@ void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const Te
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
   check_view(y, op, "output", {p.N, p.C, p.OH, p.OW}, x.dtype);
   FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
+  if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
+    return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_max_pool2d_forward(y, indices, x, p, cuda::current_stream())) : void();
   const auto& chosen = pick(kAdaptiveMaxForward, p, op, impl);
   if (p.N) chosen.fn(y, indices, x, p);
 }
@@ -243,7 +257,9 @@ void max_unpool2d_forward(const TensorView& y, const TensorView& x, const int64_
   check_planes(y, x, op, "output", "input");
   if (y.numel() == 0) return;
   FL_CHECK_VALUE(indices || x.numel() == 0, op, ": indices missing");
-  const int64_t bad = ref::index_scatter_set(y, x, indices);
+  const int64_t bad = common_device(op, {{"output", &y}, {"input", &x}}) == Device::CUDA
+                          ? FL_CUDA_INDEX(op, cuda::index_scatter_set(y, x, indices, cuda::current_stream()))
+                          : ref::index_scatter_set(y, x, indices);
   FL_CHECK_VALUE(bad < 0, op, ": found an invalid max index ", bad, " (output volume of size ", y.shape[2], "x",
                  y.shape[3], ")");
 }
@@ -252,7 +268,9 @@ void max_unpool2d_backward(const TensorView& dx, const TensorView& dy, const int
   const char* op = "max_unpool2d_backward";
   check_planes(dx, dy, op, "grad_input", "grad_output");
   if (dx.numel() == 0) return;
-  const int64_t bad = ref::index_gather(dx, dy, indices);
+  const int64_t bad = common_device(op, {{"grad_input", &dx}, {"grad_output", &dy}}) == Device::CUDA
+                          ? FL_CUDA_INDEX(op, cuda::index_gather(dx, dy, indices, cuda::current_stream()))
+                          : ref::index_gather(dx, dy, indices);
   FL_CHECK_VALUE(bad < 0, op, ": found an invalid max index ", bad, " (output volume of size ", dy.shape[2], "x",
                  dy.shape[3], ")");
 }

@@ -42,35 +42,35 @@ ActivationParams act_params(const std::string& kind, int64_t numel, double alpha
 
 std::vector<int64_t> shape_of(const TensorView& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
 
-py::object or_none(const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); }
+py::object or_none(const Input& a) { return py_arrays::result_or_none(a); }
 
-py::array activation_forward(py::handle input, const std::string& kind, double alpha, double scale,
+py::object activation_forward(py::handle input, const std::string& kind, double alpha, double scale,
                              double input_scale, double beta, double threshold, double min_val, double max_val,
                              py::handle out) {
   const char* op = "activation";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   ActivationParams p = act_params(kind, x.view.numel(), alpha, scale, input_scale, beta, threshold, min_val, max_val);
-  Input y = py_arrays::output_array(out, x.view.dtype, shape_of(x.view), op);
+  Input y = py_arrays::output_like(out, x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
     fl::activation_forward(y.view, x.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array activation_backward(py::handle grad_output, py::handle saved, bool from_output, const std::string& kind,
+py::object activation_backward(py::handle grad_output, py::handle saved, bool from_output, const std::string& kind,
                               double alpha, double scale, double input_scale, double beta, double threshold,
                               double min_val, double max_val) {
   const char* op = "activation_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input s = py_arrays::import_float_array(saved, op, from_output ? "output" : "input");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input s = py_arrays::import_float_array(saved, op, from_output ? "output" : "input", true);
   ActivationParams p = act_params(kind, dy.view.numel(), alpha, scale, input_scale, beta, threshold, min_val, max_val);
-  Input dx = py_arrays::output_array(py::none(), dy.view.dtype, shape_of(dy.view), op);
+  Input dx = py_arrays::output_like(py::none(), dy, shape_of(dy.view), op);
   {
     py::gil_scoped_release release;
     fl::activation_backward(dx.view, dy.view, s.view, from_output, p);
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 // (outer, dim, inner) of x around axis `dim` (already made non-negative by the caller).
@@ -89,29 +89,29 @@ SoftmaxParams softmax_params(const TensorView& x, int64_t dim, bool log, const c
   return p;
 }
 
-py::array softmax_forward(py::handle input, int64_t dim, bool log) {
+py::object softmax_forward(py::handle input, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   SoftmaxParams p = softmax_params(x.view, dim, log, op);
-  Input y = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
     fl::softmax_forward(y.view, x.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array softmax_backward(py::handle grad_output, py::handle output, int64_t dim, bool log) {
+py::object softmax_backward(py::handle grad_output, py::handle output, int64_t dim, bool log) {
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input y = py_arrays::import_float_array(output, op, "output");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input y = py_arrays::import_float_array(output, op, "output", true);
   SoftmaxParams p = softmax_params(y.view, dim, log, op);
-  Input dx = py_arrays::output_array(py::none(), dy.view.dtype, shape_of(dy.view), op);
+  Input dx = py_arrays::output_like(py::none(), dy, shape_of(dy.view), op);
   {
     py::gil_scoped_release release;
     fl::softmax_backward(dx.view, dy.view, y.view, p);
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 PReLUParams prelu_params(const TensorView& x, const TensorView& w, const char* op) {
@@ -131,28 +131,28 @@ PReLUParams prelu_params(const TensorView& x, const TensorView& w, const char* o
   return p;
 }
 
-py::array prelu_forward(py::handle input, py::handle weight) {
+py::object prelu_forward(py::handle input, py::handle weight) {
   const char* op = "prelu";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
   PReLUParams p = prelu_params(x.view, w.view, op);
-  Input y = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
     fl::prelu_forward(y.view, x.view, w.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
 py::tuple prelu_backward(py::handle grad_output, py::handle input, py::handle weight, std::array<bool, 2> mask) {
   const char* op = "prelu_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
   PReLUParams p = prelu_params(x.view, w.view, op);
   Input dx, dw;
-  if (mask[0]) dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
-  if (mask[1]) dw = py_arrays::output_array(py::none(), x.view.dtype, shape_of(w.view), op);
+  if (mask[0]) dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
+  if (mask[1]) dw = py_arrays::output_like(py::none(), x, shape_of(w.view), op);
   {
     py::gil_scoped_release release;
     fl::prelu_backward(dx.view, dw.view, dy.view, x.view, w.view, p);
@@ -174,31 +174,31 @@ MaxoutParams maxout_params(const TensorView& x, int64_t pieces, int64_t dim, con
   return p;
 }
 
-py::array maxout_forward(py::handle input, int64_t pieces, int64_t dim) {
+py::object maxout_forward(py::handle input, int64_t pieces, int64_t dim) {
   const char* op = "maxout";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   MaxoutParams p = maxout_params(x.view, pieces, dim, op);
   std::vector<int64_t> shape = shape_of(x.view);
   shape[dim] /= pieces;
-  Input y = py_arrays::output_array(py::none(), x.view.dtype, shape, op);
+  Input y = py_arrays::output_like(py::none(), x, shape, op);
   {
     py::gil_scoped_release release;
     fl::maxout_forward(y.view, x.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array maxout_backward(py::handle grad_output, py::handle input, int64_t pieces, int64_t dim) {
+py::object maxout_backward(py::handle grad_output, py::handle input, int64_t pieces, int64_t dim) {
   const char* op = "maxout_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   MaxoutParams p = maxout_params(x.view, pieces, dim, op);
-  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  Input dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
     fl::maxout_backward(dx.view, dy.view, x.view, p);
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 }  // namespace

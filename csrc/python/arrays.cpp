@@ -2,7 +2,9 @@
 
 #include <string>
 
+#include "fastlayers/cuda.h"
 #include "fastlayers/error.h"
+#include "ops/device.h"
 #include "python/dlpack.h"
 
 namespace fl::py_arrays {
@@ -71,6 +73,80 @@ py::array from_dlpack_capsule(const py::capsule& capsule, const char* name, cons
   return py::array(dt, shape, strides, data, owner);
 }
 
+// ---- cuda ----
+// Whether obj says (through __dlpack_device__) that it lives on a CUDA device.
+bool is_cuda_dlpack(py::handle obj) {
+  if (!py::hasattr(obj, "__dlpack_device__")) return false;
+  py::tuple dev = obj.attr("__dlpack_device__")();
+  return dev.size() >= 1 && py::cast<int>(dev[0]) == dlpack::kDLCUDA;
+}
+
+// A CUDA DLPack tensor as a view (dtype left to the caller: `code`/`bits` say what it holds), the capsule's
+// tensor owned by `owner` (released with it).
+struct CudaTensor {
+  TensorView view;
+  int code = 0, bits = 0;
+};
+
+template <typename Managed>
+CudaTensor cuda_tensor_of_capsule(const py::capsule& capsule, const char* name, const char* used_name, const char* op,
+                                  const char* arg, py::object& owner) {
+  auto* managed = static_cast<Managed*>(PyCapsule_GetPointer(capsule.ptr(), name));
+  if (!managed) throw py::error_already_set();
+  const dlpack::DLTensor& t = managed->dl_tensor;
+  PyCapsule_SetName(capsule.ptr(), used_name);
+  owner = py::capsule(managed, release_managed<Managed>);
+  FL_CHECK_VALUE(t.ndim <= kMaxDims, op, ": ", arg, ": arrays of more than ", kMaxDims, " dimensions are not supported");
+  CudaTensor c;
+  c.code = t.dtype.lanes == 1 ? t.dtype.code : -1;
+  c.bits = t.dtype.bits;
+  TensorView& v = c.view;
+  v.data = static_cast<char*>(t.data) + t.byte_offset;
+  v.dtype = t.dtype.bits == 32 ? DType::Float32 : DType::Float64;
+  v.device = Device::CUDA;
+  v.device_index = t.device.device_id;
+  v.ndim = t.ndim;
+  int64_t compact = 1;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    v.shape[i] = t.shape[i];
+    v.strides[i] = t.strides ? t.strides[i] : compact;
+    compact *= t.shape[i];
+  }
+  return c;
+}
+
+// Imports a CUDA array exporting __dlpack__ (CuPy, torch), asking the producer to order its work before our
+// stream's.
+CudaTensor import_cuda_tensor(py::handle obj, const char* op, const char* arg, py::object& owner) {
+  void* s = cuda_stream();
+  // DLPack's stream argument: 1 is the legacy default stream, anything else a stream handle.
+  const py::int_ stream = s ? py::int_(reinterpret_cast<uintptr_t>(s)) : py::int_(1);
+  py::object capsule_obj;
+  try {
+    capsule_obj = obj.attr("__dlpack__")(py::arg("stream") = stream, py::arg("max_version") = py::make_tuple(1, 0));
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+    capsule_obj = obj.attr("__dlpack__")(py::arg("stream") = stream);
+  }
+  py::capsule capsule = py::reinterpret_borrow<py::capsule>(capsule_obj);
+  const char* name = PyCapsule_GetName(capsule.ptr());
+  if (name && std::string(name) == "dltensor_versioned")
+    return cuda_tensor_of_capsule<dlpack::DLManagedTensorVersioned>(capsule, "dltensor_versioned",
+                                                                     "used_dltensor_versioned", op, arg, owner);
+  return cuda_tensor_of_capsule<dlpack::DLManagedTensor>(capsule, "dltensor", "used_dltensor", op, arg, owner);
+}
+
+// A float CUDA array as an Input (source: the array object itself).
+Input import_cuda_dlpack(py::handle obj, const char* op, const char* arg) {
+  Input in;
+  in.source = py::reinterpret_borrow<py::object>(obj);
+  const CudaTensor c = import_cuda_tensor(obj, op, arg, in.owner);
+  FL_CHECK_TYPE(c.code == dlpack::kDLFloat && (c.bits == 32 || c.bits == 64), op, ": ", arg,
+                " must have dtype float32 or float64, got DLPack dtype code ", c.code, " with ", c.bits, " bits");
+  in.view = c.view;
+  return in;
+}
+
 py::array import_dlpack(py::handle obj, const char* op, const char* arg) {
   py::object capsule_obj;
   try {
@@ -89,8 +165,18 @@ py::array import_dlpack(py::handle obj, const char* op, const char* arg) {
 
 }  // namespace
 
-Input import_float_array(py::handle obj, const char* op, const char* arg) {
+Input import_float_array(py::handle obj, const char* op, const char* arg, bool allow_device) {
   py::array a;
+  if (!py::isinstance<py::array>(obj) && is_cuda_dlpack(obj)) {
+    if (!cuda_is_built()) cuda_not_built(op);
+    if (!allow_device) no_cuda_kernel(op);
+    Input in = import_cuda_dlpack(obj, op, arg);
+    if (in.view.is_contiguous()) return in;  // a strided array is first made contiguous by its own framework
+    py::object copy = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
+    in = import_cuda_dlpack(copy, op, arg);
+    FL_CHECK_VALUE(in.view.is_contiguous(), op, ": ", arg, ": could not make the cuda array contiguous");
+    return in;
+  }
   if (py::isinstance<py::array>(obj)) {
     a = py::reinterpret_borrow<py::array>(obj);
   } else if (py::hasattr(obj, "__dlpack__")) {
@@ -104,9 +190,9 @@ Input import_float_array(py::handle obj, const char* op, const char* arg) {
   return {a, view_of(a, dtype)};
 }
 
-Input import_optional(py::handle obj, const char* op, const char* arg) {
+Input import_optional(py::handle obj, const char* op, const char* arg, bool allow_device) {
   if (obj.is_none()) return {};
-  return import_float_array(obj, op, arg);
+  return import_float_array(obj, op, arg, allow_device);
 }
 
 Input output_array(py::handle out, DType dtype, const std::vector<int64_t>& shape, const char* op) {
@@ -123,6 +209,59 @@ Input output_array(py::handle out, DType dtype, const std::vector<int64_t>& shap
                  shape_str(shape), ", got ", shape_str(a));
   FL_CHECK_VALUE((a.flags() & py::array::c_style) && a.writeable(), op, ": out must be C-contiguous and writeable");
   return {a, view_of(a, dtype)};
+}
+
+// ---- cuda ----
+Input output_like(py::handle out, const Input& like, const std::vector<int64_t>& shape, const char* op) {
+  const DType dtype = like.view.dtype;
+  if (like.view.device == Device::CPU) {
+    FL_CHECK_VALUE(out.is_none() || !is_cuda_dlpack(out), op, ": out is a cuda array but the input is on the cpu");
+    return output_array(out, dtype, shape, op);
+  }
+  py::object obj = py::reinterpret_borrow<py::object>(out);
+  if (out.is_none()) {
+    obj = py::module_::import("fastlayers._device")
+              .attr("empty")(like.source, py::cast(shape), dtype_name(dtype));
+  } else {
+    FL_CHECK_VALUE(is_cuda_dlpack(out), op, ": out must be a cuda array like the input, got ",
+                   std::string(py::str(py::type::of(out).attr("__name__"))));
+  }
+  Input a = import_cuda_dlpack(obj, op, "out");
+  FL_CHECK_VALUE(a.view.device_index == like.view.device_index, op, ": out is on cuda:", a.view.device_index,
+                 " but the input is on cuda:", like.view.device_index);
+  FL_CHECK_TYPE(a.view.dtype == dtype, op, ": out must have dtype ", dtype_name(dtype), ", got ",
+                dtype_name(a.view.dtype));
+  FL_CHECK_VALUE(std::vector<int64_t>(a.view.shape, a.view.shape + a.view.ndim) == shape, op,
+                 ": out must have shape ", shape_str(shape), ", got ", a.view.shape_str());
+  FL_CHECK_VALUE(a.view.is_contiguous(), op, ": out must be C-contiguous");
+  return a;
+}
+
+py::object result(const Input& a) { return a.view.device == Device::CPU ? py::object(a.array) : a.source; }
+
+py::object result_or_none(const Input& a) { return a.view.defined() ? result(a) : py::object(py::none()); }
+
+DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape) {
+  FL_CHECK_TYPE(is_cuda_dlpack(obj), op, ": indices must be an int64 cuda array like the input, got ",
+                std::string(py::str(py::type::of(obj).attr("__name__"))));
+  DeviceIndex d;
+  d.source = py::reinterpret_borrow<py::object>(obj);
+  CudaTensor c = import_cuda_tensor(obj, op, "indices", d.owner);
+  FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": indices must have dtype int64, got DLPack dtype code ",
+                c.code, " with ", c.bits, " bits");
+  if (!c.view.is_contiguous()) {
+    d.source = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
+    c = import_cuda_tensor(d.source, op, "indices", d.owner);
+  }
+  FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op,
+                 ": indices must have shape ", shape_str(shape), ", got ", c.view.shape_str());
+  d.view = c.view;
+  return d;
+}
+
+DeviceIndex new_cuda_indices(const Input& like, const std::vector<int64_t>& shape, const char* op) {
+  py::object obj = py::module_::import("fastlayers._device").attr("empty")(like.source, py::cast(shape), "int64");
+  return import_cuda_indices(obj, op, shape);
 }
 
 }  // namespace fl::py_arrays

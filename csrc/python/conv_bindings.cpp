@@ -36,41 +36,40 @@ Conv2dParams conv2d_params(const TensorView& x, const TensorView& w, Pair stride
   return p;
 }
 
-py::array conv2d_forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
+py::object conv2d_forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
                          Pair dilation, int64_t groups, py::handle out) {
   const char* op = "conv2d";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
-  Input b = py_arrays::import_optional(bias, op, "bias");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
+  Input b = py_arrays::import_optional(bias, op, "bias", true);
   Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
-  Input y = py_arrays::output_array(out, x.view.dtype, {p.N, p.K, p.P(), p.Q()}, op);
+  Input y = py_arrays::output_like(out, x, {p.N, p.K, p.P(), p.Q()}, op);
   {
     py::gil_scoped_release release;
     fl::conv2d_forward(y.view, x.view, w.view, b.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
 // Returns (grad_input, grad_weight, grad_bias), each None where its mask entry is False.
 py::tuple conv2d_backward(py::handle grad_output, py::handle input, py::handle weight, Pair stride, Pair padding,
                           Pair dilation, int64_t groups, std::array<bool, 3> mask) {
   const char* op = "conv2d_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
   Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
-  const DType dt = x.view.dtype;
   Input dx, dw, db;
-  if (mask[0]) dx = py_arrays::output_array(py::none(), dt, {p.N, p.C, p.H, p.W}, op);
-  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.K, p.Cg(), p.R, p.S}, op);
-  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.K}, op);
+  if (mask[0]) dx = py_arrays::output_like(py::none(), x, {p.N, p.C, p.H, p.W}, op);
+  if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.K, p.Cg(), p.R, p.S}, op);
+  if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.K}, op);
   {
     py::gil_scoped_release release;
     if (mask[0]) fl::conv2d_backward_data(dx.view, dy.view, w.view, p);
     if (mask[1] || mask[2]) fl::conv2d_backward_weight(dw.view, db.view, dy.view, x.view, p);
   }
-  auto or_none = [](const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); };
-  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+  return py::make_tuple(py_arrays::result_or_none(dx), py_arrays::result_or_none(dw),
+                        py_arrays::result_or_none(db));
 }
 
 std::string conv2d_impl(py::handle input, py::handle weight, Pair stride, Pair padding, Pair dilation,

@@ -40,12 +40,12 @@ ConvTranspose2dParams params(const TensorView& x, const TensorView& w, Pair stri
   return p;
 }
 
-py::array forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
+py::object forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
                   Pair output_padding, int64_t groups, Pair dilation, py::handle out, bool reference) {
   const char* op = "conv_transpose2d";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
-  Input b = py_arrays::import_optional(bias, op, "bias");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
+  Input b = py_arrays::import_optional(bias, op, "bias", true);
   ConvTranspose2dParams p = params(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
   if (b.view.defined()) {
     FL_CHECK_VALUE(b.view.ndim == 1 && b.view.shape[0] == p.K, op, ": bias must have shape [", p.K, "], got ",
@@ -53,22 +53,23 @@ py::array forward(py::handle input, py::handle weight, py::handle bias, Pair str
     FL_CHECK_TYPE(b.view.dtype == x.view.dtype, op, ": bias must have dtype ", dtype_name(x.view.dtype),
                   " like the input, got ", dtype_name(b.view.dtype));
   }
-  Input y = py_arrays::output_array(out, x.view.dtype, {p.N, p.K, p.P(), p.Q()}, op);
+  Input y = py_arrays::output_like(out, x, {p.N, p.K, p.P(), p.Q()}, op);
+  FL_CHECK_VALUE(!reference || x.view.device == Device::CPU, op, ": the reference implementation runs on the cpu only");
   {
     py::gil_scoped_release release;
     if (reference) ref::conv_transpose2d_forward(y.view, x.view, w.view, b.view, p);
     else fl::conv_transpose2d_forward(y.view, x.view, w.view, b.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
 // Returns (grad_input, grad_weight, grad_bias), each None where its mask entry is False.
 py::tuple backward(py::handle grad_output, py::handle input, py::handle weight, Pair stride, Pair padding,
                    Pair output_padding, int64_t groups, Pair dilation, std::array<bool, 3> mask, bool reference) {
   const char* op = "conv_transpose2d_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
   ConvTranspose2dParams p = params(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
   const DType dt = x.view.dtype;
   const TensorView& g = dy.view;
@@ -78,9 +79,10 @@ py::tuple backward(py::handle grad_output, py::handle input, py::handle weight, 
   FL_CHECK_TYPE(g.dtype == dt, op, ": grad_output must have dtype ", dtype_name(dt), " like the input, got ",
                 dtype_name(g.dtype));
   Input dx, dw, db;
-  if (mask[0]) dx = py_arrays::output_array(py::none(), dt, {p.N, p.C, p.H, p.W}, op);
-  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.C, p.Kg(), p.R, p.S}, op);
-  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.K}, op);
+  FL_CHECK_VALUE(!reference || x.view.device == Device::CPU, op, ": the reference implementation runs on the cpu only");
+  if (mask[0]) dx = py_arrays::output_like(py::none(), x, {p.N, p.C, p.H, p.W}, op);
+  if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.C, p.Kg(), p.R, p.S}, op);
+  if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.K}, op);
   {
     py::gil_scoped_release release;
     if (reference) {
@@ -91,15 +93,15 @@ py::tuple backward(py::handle grad_output, py::handle input, py::handle weight, 
       if (mask[1] || mask[2]) fl::conv_transpose2d_backward_weight(dw.view, db.view, dy.view, x.view, p);
     }
   }
-  auto or_none = [](const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); };
-  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+  return py::make_tuple(py_arrays::result_or_none(dx), py_arrays::result_or_none(dw),
+                        py_arrays::result_or_none(db));
 }
 
 std::string descriptor(py::handle input, py::handle weight, Pair stride, Pair padding, Pair output_padding,
                        int64_t groups, Pair dilation) {
   const char* op = "conv_transpose2d_descriptor";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
   return params(x.view, w.view, stride, padding, output_padding, groups, dilation, op).str();
 }
 

@@ -18,6 +18,9 @@ void bind_upsample(py::module_& m);
 void bind_linear(py::module_& m);
 // ---- losses ----
 void bind_loss(py::module_& m);
+// ---- cuda ----
+void bind_cuda(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace fl::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -62,4 +65,7 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_linear(m);
   // ---- losses ----
   fl::bindings::bind_loss(m);
+  // ---- cuda ----
+  fl::bindings::bind_cuda(m);
+  fl::bindings::bind_dropout(m);
 }

@@ -28,65 +28,65 @@ TensorView as_ncs(TensorView v, const char* op, const char* arg) {
   return v;
 }
 
-std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
+std::vector<int64_t> shape_of(const TensorView& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
 
 // Running statistics are updated in place: they must be the caller's own contiguous array.
 Input import_inplace(py::handle obj, const char* op, const char* arg) {
-  Input in = py_arrays::import_optional(obj, op, arg);
-  if (in.view.defined())
+  Input in = py_arrays::import_optional(obj, op, arg, true);
+  if (in.view.defined() && in.view.device == Device::CPU)
     FL_CHECK_VALUE(in.array.ptr() == obj.ptr() && in.array.writeable(), op, ": ", arg,
                    " must be a C-contiguous writeable numpy array (it is updated in place)");
+  if (in.view.defined() && in.view.device == Device::CUDA)  // a strided one was copied: the update would be lost
+    FL_CHECK_VALUE(in.source.ptr() == obj.ptr(), op, ": ", arg, " must be a C-contiguous array (it is updated in place)");
   return in;
 }
 
-py::object or_none(const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); }
+py::object or_none(const Input& a) { return py_arrays::result_or_none(a); }
 
 py::tuple batch_norm_forward(py::handle input, py::handle weight, py::handle bias, py::handle running_mean,
                              py::handle running_var, bool training, double momentum, double eps) {
   const char* op = "batch_norm";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_optional(weight, op, "weight");
-  Input b = py_arrays::import_optional(bias, op, "bias");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
+  Input b = py_arrays::import_optional(bias, op, "bias", true);
   Input rm = import_inplace(running_mean, op, "running_mean");
   Input rv = import_inplace(running_var, op, "running_var");
   const TensorView xv = as_ncs(x.view, op, "input");
   BatchNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.eps = eps; p.momentum = momentum;
-  const DType dt = x.view.dtype;
-  Input y = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
-  Input mean = py_arrays::output_array(py::none(), dt, {p.C}, op);
-  Input rstd = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
+  Input mean = py_arrays::output_like(py::none(), x, {p.C}, op);
+  Input rstd = py_arrays::output_like(py::none(), x, {p.C}, op);
   const TensorView yv = as_ncs(y.view, op, "output");
   {
     py::gil_scoped_release release;
     if (training) fl::batch_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p);
     else fl::batch_norm_forward_eval(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p);
   }
-  return py::make_tuple(y.array, mean.array, rstd.array);
+  return py::make_tuple(py_arrays::result(y), py_arrays::result(mean), py_arrays::result(rstd));
 }
 
 py::tuple batch_norm_backward(py::handle grad_output, py::handle input, py::handle mean, py::handle rstd,
                               py::handle weight, bool training, std::array<bool, 3> mask) {
   const char* op = "batch_norm_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input m = py_arrays::import_float_array(mean, op, "mean");
-  Input r = py_arrays::import_float_array(rstd, op, "rstd");
-  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input m = py_arrays::import_float_array(mean, op, "mean", true);
+  Input r = py_arrays::import_float_array(rstd, op, "rstd", true);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
   const TensorView xv = as_ncs(x.view, op, "input");
   const TensorView dyv = as_ncs(dy.view, op, "grad_output");
   BatchNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
-  const DType dt = x.view.dtype;
   Input dx, dw, db;
   TensorView dxv;
   if (mask[0]) {
-    dx = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+    dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
     dxv = as_ncs(dx.view, op, "grad_input");
   }
-  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.C}, op);
-  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.C}, op);
+  if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.C}, op);
   {
     py::gil_scoped_release release;
     if (training) fl::batch_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
@@ -97,47 +97,45 @@ py::tuple batch_norm_backward(py::handle grad_output, py::handle input, py::hand
 
 py::tuple group_norm_forward(py::handle input, int64_t num_groups, py::handle weight, py::handle bias, double eps) {
   const char* op = "group_norm";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_optional(weight, op, "weight");
-  Input b = py_arrays::import_optional(bias, op, "bias");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
+  Input b = py_arrays::import_optional(bias, op, "bias", true);
   const TensorView xv = as_ncs(x.view, op, "input");
   GroupNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2]; p.G = num_groups; p.eps = eps;
   check_group_norm_params(p);
-  const DType dt = x.view.dtype;
-  Input y = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
-  Input mean = py_arrays::output_array(py::none(), dt, {p.N, p.G}, op);
-  Input rstd = py_arrays::output_array(py::none(), dt, {p.N, p.G}, op);
+  Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
+  Input mean = py_arrays::output_like(py::none(), x, {p.N, p.G}, op);
+  Input rstd = py_arrays::output_like(py::none(), x, {p.N, p.G}, op);
   const TensorView yv = as_ncs(y.view, op, "output");
   {
     py::gil_scoped_release release;
     fl::group_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, p);
   }
-  return py::make_tuple(y.array, mean.array, rstd.array);
+  return py::make_tuple(py_arrays::result(y), py_arrays::result(mean), py_arrays::result(rstd));
 }
 
 py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::handle mean, py::handle rstd,
                               py::handle weight, int64_t num_groups, std::array<bool, 3> mask) {
   const char* op = "group_norm_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input m = py_arrays::import_float_array(mean, op, "mean");
-  Input r = py_arrays::import_float_array(rstd, op, "rstd");
-  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input m = py_arrays::import_float_array(mean, op, "mean", true);
+  Input r = py_arrays::import_float_array(rstd, op, "rstd", true);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
   const TensorView xv = as_ncs(x.view, op, "input");
   const TensorView dyv = as_ncs(dy.view, op, "grad_output");
   GroupNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2]; p.G = num_groups;
   check_group_norm_params(p);
-  const DType dt = x.view.dtype;
   Input dx, dw, db;
   TensorView dxv;
   if (mask[0]) {
-    dx = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+    dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
     dxv = as_ncs(dx.view, op, "grad_input");
   }
-  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.C}, op);
-  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.C}, op);
+  if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.C}, op);
+  if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.C}, op);
   {
     py::gil_scoped_release release;
     fl::group_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
@@ -147,30 +145,29 @@ py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::hand
 
 py::tuple lrn_forward(py::handle input, int64_t size, double alpha, double beta, double k) {
   const char* op = "local_response_norm";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   const TensorView xv = as_ncs(x.view, op, "input");
   LRNParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.size = size; p.alpha = alpha; p.beta = beta; p.k = k;
   check_lrn_params(p);
-  const DType dt = x.view.dtype;
-  Input y = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
-  Input scale = py_arrays::output_array(py::none(), dt, shape_of(x.array), op);
+  Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
+  Input scale = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   const TensorView yv = as_ncs(y.view, op, "output");
   const TensorView sv = as_ncs(scale.view, op, "scale");
   {
     py::gil_scoped_release release;
     fl::lrn_forward(yv, sv, xv, p);
   }
-  return py::make_tuple(y.array, scale.array);
+  return py::make_tuple(py_arrays::result(y), py_arrays::result(scale));
 }
 
-py::array lrn_backward(py::handle grad_output, py::handle input, py::handle scale, int64_t size, double alpha,
+py::object lrn_backward(py::handle grad_output, py::handle input, py::handle scale, int64_t size, double alpha,
                        double beta, double k) {
   const char* op = "local_response_norm_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input sc = py_arrays::import_float_array(scale, op, "scale");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input sc = py_arrays::import_float_array(scale, op, "scale", true);
   const TensorView xv = as_ncs(x.view, op, "input");
   const TensorView dyv = as_ncs(dy.view, op, "grad_output");
   const TensorView sv = as_ncs(sc.view, op, "scale");
@@ -178,13 +175,13 @@ py::array lrn_backward(py::handle grad_output, py::handle input, py::handle scal
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.size = size; p.alpha = alpha; p.beta = beta; p.k = k;
   check_lrn_params(p);
-  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.array), op);
+  Input dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   const TensorView dxv = as_ncs(dx.view, op, "grad_input");
   {
     py::gil_scoped_release release;
     fl::lrn_backward(dxv, dyv, xv, sv, p);
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 }  // namespace

@@ -44,8 +44,36 @@ Index import_indices(py::handle obj, const char* op, const std::vector<int64_t>&
   return Index::ensure(a);
 }
 
+// ---- cuda ----
+// Indices on the device of `like`: an int64 numpy array on the CPU, the framework's int64 array on a GPU.
+struct Indices {
+  py::object obj;
+  int64_t* ptr = nullptr;
+  py::object keep;  // the DLPack owner of a device array
+};
+
+Indices new_indices(const Input& like, const std::vector<int64_t>& shape, const char* op) {
+  if (like.view.device == Device::CUDA) {
+    py_arrays::DeviceIndex d = py_arrays::new_cuda_indices(like, shape, op);
+    return {d.source, d.data(), d.owner};
+  }
+  Index ind(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  return {ind, ind.mutable_data(), {}};
+}
+
+Indices get_indices(py::handle obj, const Input& like, const std::vector<int64_t>& shape, const char* op) {
+  if (like.view.device == Device::CUDA) {
+    py_arrays::DeviceIndex d = py_arrays::import_cuda_indices(obj, op, shape);
+    FL_CHECK_VALUE(d.view.device_index == like.view.device_index, op, ": indices are on cuda:", d.view.device_index,
+                   " but the input is on cuda:", like.view.device_index);
+    return {d.source, d.data(), d.owner};
+  }
+  Index ind = import_indices(obj, op, shape);
+  return {ind, const_cast<int64_t*>(ind.data()), {}};  // read only: the array may be read-only
+}
+
 Input float_input(py::handle obj, const char* op, const char* arg) {
-  Input x = py_arrays::import_float_array(obj, op, arg);
+  Input x = py_arrays::import_float_array(obj, op, arg, true);
   FL_CHECK_VALUE(x.view.ndim == 4, op, ": ", arg, " must be 4-D (N, C, H, W), got shape ", x.view.shape_str());
   return x;
 }
@@ -79,32 +107,32 @@ py::tuple max_pool2d_forward(py::handle input, Pair kernel, Pair stride, Pair pa
   Pool2dParams p = pool_params(v.shape[0], v.shape[1], v.shape[2], v.shape[3], kernel, stride, padding, dilation,
                                ceil_mode, true, 0);
   check_pool2d_params(p, op, false);
-  Input y = py_arrays::output_array(py::none(), v.dtype, {p.N, p.C, p.P(), p.Q()}, op);
-  Index ind(std::vector<py::ssize_t>{p.N, p.C, p.P(), p.Q()});
-  int64_t* ip = ind.mutable_data();
+  Input y = py_arrays::output_like(py::none(), x, {p.N, p.C, p.P(), p.Q()}, op);
+  Indices ind = new_indices(x, {p.N, p.C, p.P(), p.Q()}, op);
+  int64_t* ip = ind.ptr;
   {
     py::gil_scoped_release release;
     fl::max_pool2d_forward(y.view, ip, v, p, impl.c_str());
   }
-  return py::make_tuple(y.array, ind);
+  return py::make_tuple(py_arrays::result(y), ind.obj);
 }
 
 // Backward of max_pool2d and adaptive_max_pool2d: grad_input (N, C, H, W) from grad_output and indices.
-py::array max_pool2d_backward(py::handle grad_output, py::handle indices, Pair input_size) {
+py::object max_pool2d_backward(py::handle grad_output, py::handle indices, Pair input_size) {
   const char* op = "max_pool2d_backward";
   Input dy = float_input(grad_output, op, "grad_output");
   const TensorView& g = dy.view;
-  Index ind = import_indices(indices, op, {g.shape[0], g.shape[1], g.shape[2], g.shape[3]});
-  Input dx = py_arrays::output_array(py::none(), g.dtype, {g.shape[0], g.shape[1], input_size[0], input_size[1]}, op);
-  const int64_t* ip = ind.data();
+  Indices ind = get_indices(indices, dy, {g.shape[0], g.shape[1], g.shape[2], g.shape[3]}, op);
+  Input dx = py_arrays::output_like(py::none(), dy, {g.shape[0], g.shape[1], input_size[0], input_size[1]}, op);
+  const int64_t* ip = ind.ptr;
   {
     py::gil_scoped_release release;
     fl::max_pool2d_backward(dx.view, g, ip);
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
-py::array avg_pool2d_forward(py::handle input, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+py::object avg_pool2d_forward(py::handle input, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
                              bool count_include_pad, int64_t divisor, const std::string& impl) {
   const char* op = "avg_pool2d";
   Input x = float_input(input, op, "input");
@@ -112,15 +140,15 @@ py::array avg_pool2d_forward(py::handle input, Pair kernel, Pair stride, Pair pa
   Pool2dParams p = pool_params(v.shape[0], v.shape[1], v.shape[2], v.shape[3], kernel, stride, padding, {1, 1},
                                ceil_mode, count_include_pad, divisor);
   check_pool2d_params(p, op, true);
-  Input y = py_arrays::output_array(py::none(), v.dtype, {p.N, p.C, p.P(), p.Q()}, op);
+  Input y = py_arrays::output_like(py::none(), x, {p.N, p.C, p.P(), p.Q()}, op);
   {
     py::gil_scoped_release release;
     fl::avg_pool2d_forward(y.view, v, p, impl.c_str());
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array avg_pool2d_backward(py::handle grad_output, Pair input_size, Pair kernel, Pair stride, Pair padding,
+py::object avg_pool2d_backward(py::handle grad_output, Pair input_size, Pair kernel, Pair stride, Pair padding,
                               bool ceil_mode, bool count_include_pad, int64_t divisor, const std::string& impl) {
   const char* op = "avg_pool2d_backward";
   Input dy = float_input(grad_output, op, "grad_output");
@@ -128,38 +156,38 @@ py::array avg_pool2d_backward(py::handle grad_output, Pair input_size, Pair kern
   Pool2dParams p = pool_params(g.shape[0], g.shape[1], input_size[0], input_size[1], kernel, stride, padding,
                                {1, 1}, ceil_mode, count_include_pad, divisor);
   check_pool2d_params(p, op, true);
-  Input dx = py_arrays::output_array(py::none(), g.dtype, {p.N, p.C, p.H, p.W}, op);
+  Input dx = py_arrays::output_like(py::none(), dy, {p.N, p.C, p.H, p.W}, op);
   {
     py::gil_scoped_release release;
     fl::avg_pool2d_backward(dx.view, g, p, impl.c_str());
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
-py::array adaptive_avg_pool2d_forward(py::handle input, Pair output_size, const std::string& impl) {
+py::object adaptive_avg_pool2d_forward(py::handle input, Pair output_size, const std::string& impl) {
   const char* op = "adaptive_avg_pool2d";
   Input x = float_input(input, op, "input");
   AdaptivePool2dParams p = adaptive_params(x.view, {x.view.shape[2], x.view.shape[3]}, output_size);
   check_adaptive_pool2d_params(p, op);
-  Input y = py_arrays::output_array(py::none(), x.view.dtype, {p.N, p.C, p.OH, p.OW}, op);
+  Input y = py_arrays::output_like(py::none(), x, {p.N, p.C, p.OH, p.OW}, op);
   {
     py::gil_scoped_release release;
     fl::adaptive_avg_pool2d_forward(y.view, x.view, p, impl.c_str());
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array adaptive_avg_pool2d_backward(py::handle grad_output, Pair input_size, const std::string& impl) {
+py::object adaptive_avg_pool2d_backward(py::handle grad_output, Pair input_size, const std::string& impl) {
   const char* op = "adaptive_avg_pool2d_backward";
   Input dy = float_input(grad_output, op, "grad_output");
   AdaptivePool2dParams p = adaptive_params(dy.view, input_size, {dy.view.shape[2], dy.view.shape[3]});
   check_adaptive_pool2d_params(p, op);
-  Input dx = py_arrays::output_array(py::none(), dy.view.dtype, {p.N, p.C, p.H, p.W}, op);
+  Input dx = py_arrays::output_like(py::none(), dy, {p.N, p.C, p.H, p.W}, op);
   {
     py::gil_scoped_release release;
     fl::adaptive_avg_pool2d_backward(dx.view, dy.view, p, impl.c_str());
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 py::tuple adaptive_max_pool2d_forward(py::handle input, Pair output_size, const std::string& impl) {
@@ -167,47 +195,53 @@ py::tuple adaptive_max_pool2d_forward(py::handle input, Pair output_size, const 
   Input x = float_input(input, op, "input");
   AdaptivePool2dParams p = adaptive_params(x.view, {x.view.shape[2], x.view.shape[3]}, output_size);
   check_adaptive_pool2d_params(p, op);
-  Input y = py_arrays::output_array(py::none(), x.view.dtype, {p.N, p.C, p.OH, p.OW}, op);
-  Index ind(std::vector<py::ssize_t>{p.N, p.C, p.OH, p.OW});
-  int64_t* ip = ind.mutable_data();
+  Input y = py_arrays::output_like(py::none(), x, {p.N, p.C, p.OH, p.OW}, op);
+  Indices ind = new_indices(x, {p.N, p.C, p.OH, p.OW}, op);
+  int64_t* ip = ind.ptr;
   {
     py::gil_scoped_release release;
     fl::adaptive_max_pool2d_forward(y.view, ip, x.view, p, impl.c_str());
   }
-  return py::make_tuple(y.array, ind);
+  return py::make_tuple(py_arrays::result(y), ind.obj);
 }
 
-py::array max_unpool2d_forward(py::handle input, py::handle indices, Pair output_size) {
+py::object max_unpool2d_forward(py::handle input, py::handle indices, Pair output_size) {
   const char* op = "max_unpool2d";
   Input x = float_input(input, op, "input");
   const TensorView& v = x.view;
-  Index ind = import_indices(indices, op, {v.shape[0], v.shape[1], v.shape[2], v.shape[3]});
+  Indices ind = get_indices(indices, x, {v.shape[0], v.shape[1], v.shape[2], v.shape[3]}, op);
   FL_CHECK_VALUE(output_size[0] >= 1 && output_size[1] >= 1, op, ": output_size must be positive, got (",
                  output_size[0], ", ", output_size[1], ")");
-  Input y = py_arrays::output_array(py::none(), v.dtype, {v.shape[0], v.shape[1], output_size[0], output_size[1]}, op);
-  const int64_t* ip = ind.data();
+  Input y = py_arrays::output_like(py::none(), x, {v.shape[0], v.shape[1], output_size[0], output_size[1]}, op);
+  const int64_t* ip = ind.ptr;
   {
     py::gil_scoped_release release;
     fl::max_unpool2d_forward(y.view, v, ip);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array max_unpool2d_backward(py::handle grad_output, py::handle indices) {
+py::object max_unpool2d_backward(py::handle grad_output, py::handle indices) {
   const char* op = "max_unpool2d_backward";
   Input dy = float_input(grad_output, op, "grad_output");
-  FL_CHECK_TYPE(py::isinstance<py::array>(indices), op, ": indices must be a numpy int64 array");
-  py::array ia = py::reinterpret_borrow<py::array>(indices);
-  FL_CHECK_VALUE(ia.ndim() == 4, op, ": indices must be 4-D, got ", shape_of(ia));
-  Index ind = import_indices(indices, op, {ia.shape(0), ia.shape(1), ia.shape(2), ia.shape(3)});
-  Input dx = py_arrays::output_array(py::none(), dy.view.dtype, {ia.shape(0), ia.shape(1), ia.shape(2), ia.shape(3)},
-                                     op);
-  const int64_t* ip = ind.data();
+  std::vector<int64_t> ishape;
+  if (dy.view.device == Device::CUDA) {  // a device array's shape, read before its import checks it
+    ishape = py::cast<std::vector<int64_t>>(indices.attr("shape"));
+    FL_CHECK_VALUE(ishape.size() == 4, op, ": indices must be 4-D, got ", ishape.size(), " dimensions");
+  } else {
+    FL_CHECK_TYPE(py::isinstance<py::array>(indices), op, ": indices must be a numpy int64 array");
+    py::array ia = py::reinterpret_borrow<py::array>(indices);
+    FL_CHECK_VALUE(ia.ndim() == 4, op, ": indices must be 4-D, got ", shape_of(ia));
+    ishape.assign(ia.shape(), ia.shape() + 4);
+  }
+  Indices ind = get_indices(indices, dy, ishape, op);
+  Input dx = py_arrays::output_like(py::none(), dy, ishape, op);
+  const int64_t* ip = ind.ptr;
   {
     py::gil_scoped_release release;
     fl::max_unpool2d_backward(dx.view, dy.view, ip);
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 std::string pool2d_impl(const std::string& pass, std::array<int64_t, 4> input_shape, Pair kernel, Pair stride,

@@ -25,7 +25,7 @@ UpsampleMode parse_mode(const std::string& mode, const char* op) {
 }
 
 Input float_input(py::handle obj, const char* op, const char* arg) {
-  Input x = py_arrays::import_float_array(obj, op, arg);
+  Input x = py_arrays::import_float_array(obj, op, arg, true);
   FL_CHECK_VALUE(x.view.ndim == 4, op, ": ", arg, " must be 4-D (N, C, H, W), got shape ", x.view.shape_str());
   return x;
 }
@@ -42,34 +42,34 @@ Upsample2dParams make_params(int64_t N, int64_t C, Pair in, Pair out, Scales sca
   return p;
 }
 
-py::array forward(py::handle input, Pair output_size, Scales scales, const std::string& mode, bool align_corners,
+py::object forward(py::handle input, Pair output_size, Scales scales, const std::string& mode, bool align_corners,
                   bool size_shortcuts, const std::string& impl) {
   const char* op = "upsample2d_forward";
   Input x = float_input(input, op, "input");
   const TensorView& v = x.view;
   Upsample2dParams p = make_params(v.shape[0], v.shape[1], {v.shape[2], v.shape[3]}, output_size, scales, mode,
                                    align_corners, size_shortcuts, op);
-  Input y = py_arrays::output_array(py::none(), v.dtype, {p.N, p.C, p.OH, p.OW}, op);
+  Input y = py_arrays::output_like(py::none(), x, {p.N, p.C, p.OH, p.OW}, op);
   {
     py::gil_scoped_release release;
     fl::upsample2d_forward(y.view, v, p, impl.c_str());
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
-py::array backward(py::handle grad_output, Pair input_size, Scales scales, const std::string& mode,
+py::object backward(py::handle grad_output, Pair input_size, Scales scales, const std::string& mode,
                    bool align_corners, bool size_shortcuts, const std::string& impl) {
   const char* op = "upsample2d_backward";
   Input dy = float_input(grad_output, op, "grad_output");
   const TensorView& g = dy.view;
   Upsample2dParams p = make_params(g.shape[0], g.shape[1], input_size, {g.shape[2], g.shape[3]}, scales, mode,
                                    align_corners, size_shortcuts, op);
-  Input dx = py_arrays::output_array(py::none(), g.dtype, {p.N, p.C, p.H, p.W}, op);
+  Input dx = py_arrays::output_like(py::none(), dy, {p.N, p.C, p.H, p.W}, op);
   {
     py::gil_scoped_release release;
     fl::upsample2d_backward(dx.view, g, p, impl.c_str());
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 }  // namespace

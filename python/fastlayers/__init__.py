@@ -7,6 +7,8 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .random import manual_seed, seed
 from . import nn
 from . import optim, utils
+# ---- cuda ----
+from . import cuda
 
 __version__ = "0.1.0"
 # ---- serialization ----

@@ -17,6 +17,7 @@ import weakref
 
 import numpy as np
 
+from . import _device
 from . import random as _random
 from .autograd import engine as _engine
 from .autograd import grad_mode as _grad_mode
@@ -375,20 +376,23 @@ class Tensor:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return operator.index(self.item())
 
-    def to(self, *args, dtype=None, copy=False):
-        """`to(dtype)`, `to(device)`, `to(other_tensor)` (its dtype), `to(device, dtype)`."""
+    def to(self, *args, dtype=None, copy=False, device=None):
+        """`to(dtype)`, `to(device)`, `to(other_tensor)` (its dtype), `to(device, dtype)`. A device move
+        ('cpu', 'cuda', 'cuda:1'; CuPy holds GPU arrays) is differentiable."""
         for arg in args:
             if isinstance(arg, Tensor):
                 dtype = arg.dtype
             elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
-                if arg != self.device:
-                    raise NotImplementedError(f"to(): moving a tensor from {self.device} to {arg} is not supported")
+                device = arg
             else:
                 dtype = arg
         dtype = self.dtype if dtype is None else np.dtype(dtype)
-        if dtype == self.dtype:
-            return self.clone() if copy else self
-        return Cast.apply(self, dtype)
+        moved = self
+        if device is not None and not _device.is_on(self.data, device):
+            moved, copy = ToDevice.apply(self, device), False
+        if dtype == moved.dtype:
+            return moved.clone() if copy else moved
+        return Cast.apply(moved, dtype)
 
     def float(self):
         return self.to(float32)
@@ -410,6 +414,9 @@ class Tensor:
 
     def cpu(self):
         return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{operator.index(device)}")
 
     def clone(self):
         return Clone.apply(self)
@@ -1382,3 +1389,17 @@ def abs(input):  # noqa: A001
 
 
 bool = bool_  # noqa: A001
+
+
+# ---- cuda ----
+class ToDevice(Function):
+    """A copy on another device; the gradient goes back to the source device."""
+
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.source = _device.device_of(a)
+        return _device.to_device(a, device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _device.to_device(grad, ctx.source), None

@@ -204,3 +204,10 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
                        const TensorView& weight, double total_weight, const NLLLossParams& p,
                        const char* impl = nullptr);
 }  // namespace fl
+
+// ---- dropout ----
+namespace fl {
+// mask[numel] (float32/float64, cpu or cuda) = 0 or 1 / (1 - p) from a counter-based hash of (seed, offset + i):
+// reproducible by seed, identical on every device. The caller multiplies (and, backward, multiplies dy).
+void dropout_mask(const TensorView& mask, const DropoutParams& p);
+}  // namespace fl

@@ -244,8 +244,8 @@ struct Upsample2dParams {
 };
 
 // Torch's source-index rules (upsample.h), in torch's arithmetic: nearest in float for every dtype,
-// bilinear in the element type T.
-inline int64_t upsample_nearest_src(int64_t dst, int64_t in, int64_t out, double scale, bool size_shortcuts) {
+// bilinear in the element type T. Host and device (the CUDA kernels use the same rules).
+FL_HD inline int64_t upsample_nearest_src(int64_t dst, int64_t in, int64_t out, double scale, bool size_shortcuts) {
   if (size_shortcuts && out == in) return dst;
   if (size_shortcuts && out == 2 * in) return dst >> 1;
   const float s = scale > 0 ? static_cast<float>(1.0 / scale) : static_cast<float>(in) / static_cast<float>(out);
@@ -255,7 +255,7 @@ inline int64_t upsample_nearest_src(int64_t dst, int64_t in, int64_t out, double
 
 // An axis that keeps its size is copied (scale 1), whatever scale factor was given, as torch does.
 template <typename T>
-T upsample_linear_scale(int64_t in, int64_t out, bool align_corners, double scale) {
+FL_HD T upsample_linear_scale(int64_t in, int64_t out, bool align_corners, double scale) {
   if (in == out) return T(1);
   if (align_corners) return out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
   return scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
@@ -263,7 +263,7 @@ T upsample_linear_scale(int64_t in, int64_t out, bool align_corners, double scal
 
 // Source taps i0, i1 (i1 = i0 + 1, or i0 at the last input) and the weight l1 of i1 for output dst.
 template <typename T>
-void upsample_linear_src(int64_t dst, int64_t in, T scale, bool align_corners, int64_t& i0, int64_t& i1, T& l1) {
+FL_HD void upsample_linear_src(int64_t dst, int64_t in, T scale, bool align_corners, int64_t& i0, int64_t& i1, T& l1) {
   T real = align_corners ? scale * static_cast<T>(dst) : scale * (static_cast<T>(dst) + T(0.5)) - T(0.5);
   if (!align_corners && real < T(0)) real = T(0);
   i0 = static_cast<int64_t>(real);
@@ -324,5 +324,31 @@ struct NLLLossParams {
   int64_t rows() const { return N * S; }
   std::string str() const;  // e.g. nll_mb64c10s1_ii-100_mean
 };
+
+}  // namespace fl
+
+// ---- dropout ----
+namespace fl {
+
+// A dropout mask of `numel` elements: 0 with probability p, else 1 / (1 - p) (all 0 when p == 1). Element i
+// draws from a counter-based hash of (seed, offset + i), so a mask depends on the seed only: the same on
+// every device and thread count, and any slice can be drawn independently.
+struct DropoutParams {
+  int64_t numel = 0;
+  double p = 0.5;
+  uint64_t seed = 0, offset = 0;
+  std::string str() const;  // e.g. dropout_n1000_p0.5
+};
+
+// SplitMix64's finalizer: a bijective mix of 64 bits.
+FL_HD constexpr uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+// Uniform in [0, 1) with 53 random bits, from counter i of stream `seed`.
+FL_HD constexpr double counter_uniform(uint64_t seed, uint64_t i) {
+  return static_cast<double>(mix64(mix64(seed) ^ (i * 0x9e3779b97f4a7c15ULL)) >> 11) * (1.0 / 9007199254740992.0);
+}
 
 }  // namespace fl

@@ -23,6 +23,7 @@ struct TensorView {
   void* data = nullptr;
   DType dtype = DType::Float32;
   Device device = Device::CPU;
+  int device_index = 0;  // which GPU, for Device::CUDA
   int ndim = 0;
   int64_t shape[kMaxDims] = {};
   int64_t strides[kMaxDims] = {};

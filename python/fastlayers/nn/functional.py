@@ -974,10 +974,14 @@ def _dropout(op, input, p, training, inplace, mask_shape):
     if not training or p == 0:
         return input
     data = input.data
-    # Keep each element (or channel) with probability 1 - p, drawn from fastlayers' generator.
-    keep = _random.default_generator().random(mask_shape(data.shape)) >= p
-    mask = keep.astype(data.dtype)
-    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    if not isinstance(data, np.ndarray):  # ---- cuda ----: the counter-based mask kernel (scale folded in),
+        seed = int(_random.default_generator().integers(2**63))  # seeded from fastlayers' generator
+        mask, scale = _C.dropout_mask(data, mask_shape(data.shape), float(p), seed), 1.0
+    else:
+        # Keep each element (or channel) with probability 1 - p, drawn from fastlayers' generator.
+        keep = _random.default_generator().random(mask_shape(data.shape)) >= p
+        mask = keep.astype(data.dtype)
+        scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
     if not inplace:
         return _MaskScale.apply(input, mask, scale)
     if _act_grad_mode._state.enabled and input.requires_grad:

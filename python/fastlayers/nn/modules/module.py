@@ -260,9 +260,10 @@ class Module:
 
     # ---- dtype ----
     def to(self, dtype):
-        """Casts floating-point parameters and buffers to `dtype` (a device string 'cpu' is accepted and kept)."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
+        """Casts floating-point parameters and buffers to `dtype`, or moves them (and their gradients) to a
+        device: 'cpu', 'cuda', 'cuda:<i>' (CuPy holds GPU arrays), in place, as torch's Module.to."""
+        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda"):  # ---- cuda ----
+            return self._to_device(dtype)
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
@@ -278,6 +279,27 @@ class Module:
                     b.data = b.data.astype(dtype)
 
         return self.apply(cast)
+
+    # ---- cuda ----
+    def _to_device(self, device):
+        from ... import _device
+
+        def move(module):
+            for tensors in (module._parameters, module._buffers):
+                for t in tensors.values():
+                    if t is None:
+                        continue
+                    t.data = _device.to_device(t.data, device)
+                    if getattr(t, "grad", None) is not None:
+                        t.grad.data = _device.to_device(t.grad.data, device)
+
+        return self.apply(move)
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{int(device)}")
+
+    def cpu(self):
+        return self.to("cpu")
 
     def float(self):
         return self.to(np.float32)

@@ -1,0 +1,62 @@
+// Host-side device plumbing: what the build contains, which device an op runs on, the CUDA stream.
+#include <stdexcept>
+#include <string>
+
+#include "ops/device.h"
+
+namespace fl {
+namespace {
+thread_local void* g_stream = nullptr;
+
+std::string where(const TensorView& v) {
+  return v.device == Device::CPU ? "cpu" : cat_str(device_name(v.device), ":", v.device_index);
+}
+}  // namespace
+
+bool cuda_is_built() {
+#ifdef FL_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef FL_WITH_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+void set_cuda_stream(void* stream) { g_stream = stream; }
+void* cuda_stream() { return g_stream; }
+
+Device common_device(const char* op, std::initializer_list<NamedView> views) {
+  const NamedView* first = nullptr;
+  for (const NamedView& v : views) {
+    if (!v.second->defined()) continue;
+    if (!first) {
+      first = &v;
+      continue;
+    }
+    const TensorView& a = *first->second;
+    const TensorView& b = *v.second;
+    if (a.device != b.device || (a.device != Device::CPU && a.device_index != b.device_index))
+      throw std::runtime_error(cat_str(op, ": ", v.first, " is on ", where(b), " but ", first->first, " is on ",
+                                       where(a), "; all arrays of one call must be on the same device"));
+  }
+  return first ? first->second->device : Device::CPU;
+}
+
+void no_cuda_kernel(const char* op) {
+  throw std::runtime_error(cat_str(op, ": got a cuda array, but ", op,
+                           " has no CUDA kernel yet; move the arrays to the cpu (numpy) for this op"));
+}
+
+void cuda_not_built(const char* op) {
+  throw std::runtime_error(cat_str(op, ": got a cuda array, but this fastlayers was built without CUDA "
+                           "(rebuild with FASTLAYERS_CUDA=ON and nvcc on the PATH)"));
+}
+
+}  // namespace fl

@@ -1,0 +1,468 @@
+"""The CUDA side: build/availability queries, device checks at the door, and (where a GPU is present) every
+op with a CUDA kernel against torch on the GPU and against our own CPU path.
+
+Tests that need a GPU are skipped with the reason "no CUDA device" where fastlayers.cuda.is_available() is
+False. The device checks run everywhere: a CPU-memory DLPack export relabelled as a CUDA one stands in for
+a GPU array; it only ever reaches checks that raise before any kernel runs (or, without a driver, the
+CUDA runtime's own error), never a kernel.
+"""
+import ctypes
+
+import numpy as np
+import pytest
+import torch
+
+import fastlayers as fl
+from fastlayers import _C
+from fastlayers.nn import functional as F
+
+from conftest import assert_close, grid_data
+
+HAS_GPU = fl.cuda.is_available()
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA device")
+needs_build = pytest.mark.skipif(not fl.cuda.is_built(), reason="built without CUDA (FASTLAYERS_CUDA=OFF)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Queries
+
+
+def test_is_built_and_is_available_answer_without_raising():
+    built, available, count = fl.cuda.is_built(), fl.cuda.is_available(), fl.cuda.device_count()
+    assert isinstance(built, bool) and isinstance(available, bool) and isinstance(count, int)
+    assert built == bool(_C.cuda_is_built())
+    assert available == (built and count > 0)
+    if not built:
+        assert count == 0
+
+
+def test_is_available_is_stable_when_asked_twice():
+    # A failed driver query must not leave a sticky error that changes the next answer.
+    assert fl.cuda.is_available() == fl.cuda.is_available()
+    assert fl.cuda.device_count() == fl.cuda.device_count()
+
+
+def test_set_stream_round_trips_and_resets():
+    before = fl.cuda.current_stream()
+    try:
+        fl.cuda.set_stream(12345)
+        assert fl.cuda.current_stream() == 12345
+        fl.cuda.set_stream(None)
+        assert fl.cuda.current_stream() == 0
+    finally:
+        fl.cuda.set_stream(before)
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the error where no GPU is present")
+def test_to_cuda_without_a_device_raises_a_clear_error():
+    t = fl.tensor(np.ones((2, 3), np.float32))
+    with pytest.raises(RuntimeError, match="no CUDA device|CuPy"):
+        t.to("cuda")
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the error where no GPU is present")
+def test_module_cuda_without_a_device_raises_and_leaves_the_module_usable():
+    m = fl.nn.Conv2d(3, 4, 3)
+    with pytest.raises(RuntimeError, match="no CUDA device|CuPy"):
+        m.cuda()
+    assert m.weight.device == "cpu" and m(fl.zeros(1, 3, 5, 5)).shape == (1, 4, 3, 3)
+
+
+def test_module_to_cpu_is_in_place_and_keeps_parameters():
+    m = fl.nn.BatchNorm2d(3)
+    w = m.weight
+    assert m.to("cpu") is m and m.cpu() is m and m.weight is w and m.running_mean.device == "cpu"
+
+
+def test_to_cpu_of_a_cpu_tensor_is_itself_and_casts():
+    t = fl.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    assert t.to("cpu") is t and t.cpu() is t
+    assert t.to("cpu", fl.float64).dtype == np.float64
+    assert t.device == "cpu"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Device checks with a stand-in CUDA array
+
+
+class _FakeCudaArray:
+    """A numpy array's DLPack export with the device field rewritten to kDLCUDA: what a CuPy array looks
+    like to the bindings, without a GPU. Its memory is host memory: it must never reach a kernel."""
+
+    def __init__(self, array):
+        self.array = np.ascontiguousarray(array)
+        self.shape = self.array.shape
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def __dlpack__(self, stream=None, max_version=None, **kwargs):
+        capsule = self.array.__dlpack__(max_version=(1, 0))
+        get = ctypes.pythonapi.PyCapsule_GetPointer
+        get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        managed = get(capsule, b"dltensor_versioned")
+        # DLManagedTensorVersioned: version (8 bytes), manager_ctx, deleter, flags (8 each), then DLTensor:
+        # data (8), device {device_type int32, device_id int32}.
+        ctypes.c_int32.from_address(managed + 40).value = 2
+        return capsule
+
+
+def _fake(shape, dtype=np.float32):
+    return _FakeCudaArray(np.zeros(shape, dtype))
+
+
+@needs_build
+def test_conv2d_rejects_a_cpu_weight_with_a_cuda_input():
+    x, y = _fake((1, 2, 5, 5)), _fake((1, 3, 3, 3))
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    with pytest.raises(RuntimeError, match=r"conv2d_forward: weight is on cpu but input is on cuda:0"):
+        _C.conv2d_forward(x, w, out=y)
+
+
+@needs_build
+def test_conv2d_rejects_a_cuda_weight_with_a_cpu_input():
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    with pytest.raises(RuntimeError, match=r"conv2d_forward: weight is on cuda:0 but input is on cpu"):
+        _C.conv2d_forward(x, _fake((3, 2, 3, 3)))
+
+
+@needs_build
+def test_cuda_out_with_a_cpu_input_is_refused():
+    x, w = np.zeros((1, 2, 5, 5), np.float32), np.zeros((3, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="out is a cuda array but the input is on the cpu"):
+        _C.conv2d_forward(x, w, out=_fake((1, 3, 3, 3)))
+
+
+@needs_build
+def test_activation_rejects_a_cpu_output_for_a_cuda_input():
+    with pytest.raises(ValueError, match="out must be a cuda array like the input"):
+        _C.activation_forward(_fake((4,)), "relu", out=np.zeros(4, np.float32))
+
+
+@needs_build
+def test_cuda_input_checks_shape_before_any_launch():
+    with pytest.raises(ValueError, match=r"conv2d: input has 2 channels but weight"):
+        _C.conv2d_forward(_fake((1, 2, 5, 5)), _fake((3, 4, 3, 3)), out=_fake((1, 3, 3, 3)))
+
+
+@needs_build
+def test_cuda_input_with_an_unsupported_dtype_names_the_argument():
+    with pytest.raises(TypeError, match="conv2d: input must have dtype float32 or float64"):
+        _C.conv2d_forward(_FakeCudaArray(np.zeros((1, 2, 5, 5), np.int32)), _fake((3, 2, 3, 3)))
+
+
+@needs_build
+def test_op_without_a_cuda_path_names_itself():
+    with pytest.raises(RuntimeError, match="conv2d_impl: got a cuda array, but conv2d_impl has no CUDA kernel"):
+        _C.conv2d_impl(_fake((1, 2, 5, 5)), _fake((3, 2, 3, 3)))
+
+
+@pytest.mark.skipif(not fl.cuda.is_built() or HAS_GPU, reason="needs a CUDA build on a machine without a GPU")
+def test_cuda_kernel_without_a_driver_raises_instead_of_crashing():
+    # All operands agree, so the call reaches the launcher; the CUDA runtime reports that there is no
+    # usable device, which surfaces as a RuntimeError.
+    with pytest.raises(RuntimeError, match="fastlayers CUDA"):
+        _C.activation_forward(_fake((4,)), "relu", out=_fake((4,)))
+
+
+@pytest.mark.skipif(fl.cuda.is_built(), reason="checks the build without CUDA")
+def test_cuda_array_in_a_cpu_only_build_says_so():
+    with pytest.raises(RuntimeError, match="built without CUDA"):
+        _C.conv2d_forward(_fake((1, 2, 5, 5)), _fake((3, 2, 3, 3)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The dropout mask: one formula for every device
+
+
+def test_dropout_mask_is_reproducible_by_seed_and_has_the_right_rate():
+    like = np.zeros(1, np.float32)
+    a = _C.dropout_mask(like, (200, 100), 0.3, 7)
+    b = _C.dropout_mask(like, (200, 100), 0.3, 7)
+    c = _C.dropout_mask(like, (200, 100), 0.3, 8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert set(np.unique(a)) <= {0.0, np.float32(1 / 0.7)}
+    assert abs((a == 0).mean() - 0.3) < 0.02, f"dropout_mask p=0.3: zero rate {(a == 0).mean():.3f}"
+
+
+def test_dropout_mask_offset_draws_the_continuation_of_the_stream():
+    like = np.zeros(1, np.float64)
+    whole = _C.dropout_mask(like, (1000,), 0.5, 3)
+    tail = _C.dropout_mask(like, (400,), 0.5, 3, offset=600)
+    np.testing.assert_array_equal(whole[600:], tail)
+
+
+def test_dropout_mask_rejects_a_bad_probability():
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
+        _C.dropout_mask(np.zeros(1, np.float32), (10,), 1.5, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# On a GPU: every op with a CUDA kernel against torch on the GPU and against our CPU path
+
+if HAS_GPU:
+    import cupy
+
+
+def _gpu(a):
+    return cupy.asarray(a)
+
+
+def _host(a):
+    return cupy.asnumpy(a) if not isinstance(a, np.ndarray) else a
+
+
+def _close(ours, expected, op, case, n=1, dtype=np.float32):
+    """assert_close at float32 tolerance unless told otherwise (most GPU cases run in float32)."""
+    assert_close(ours, expected, op, case, n, dtype)
+
+
+def _torch_cuda(a, grad=False):
+    return torch.from_numpy(np.ascontiguousarray(a)).cuda().requires_grad_(grad)
+
+
+def _check(ours_gpu, ours_cpu, theirs, op, case, n=1, dtype=np.float32):
+    _close(_host(ours_gpu), theirs.detach().cpu().numpy(), op + " vs torch cuda", case, n, dtype)
+    _close(_host(ours_gpu), ours_cpu, op + " vs our cpu", case, n, dtype)
+
+
+CONV_CASES = [  # N, C, H, W, K, R, S, stride, pad, dil, groups
+    (2, 3, 9, 7, 4, 3, 3, 1, 1, 1, 1),
+    (1, 4, 8, 8, 6, 2, 3, 2, 0, 1, 2),
+    (2, 5, 7, 7, 5, 3, 3, 1, 2, 2, 5),   # depthwise
+    (1, 8, 6, 6, 16, 1, 1, 1, 0, 1, 1),  # 1x1
+]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "mb%dic%dih%diw%doc%dkh%dkw%ds%dp%dd%dg%d" % c)
+def test_conv2d_cuda_matches_torch_and_cpu(case, dtype):
+    N, C, H, W, K, R, S, st, pad, dil, g = case
+    rng = np.random.default_rng(0)
+    x, w, b = grid_data(rng, (N, C, H, W), dtype), grid_data(rng, (K, C // g, R, S), dtype), grid_data(rng, (K,), dtype)
+    args = ((st, st), (pad, pad), (dil, dil), g)
+    y_gpu = _C.conv2d_forward(_gpu(x), _gpu(w), _gpu(b), *args)
+    y_cpu = _C.conv2d_forward(x, w, b, *args)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    ty = torch.nn.functional.conv2d(tx, tw, tb, st, pad, dil, g)
+    n = C // g * R * S
+    _check(y_gpu, y_cpu, ty, "conv2d", case, n, dtype)
+    dy = grid_data(rng, y_cpu.shape, dtype)
+    grads_gpu = _C.conv2d_backward(_gpu(dy), _gpu(x), _gpu(w), *args)
+    grads_cpu = _C.conv2d_backward(dy, x, w, *args)
+    ty.backward(_torch_cuda(dy))
+    for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu,
+                                       (tx.grad, tw.grad, tb.grad)):
+        _check(ours, cpu, theirs, "conv2d " + name, case, N * H * W * K, dtype)
+
+
+@needs_gpu
+def test_conv2d_cuda_weight_gradient_is_deterministic():
+    rng = np.random.default_rng(1)
+    x, w = _gpu(rng.standard_normal((4, 8, 16, 16), np.float32)), _gpu(rng.standard_normal((8, 8, 3, 3), np.float32))
+    dy = _gpu(rng.standard_normal((4, 8, 16, 16), np.float32))
+    runs = [_C.conv2d_backward(dy, x, w, (1, 1), (1, 1), (1, 1), 1) for _ in range(3)]
+    for r in runs[1:]:
+        for a, b in zip(runs[0], r):
+            assert cupy.array_equal(a, b), "conv2d backward on cuda differs between identical runs"
+
+
+@needs_gpu
+@pytest.mark.parametrize("case", [(2, 4, 5, 5, 6, 3, 3, 2, 1, 1, 1, 1), (1, 4, 4, 6, 4, 4, 3, 2, 1, 1, 1, 2),
+                                  (1, 2, 3, 3, 2, 3, 3, 1, 1, 1, 2, 1)],
+                         ids=lambda c: "mb%dic%dih%diw%doc%dkh%dkw%ds%dp%dop%dd%dg%d" % c)
+def test_conv_transpose2d_cuda_matches_torch_and_cpu(case):
+    N, C, H, W, K, R, S, st, pad, op_, dil, g = case
+    rng = np.random.default_rng(2)
+    x, w, b = grid_data(rng, (N, C, H, W), np.float32), grid_data(rng, (C, K // g, R, S), np.float32), \
+        grid_data(rng, (K,), np.float32)
+    args = ((st, st), (pad, pad), (op_, op_), g, (dil, dil))
+    y_gpu = _C.conv_transpose2d_forward(_gpu(x), _gpu(w), _gpu(b), *args)
+    y_cpu = _C.conv_transpose2d_forward(x, w, b, *args)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, st, pad, op_, g, dil)
+    _check(y_gpu, y_cpu, ty, "conv_transpose2d", case, C * R * S)
+    dy = grid_data(rng, y_cpu.shape, np.float32)
+    grads_gpu = _C.conv_transpose2d_backward(_gpu(dy), _gpu(x), _gpu(w), *args)
+    grads_cpu = _C.conv_transpose2d_backward(dy, x, w, *args)
+    ty.backward(_torch_cuda(dy))
+    for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu,
+                                       (tx.grad, tw.grad, tb.grad)):
+        _check(ours, cpu, theirs, "conv_transpose2d " + name, case, N * y_cpu.shape[2] * y_cpu.shape[3] * K)
+
+
+ACTIVATIONS = ["relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "mish", "softplus", "sigmoid", "tanh",
+               "hardtanh", "hardsigmoid", "hardswish"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_activation_cuda_matches_cpu(kind):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(1000) * 4).astype(np.float64)
+    y_gpu, y_cpu = _C.activation_forward(_gpu(x), kind), _C.activation_forward(x, kind)
+    _close(_host(y_gpu), y_cpu, kind, "n1000", 4, np.float64)
+    dy = rng.standard_normal(1000)
+    dx_gpu = _C.activation_backward(_gpu(dy), _gpu(x), False, kind)
+    dx_cpu = _C.activation_backward(dy, x, False, kind)
+    _close(_host(dx_gpu), dx_cpu, kind + " backward", "n1000", 4, np.float64)
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape,dim", [((7, 300), 1), ((3, 5, 4), 1), ((2, 1), 0)])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_cuda_matches_torch_and_cpu(shape, dim, log):
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    case = f"{shape} dim={dim}"
+    y_gpu, y_cpu = _C.softmax_forward(_gpu(x), dim, log), _C.softmax_forward(x, dim, log)
+    tx = _torch_cuda(x, True)
+    ty = (torch.log_softmax if log else torch.softmax)(tx, dim)
+    _check(y_gpu, y_cpu, ty, "log_softmax" if log else "softmax", case, shape[dim])
+    ty.backward(_torch_cuda(dy))
+    dx_gpu = _C.softmax_backward(_gpu(dy), y_gpu, dim, log)
+    _check(dx_gpu, _C.softmax_backward(dy, y_cpu, dim, log), tx.grad, "softmax backward", case, shape[dim])
+
+
+@needs_gpu
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_and_avg_pool_cuda_match_torch_and_cpu(ceil_mode):
+    rng = np.random.default_rng(5)
+    x = grid_data(rng, (2, 3, 9, 8), np.float32)
+    k, s, p, d = (3, 2), (2, 2), (1, 1), (1, 1)
+    y_gpu, i_gpu = _C.max_pool2d_forward(_gpu(x), k, s, p, d, ceil_mode, "")
+    y_cpu, i_cpu = _C.max_pool2d_forward(x, k, s, p, d, ceil_mode, "")
+    tx = _torch_cuda(x, True)
+    ty, ti = torch.nn.functional.max_pool2d(tx, k, s, p, d, ceil_mode, return_indices=True)
+    _check(y_gpu, y_cpu, ty, "max_pool2d", f"ceil={ceil_mode}")
+    np.testing.assert_array_equal(_host(i_gpu), ti.cpu().numpy())
+    dy = grid_data(rng, y_cpu.shape, np.float32)
+    ty.backward(_torch_cuda(dy))
+    dx_gpu = _C.max_pool2d_backward(_gpu(dy), i_gpu, (9, 8))
+    _check(dx_gpu, _C.max_pool2d_backward(dy, i_cpu, (9, 8)), tx.grad, "max_pool2d backward", f"ceil={ceil_mode}", 9)
+    a_gpu = _C.avg_pool2d_forward(_gpu(x), k, s, p, ceil_mode, True, 0, "")
+    ta = torch.nn.functional.avg_pool2d(_torch_cuda(x), k, s, p, ceil_mode, True)
+    _check(a_gpu, _C.avg_pool2d_forward(x, k, s, p, ceil_mode, True, 0, ""), ta, "avg_pool2d", f"ceil={ceil_mode}", 9)
+    da_gpu = _C.avg_pool2d_backward(_gpu(dy), (9, 8), k, s, p, ceil_mode, True, 0, "")
+    da_cpu = _C.avg_pool2d_backward(dy, (9, 8), k, s, p, ceil_mode, True, 0, "")
+    _close(_host(da_gpu), da_cpu, "avg_pool2d backward", f"ceil={ceil_mode}", 9)
+
+
+@needs_gpu
+def test_adaptive_pool_and_unpool_cuda_match_cpu():
+    rng = np.random.default_rng(6)
+    x = grid_data(rng, (2, 3, 10, 7), np.float32)
+    for fn in ("adaptive_avg_pool2d_forward",):
+        ours, cpu = getattr(_C, fn)(_gpu(x), (4, 3), ""), getattr(_C, fn)(x, (4, 3), "")
+        _close(_host(ours), cpu, fn, "10x7->4x3", 9)
+    dy = grid_data(rng, (2, 3, 4, 3), np.float32)
+    _close(_host(_C.adaptive_avg_pool2d_backward(_gpu(dy), (10, 7), "")),
+                 _C.adaptive_avg_pool2d_backward(dy, (10, 7), ""), "adaptive_avg_pool2d backward", "4x3->10x7", 9)
+    y_gpu, i_gpu = _C.adaptive_max_pool2d_forward(_gpu(x), (4, 3), "")
+    y_cpu, i_cpu = _C.adaptive_max_pool2d_forward(x, (4, 3), "")
+    _close(_host(y_gpu), y_cpu, "adaptive_max_pool2d", "10x7->4x3")
+    np.testing.assert_array_equal(_host(i_gpu), i_cpu)
+    u_gpu = _C.max_unpool2d_forward(y_gpu, i_gpu, (10, 7))
+    _close(_host(u_gpu), _C.max_unpool2d_forward(y_cpu, i_cpu, (10, 7)), "max_unpool2d", "4x3->10x7")
+    with pytest.raises(ValueError, match="invalid max index"):
+        _C.max_unpool2d_forward(y_gpu, i_gpu, (2, 2))
+
+
+@needs_gpu
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_cuda_matches_torch_and_cpu(training):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    w, b = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    rm_gpu, rv_gpu = _gpu(rm), _gpu(rv)
+    y_gpu, m_gpu, r_gpu = _C.batch_norm_forward(_gpu(x), _gpu(w), _gpu(b), rm_gpu, rv_gpu, training, 0.1, 1e-5)
+    y_cpu, m_cpu, r_cpu = _C.batch_norm_forward(x, w, b, rm, rv, training, 0.1, 1e-5)
+    trm, trv = _torch_cuda(np.zeros(3, np.float32)), _torch_cuda(np.ones(3, np.float32))
+    ty = torch.nn.functional.batch_norm(_torch_cuda(x), trm, trv, _torch_cuda(w), _torch_cuda(b), training, 0.1, 1e-5)
+    _check(y_gpu, y_cpu, ty, "batch_norm", f"training={training}", 100)
+    _close(_host(rm_gpu), trm.cpu().numpy(), "batch_norm running_mean", f"training={training}", 100)
+    _close(_host(rv_gpu), trv.cpu().numpy(), "batch_norm running_var", f"training={training}", 100)
+
+
+@needs_gpu
+@pytest.mark.parametrize("groups", [1, 3, 6])
+def test_group_norm_cuda_matches_torch_and_cpu(groups):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 6, 4, 5)).astype(np.float32)
+    w, b = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    y_gpu = _C.group_norm_forward(_gpu(x), groups, _gpu(w), _gpu(b), 1e-5)[0]
+    y_cpu = _C.group_norm_forward(x, groups, w, b, 1e-5)[0]
+    ty = torch.nn.functional.group_norm(_torch_cuda(x), groups, _torch_cuda(w), _torch_cuda(b), 1e-5)
+    _check(y_gpu, y_cpu, ty, "group_norm", f"G={groups}", 120)
+
+
+@needs_gpu
+@pytest.mark.parametrize("mode,align", [("nearest", False), ("bilinear", False), ("bilinear", True)])
+def test_upsample_cuda_matches_torch_and_cpu(mode, align):
+    rng = np.random.default_rng(9)
+    x = grid_data(rng, (2, 3, 5, 4), np.float32)
+    args = ((9, 11), (0.0, 0.0), mode, align, True, "")
+    y_gpu, y_cpu = _C.upsample2d_forward(_gpu(x), *args), _C.upsample2d_forward(x, *args)
+    tx = _torch_cuda(x, True)
+    ty = torch.nn.functional.interpolate(tx, size=(9, 11), mode=mode, align_corners=align if mode != "nearest" else None)
+    _check(y_gpu, y_cpu, ty, "interpolate " + mode, f"align={align}", 4)
+    dy = grid_data(rng, y_cpu.shape, np.float32)
+    ty.backward(_torch_cuda(dy))
+    bargs = ((5, 4), (0.0, 0.0), mode, align, True, "")
+    dx_gpu, dx_cpu = _C.upsample2d_backward(_gpu(dy), *bargs), _C.upsample2d_backward(dy, *bargs)
+    _check(dx_gpu, dx_cpu, tx.grad, "interpolate backward " + mode, f"align={align}", 12)
+
+
+@needs_gpu
+def test_dropout_mask_is_the_same_on_gpu_and_cpu():
+    a_gpu = _C.dropout_mask(_gpu(np.zeros(1, np.float32)), (300, 7), 0.4, 11)
+    a_cpu = _C.dropout_mask(np.zeros(1, np.float32), (300, 7), 0.4, 11)
+    np.testing.assert_array_equal(_host(a_gpu), a_cpu)
+
+
+@needs_gpu
+def test_tensor_to_cuda_conv_and_backward_match_cpu():
+    rng = np.random.default_rng(10)
+    x_np, w_np = grid_data(rng, (2, 3, 8, 8), np.float32), grid_data(rng, (4, 3, 3, 3), np.float32)
+    x_cpu, w_cpu = fl.tensor(x_np, requires_grad=True), fl.tensor(w_np, requires_grad=True)
+    x_gpu = fl.tensor(x_np, requires_grad=True)
+    w_gpu = fl.tensor(w_np).to("cuda").detach().requires_grad_()
+    assert w_gpu.device == "cuda:0"
+    y_gpu = F.conv2d(x_gpu.to("cuda"), w_gpu, padding=1)
+    y_cpu = F.conv2d(x_cpu, w_cpu, padding=1)
+    assert y_gpu.device == "cuda:0"
+    _close(_host(y_gpu.data), y_cpu.data, "F.conv2d on cuda", "mb2ic3ih8oc4kh3", 27)
+    y_gpu.sum().backward()
+    y_cpu.sum().backward()
+    assert x_gpu.grad.device == "cpu", "the gradient of .to('cuda') must come back to the cpu leaf"
+    _close(x_gpu.grad.data, x_cpu.grad.data, "F.conv2d grad_input through .to", "mb2ic3ih8", 36)
+    _close(_host(w_gpu.grad.data), w_cpu.grad.data, "F.conv2d grad_weight on cuda", "mb2ic3ih8", 128)
+
+
+@needs_gpu
+def test_functional_op_mixing_devices_raises():
+    x = fl.tensor(np.ones((1, 2, 5, 5), np.float32)).to("cuda")
+    w = fl.tensor(np.ones((3, 2, 3, 3), np.float32))
+    with pytest.raises(RuntimeError, match="weight is on cpu but input is on cuda:0"):
+        F.conv2d(x, w)
+
+
+@needs_gpu
+def test_module_cuda_forward_backward_and_state_match_cpu():
+    rng = np.random.default_rng(11)
+    x_np = grid_data(rng, (2, 3, 6, 6), np.float32)
+    cpu = fl.nn.Sequential(fl.nn.Conv2d(3, 4, 3, padding=1), fl.nn.BatchNorm2d(4), fl.nn.ReLU())
+    gpu = fl.nn.Sequential(fl.nn.Conv2d(3, 4, 3, padding=1), fl.nn.BatchNorm2d(4), fl.nn.ReLU())
+    gpu.load_state_dict(cpu.state_dict())
+    weight = gpu[0].weight
+    assert gpu.cuda() is gpu and gpu[0].weight is weight and weight.device == "cuda:0"
+    y_cpu = cpu(fl.tensor(x_np))
+    y_gpu = gpu(fl.tensor(x_np).to("cuda"))
+    _close(_host(y_gpu.data), y_cpu.data, "Sequential(conv, bn, relu) on cuda", "mb2ic3ih6", 27)
+    y_cpu.sum().backward()
+    y_gpu.sum().backward()
+    _close(_host(gpu[0].weight.grad.data), cpu[0].weight.grad.data, "conv weight grad on cuda", "mb2ic3ih6", 72)
+    _close(_host(gpu[1].running_var.data), cpu[1].running_var.data, "bn running_var on cuda", "mb2ic3ih6", 72)
