@@ -183,14 +183,13 @@ class LogSoftmax(Softmax):
 class PReLU(Module):
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
-        if device not in (None, "cpu"):
-            raise ValueError(f"PReLU: device must be None or 'cpu', got {device!r}")
         if isinstance(num_parameters, bool) or not isinstance(num_parameters, numbers.Integral) or num_parameters < 1:
             raise ValueError(f"PReLU: num_parameters must be a positive integer, got {num_parameters!r}")
         self.num_parameters = int(num_parameters)
         self.init = init
         self.weight = Parameter(empty(self.num_parameters, dtype=dtype))
         self.reset_parameters()
+        self._place(device)
 
     def reset_parameters(self):
         init.constant_(self.weight, self.init)

@@ -23,7 +23,8 @@ class _ConvNd(Module):
     _nd = 0
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=None, *, transposed=False, output_padding=0):
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, transposed=False,
+                 output_padding=0):
         # transposed/output_padding: as torch's _ConvNd, for the transposed convolutions (conv_transpose.py),
         # whose weight is (in_channels, out_channels/groups, *kernel).
         super().__init__()
@@ -71,6 +72,7 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        self._place(device)
 
     def reset_parameters(self):
         # torch's default: kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias likewise.

@@ -6,7 +6,7 @@ from .conv import _ConvNd
 
 class _ConvTransposeNd(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros", dtype=None):
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         if isinstance(padding, str):
@@ -15,7 +15,7 @@ class _ConvTransposeNd(_ConvNd):
         # _ConvNd's default init is torch's: kaiming_uniform_(a=sqrt(5)) with fan_in from weight.shape[1:],
         # i.e. (out_channels/groups) * prod(kernel) for this layout, as torch computes it.
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, dtype, transposed=True, output_padding=output_padding)
+                         padding_mode, device, dtype, transposed=True, output_padding=output_padding)
 
     def _output_padding(self, input, output_size):
         """output_padding for this call: the module's own, or what output_size asks for (as torch)."""

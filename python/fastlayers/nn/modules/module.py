@@ -280,6 +280,11 @@ class Module:
 
         return self.apply(cast)
 
+    def _place(self, device):
+        """The `device=` of a constructor: parameters are made on the CPU, then moved as Module.to does."""
+        if device is not None and str(device) != "cpu":
+            self.to(str(device))
+
     # ---- cuda ----
     def _to_device(self, device):
         from ... import _device

@@ -15,8 +15,8 @@ class _NormBase(Module):
     """Shared by batch and instance norm: weight/bias (affine) and running_mean, running_var,
     num_batches_tracked (track_running_stats), in torch's registration order."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None, *,
-                 bias=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None, *, bias=True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -41,6 +41,7 @@ class _NormBase(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
+        self._place(device)
 
     def reset_running_stats(self):
         if self.track_running_stats:
@@ -101,9 +102,9 @@ class BatchNorm2d(_BatchNorm):
 class _InstanceNorm(_NormBase):
     _batched_ndim = 0
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, dtype=None, *,
-                 bias=True):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, bias=bias)
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
+                 dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
 
     def forward(self, input):
         nd = self._batched_ndim
@@ -134,7 +135,7 @@ class InstanceNorm2d(_InstanceNorm):
 class LayerNorm(Module):
     """Normalizes over the trailing normalized_shape dims, with elementwise weight and bias."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
@@ -151,6 +152,7 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         self.reset_parameters()
+        self._place(device)
 
     def reset_parameters(self):
         if self.elementwise_affine:
@@ -169,7 +171,7 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """Normalizes (N, C, *) input over groups of num_channels / num_groups channels, per-channel affine."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None, *, bias=True):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
         super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError(f"num_channels must be divisible by num_groups, got num_channels={num_channels}, "
@@ -187,6 +189,7 @@ class GroupNorm(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        self._place(device)
 
     def reset_parameters(self):
         if self.weight is not None:
@@ -240,10 +243,12 @@ class BatchInstanceNorm2d(_NormBase):
         model.apply(lambda m: m.clip_rho_() if isinstance(m, nn.BatchInstanceNorm2d) else None)
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, None, dtype)
         self.rho = Parameter(empty(num_features, dtype=dtype))
         init.ones_(self.rho)
+        self._place(device)
 
     def reset_parameters(self):
         super().reset_parameters()
