@@ -78,6 +78,9 @@ CASES = [
     ("softmax", lambda nn: nn.Softmax(dim=1), (2, 5, 3)),
     ("log_softmax", lambda nn: nn.LogSoftmax(dim=-1), (2, 3, 6)),
     ("dropout_eval_p0", lambda nn: nn.Dropout(0.0), (2, 3, 4)),
+    ("linear", lambda nn: nn.Linear(5, 3), (4, 5)),
+    ("linear_3d_nobias", lambda nn: nn.Linear(4, 6, bias=False), (2, 3, 4)),
+    ("linear_1d_input", lambda nn: nn.Linear(4, 2), (4,)),
     ("dropout2d_p0", lambda nn: nn.Dropout2d(0.0), (2, 3, 4, 4)),
 ]
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
@@ -188,6 +191,8 @@ GRADCHECK = [
     ("layer_norm", lambda x, w, b: FF.layer_norm(x, (3,), w, b), (2, 4, 3), (3,), (3,)),
     ("instance_norm", lambda x, w, b: FF.instance_norm(x, weight=w, bias=b), (2, 3, 4), (3,), (3,)),
     ("prelu", lambda x, w, b: FF.prelu(x, w) + b, (2, 3, 4), (3,), (4,)),
+    ("linear", lambda x, w, b: FF.linear(x, w, b), (2, 3, 4), (5, 4), (5,)),
+    ("linear_vector_weight_broadcast_bias", lambda x, w, b: FF.linear(x, w, b), (3, 4), (4,), (3,)),
     ("batch_instance_norm", lambda x, w, b: FF.batch_instance_norm(
         x, None, None, w, b, torch.full((2,), 0.3, dtype=torch.float64, requires_grad=True), training=True),
      (3, 2, 2, 3), (2,), (2,)),

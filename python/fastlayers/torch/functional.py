@@ -22,7 +22,7 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool
            "batch_norm", "group_norm", "layer_norm", "instance_norm", "local_response_norm", "batch_instance_norm",
            "relu", "relu_", "relu6", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu", "silu", "mish",
            "softplus", "sigmoid", "tanh", "hardtanh", "hardsigmoid", "hardswish", "softmax", "log_softmax",
-           "maxout", "dropout", "dropout2d", "pad"]
+           "maxout", "dropout", "dropout2d", "pad", "linear"]
 
 # Padding is data movement, not a layer: torch's own is used (conv padding modes, asymmetric 'same').
 pad = _TF.pad
@@ -789,3 +789,54 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                             "dropout behavior is desired - input is interpreted as shape (N, C, L).", stacklevel=2)
     return _dropout("dropout2d", input, p, training, inplace,
                     lambda shape: tuple(shape[:2]) + (1,) * (len(shape) - 2))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Linear
+
+
+class _LinearFn(Function):
+    @staticmethod
+    def forward(ctx, K, x, w, b):
+        ctx.save_for_backward(x, w)
+        ctx.K = K
+        return ten(K.linear_forward(arr(x), arr(w), arr(b)))
+
+    @staticmethod
+    @once_differentiable("linear")
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        n = ctx.needs_input_grad
+        gx, gw, gb = ctx.K.linear_backward(arr(gy), arr(x), arr(w), (n[1], n[2], n[3]))
+        return None, ten(gx), ten(gw), ten(gb)
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias over the last dimension of input (*, in_features) -> (*, out_features); a 1-D
+    weight gives one output whose dimension is dropped, and a bias that is not (out_features,) broadcasts, as
+    torch."""
+    op = "linear"
+    _check_tensor(input, op, "input")
+    _check_tensor(weight, op, "weight")
+    _check_tensor(bias, op, "bias", optional=True)
+    K = backend(op, input, weight, bias)
+    if input.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
+                           f"{input.ndim}D and {weight.ndim}D")
+    if weight.ndim > 2:
+        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
+                         f"got shape {tuple(weight.shape)}")
+    if weight.ndim == 1:
+        out = linear(input, weight.unsqueeze(0)).squeeze(-1)
+        return out if bias is None else out + bias
+    out_features, in_features = weight.shape
+    if input.shape[-1] != in_features:
+        rows = input.numel() // max(input.shape[-1], 1)
+        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and "
+                           f"{in_features}x{out_features}): input has {input.shape[-1]} features in its last "
+                           f"dimension {tuple(input.shape)}, weight {tuple(weight.shape)} expects {in_features}")
+    if bias is not None and tuple(bias.shape) != (out_features,):
+        return linear(input, weight) + bias  # torch's broadcasting of an unusual bias
+    x = input if input.ndim == 2 else input.reshape(-1, in_features)
+    out = run(_LinearFn, K, x.contiguous(), weight.contiguous(), bias)
+    return out if input.ndim == 2 else out.reshape(tuple(input.shape[:-1]) + (out_features,))

@@ -17,7 +17,7 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d"
            "BatchNorm2d", "GroupNorm", "LayerNorm", "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm", "ReLU",
            "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Softplus", "Sigmoid",
            "Tanh", "Hardtanh", "Hardsigmoid", "Hardswish", "Softmax", "LogSoftmax", "Dropout", "Dropout2d",
-           "Maxout", "BatchInstanceNorm2d"]
+           "Linear", "Maxout", "BatchInstanceNorm2d"]
 
 
 # Convolutions: torch's forward calls self._conv_forward (padding modes handled there).
@@ -310,6 +310,11 @@ class Dropout(nn.Dropout):
 class Dropout2d(nn.Dropout2d):
     def forward(self, input):
         return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Linear(nn.Linear):
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
 
 
 class Maxout(nn.Module):
