@@ -453,9 +453,10 @@ def test_replace_include_exclude_and_what_is_left_alone():
         pass
 
     half = nn.Conv2d(2, 2, 1).half()
-    model = flt.replace(nn.Sequential(MyConv(2, 2, 1), half))
+    model = flt.replace(nn.Sequential(MyConv(2, 2, 1), half, nn.MaxPool3d(2), nn.Flatten()))
     left = {name: why for name, _, why in model.fastlayers_report.left}
     assert "subclass" in left["0"] and "float16" in left["1"], model.fastlayers_report
+    assert left["2"] == "no fastlayers counterpart" and "3" not in left, model.fastlayers_report
     with pytest.raises(TypeError, match="include/exclude"):
         flt.replace(_net(), include=[3])
 

@@ -13,6 +13,8 @@ _log = logging.getLogger("fastlayers.torch")
 # torch.nn class -> its drop-in (the drop-in subclasses it and adds no state).
 SUPPORTED = {getattr(nn, name): getattr(M, name) for name in M.__all__ if hasattr(nn, name)}
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+# torch.nn leaf modules that only reshape or pass through: not worth a line in the report.
+_NOT_LAYERS = {"Flatten", "Unflatten", "Identity"}
 
 
 def _unsupported_config(module):
@@ -94,6 +96,9 @@ def replace(model, include=None, exclude=None):
             if base is not None:
                 report.left.append((qualname, cls.__name__, f"a subclass of torch.nn.{base.__name__} with its own "
                                     f"code; only the torch.nn class itself is swapped"))
+            elif cls.__module__.startswith("torch.nn.") and not any(True for _ in module.children()) \
+                    and cls.__name__ not in _NOT_LAYERS:
+                report.left.append((qualname, cls.__name__, "no fastlayers counterpart"))
             continue
         if include is not None and not _matches(include, qualname, module):
             report.left.append((qualname, cls.__name__, "not in include"))
