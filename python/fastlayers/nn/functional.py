@@ -1345,6 +1345,26 @@ class _Linear(Function):
         return _C.linear_backward(grad_output, input, weight, (needs[0], needs[1], needs[2]))
 
 
+def _linear_checks(input, weight):
+    """linear's checks of input (*, in_features) and weight (out_features, in_features) or (in_features,), on
+    anything with .ndim and .shape."""
+    op = "linear"
+    if input.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
+                           f"{input.ndim}D and {weight.ndim}D")
+    if weight.ndim > 2:
+        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
+                         f"got shape {tuple(weight.shape)}")
+    shape = tuple(input.shape)
+    in_features = weight.shape[-1]
+    out_features = weight.shape[0] if weight.ndim == 2 else 1
+    if shape[-1] != in_features:
+        rows = _linear_math.prod(shape[:-1])
+        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{shape[-1]} and "
+                           f"{in_features}x{out_features}): input has {shape[-1]} features in its last dimension "
+                           f"{shape}, weight {(out_features, in_features)} expects {in_features}")
+
+
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias over the last dimension of input (*, in_features) -> (*, out_features).
 
@@ -1356,21 +1376,11 @@ def linear(input, weight, bias=None):
     _check_tensor(weight, op, "weight")
     _check_tensor(bias, op, "bias", optional=True)
     shape = input.shape
-    if input.ndim == 0 or weight.ndim == 0:
-        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
-                           f"{input.ndim}D and {weight.ndim}D")
-    if weight.ndim > 2:
-        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
-                         f"got shape {tuple(weight.shape)}")
+    _linear_checks(input, weight)
     vector_weight = weight.ndim == 1
     if vector_weight:
         weight = weight.unsqueeze(0)
     in_features, out_features = weight.shape[1], weight.shape[0]
-    if shape[-1] != in_features:
-        rows = _linear_math.prod(shape[:-1])
-        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{shape[-1]} and "
-                           f"{in_features}x{out_features}): input has {shape[-1]} features in its last dimension "
-                           f"{tuple(shape)}, weight {tuple(weight.shape)} expects {in_features}")
     extra_bias = None  # a bias that is not (out_features,) is added after the product, broadcasting as torch
     if bias is not None and (vector_weight or bias.shape != (out_features,)):
         out_shape = shape[:-1] + (() if vector_weight else (out_features,))

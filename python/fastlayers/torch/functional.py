@@ -417,17 +417,23 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     return y.reshape(input.shape)
 
 
+def _per_channel_checks(op, input, **params):
+    """An (N, C, *) input of at least 3 dims and (C,) per-channel tensors (None allowed)."""
+    if input.ndim < 3:
+        raise ValueError(f"{op}(): expected input of at least 3 dims (N, C, *), got shape {tuple(input.shape)}")
+    C = input.shape[1]
+    for name, p in params.items():
+        if p is not None and tuple(p.shape) != (C,):
+            raise ValueError(f"{op}(): expected {name} of shape ({C},) for an input with {C} channels, "
+                             f"got {tuple(p.shape)}")
+
+
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-05):
     op = "instance_norm"
     K = _norm_tensors(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
-    if input.ndim < 3:
-        raise ValueError(f"{op}(): expected input of at least 3 dims (N, C, *), got shape {tuple(input.shape)}")
+    _per_channel_checks(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     C = input.shape[1]
-    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                    ("bias", bias)):
-        if p is not None and tuple(p.shape) != (C,):
-            raise ValueError(f"{op}(): expected {name} of shape ({C},), got {tuple(p.shape)}")
     x = input.contiguous()
     if not use_input_stats:
         if running_mean is None or running_var is None:
@@ -506,14 +512,8 @@ def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, tra
     K = _norm_tensors(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
                       rho=rho)
     _check_tensor(rho, op, "rho")
-    if input.ndim < 3:
-        raise ValueError(f"{op}(): expected input of at least 3 dims (N, C, *), got shape {tuple(input.shape)}")
-    C = input.shape[1]
-    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                    ("bias", bias), ("rho", rho)):
-        if p is not None and tuple(p.shape) != (C,):
-            raise ValueError(f"{op}(): expected {name} of shape ({C},) for an input with {C} channels, "
-                             f"got {tuple(p.shape)}")
+    _per_channel_checks(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
+                        rho=rho)
     if input[0, 0].numel() <= 1:
         raise ValueError(f"{op}(): expected more than 1 spatial element (instance statistics), got input size "
                          f"{tuple(input.shape)}")
@@ -820,21 +820,11 @@ def linear(input, weight, bias=None):
     _check_tensor(weight, op, "weight")
     _check_tensor(bias, op, "bias", optional=True)
     K = backend(op, input, weight, bias)
-    if input.ndim == 0 or weight.ndim == 0:
-        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
-                           f"{input.ndim}D and {weight.ndim}D")
-    if weight.ndim > 2:
-        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
-                         f"got shape {tuple(weight.shape)}")
+    _flF._linear_checks(input, weight)
     if weight.ndim == 1:
         out = linear(input, weight.unsqueeze(0)).squeeze(-1)
         return out if bias is None else out + bias
     out_features, in_features = weight.shape
-    if input.shape[-1] != in_features:
-        rows = input.numel() // max(input.shape[-1], 1)
-        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and "
-                           f"{in_features}x{out_features}): input has {input.shape[-1]} features in its last "
-                           f"dimension {tuple(input.shape)}, weight {tuple(weight.shape)} expects {in_features}")
     if bias is not None and tuple(bias.shape) != (out_features,):
         return linear(input, weight) + bias  # torch's broadcasting of an unusual bias
     x = input if input.ndim == 2 else input.reshape(-1, in_features)
