@@ -9,8 +9,9 @@ and the ResNet-18-style network for 32x32 input (2-2-2-2 BasicBlocks, widths 64.
 Both models start from the same weights; the two sides are timed ALTERNATING (ours, torch, ...) after warm-up,
 median of the repetitions, at fixed thread counts (torch.set_num_threads and fastlayers.set_num_threads). The
 ratio is torch/ours (> 1: fastlayers faster). The adapter's overhead per layer call is the time of a drop-in call on
-a 1-element input minus the time of the bare `_C` kernel call on the same (numpy) data: without a graph (no_grad),
-and with autograd's bookkeeping (forward + backward of a Function).
+a 1-element input minus the time of the bare `_C` kernel call(s) on the same (numpy) data, without a graph (no_grad)
+and with autograd's bookkeeping (forward + backward through torch.autograd.backward); torch's own op on the same
+tensors is printed beside it for scale.
 
     python bench/compare.py --torch-dropin                  # both models, both modes, threads 1 and 2
     python bench/compare.py --torch-dropin --quick          # smoke run: tiny batches, 1 thread, 1 rep
@@ -119,14 +120,17 @@ def adapter_overhead_us(reps=2000):
                                      _C.conv2d_backward(x_np, x_np, w_np, (1, 1), (0, 0), (1, 1), 1,
                                                         mask=(True, True, False))))
     with torch.no_grad():
-        out["relu_no_grad"] = per_call(lambda: FF.relu(x)) - bare_relu
-        out["conv2d_no_grad"] = per_call(lambda: FF.conv2d(x, w)) - bare_conv
-    out["relu_fwd_bwd"] = per_call(lambda: torch.autograd.backward(FF.relu(xg), g), reps // 4) - bare_relu_fb
-    out["conv2d_fwd_bwd"] = per_call(lambda: torch.autograd.backward(FF.conv2d(xg, wg), g), reps // 4) - bare_conv_fb
-    # For scale: torch's own call overhead on the same 1-element tensors.
-    with torch.no_grad():
-        out["torch_relu_no_grad_total"] = per_call(lambda: torch.relu(x))
-        out["torch_conv2d_no_grad_total"] = per_call(lambda: torch.nn.functional.conv2d(x, w))
+        ours_relu, ours_conv = per_call(lambda: FF.relu(x)), per_call(lambda: FF.conv2d(x, w))
+        torch_relu, torch_conv = per_call(lambda: torch.relu(x)), per_call(lambda: torch.nn.functional.conv2d(x, w))
+    ours_relu_fb = per_call(lambda: torch.autograd.backward(FF.relu(xg), g), reps // 4)
+    ours_conv_fb = per_call(lambda: torch.autograd.backward(FF.conv2d(xg, wg), g), reps // 4)
+    torch_relu_fb = per_call(lambda: torch.autograd.backward(torch.relu(xg), g), reps // 4)
+    torch_conv_fb = per_call(lambda: torch.autograd.backward(torch.nn.functional.conv2d(xg, wg), g), reps // 4)
+    # (ours total, bare _C kernel calls, torch's own op total) per call, in microseconds.
+    out["relu no_grad"] = (ours_relu, bare_relu, torch_relu)
+    out["conv2d no_grad"] = (ours_conv, bare_conv, torch_conv)
+    out["relu fwd+bwd"] = (ours_relu_fb, bare_relu_fb, torch_relu_fb)
+    out["conv2d fwd+bwd"] = (ours_conv_fb, bare_conv_fb, torch_conv_fb)
     return out
 
 
@@ -170,9 +174,10 @@ def main(argv=None):
     torch.set_num_threads(1)
     fastlayers.set_num_threads(1)
     overhead = adapter_overhead_us(200 if args.quick else 2000)
-    print("adapter overhead per layer call (us, 1 thread, drop-in minus bare _C call on a 1-element input):")
-    for k, v in overhead.items():
-        print(f"  {k:<28} {v:8.2f}")
+    print("adapter overhead per layer call, 1-element input, 1 thread, microseconds:")
+    print(f"  {'call':<16} {'drop-in':>8} {'bare _C':>8} {'overhead':>8} {'torch op':>8}")
+    for k, (ours_us, bare_us, torch_us) in overhead.items():
+        print(f"  {k:<16} {ours_us:8.1f} {bare_us:8.1f} {ours_us - bare_us:8.1f} {torch_us:8.1f}")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"results": results, "adapter_overhead_us": overhead}, indent=1))
