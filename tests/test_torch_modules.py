@@ -474,3 +474,17 @@ def test_replaced_model_switches_train_eval_and_dtype():
     assert type(ours[0]) is flt.Conv2d and ours[0].weight.dtype == torch.float64
     x = x.double()
     _check(ours(x), ref(x), "float64 forward after model.to(torch.float64)", torch.float64)
+
+
+def test_functional_module_stands_in_for_torch_nn_functional():
+    """Names fastlayers implements run on its kernels; the others (losses, ...) are torch's own."""
+    assert FF.conv2d is not TF.conv2d and FF.relu is not TF.relu and FF.linear is not TF.linear
+    assert FF.cross_entropy is TF.cross_entropy and FF.nll_loss is TF.nll_loss and FF.one_hot is TF.one_hot
+    with pytest.raises(AttributeError, match="no_such_function"):
+        FF.no_such_function
+    x = _input((2, 3, 8, 8), torch.float64)
+    w = _input((4, 3, 3, 3), torch.float64, seed=1)
+    fc = _input((5, 36), torch.float64, seed=2)
+    out = FF.log_softmax(FF.linear(FF.max_pool2d(FF.relu(FF.conv2d(x, w)), 2).flatten(1), fc), 1)
+    ref = TF.log_softmax(TF.linear(TF.max_pool2d(TF.relu(TF.conv2d(x, w)), 2).flatten(1), fc), 1)
+    _check(out, ref, "functional chain", torch.float64)

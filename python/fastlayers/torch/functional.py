@@ -28,6 +28,15 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool
 pad = _TF.pad
 
 
+def __getattr__(name):
+    """Every other torch.nn.functional name (losses, pad, one_hot, ...) is torch's own, so a script can swap
+    `import torch.nn.functional as F` for `import fastlayers.torch.functional as F` and change nothing else."""
+    try:
+        return getattr(_TF, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r} (nor has torch.nn.functional)") from None
+
+
 def _check_tensor(value, op, arg, optional=False):
     if value is None and optional:
         return
