@@ -8,6 +8,7 @@ names (taking DLPack, returning torch tensors), and nothing above this file woul
 """
 import functools
 
+import numpy as np
 import torch
 
 from .. import _C
@@ -52,13 +53,22 @@ def backend(op, *tensors):
 
 
 def arr(t):
-    """The kernel-side view of a tensor (None stays None)."""
-    return None if t is None else t.detach().numpy()
+    """The kernel-side view of a tensor (None stays None): a numpy view of CPU memory; on another device the
+    detached tensor itself, which a binding imports through __dlpack__."""
+    if t is None:
+        return None
+    t = t.detach()
+    return t.numpy() if t.device.type == "cpu" else t
 
 
 def ten(a):
-    """A kernel result as a torch tensor (None stays None)."""
-    return None if a is None else torch.from_numpy(a)
+    """A kernel result as a torch tensor, without a copy (None stays None): numpy arrays through from_numpy,
+    torch tensors as they are, any other DLPack producer (a GPU binding's output) through from_dlpack."""
+    if a is None or isinstance(a, torch.Tensor):
+        return a
+    if isinstance(a, np.ndarray):
+        return torch.from_numpy(a)
+    return torch.from_dlpack(a)
 
 
 def once_differentiable(op):
