@@ -171,3 +171,25 @@ def test_no_hooks_under_no_grad_and_no_graph_cost():
     with fl.no_grad():
         y = m(fl.Tensor(np.ones((1, 2)), requires_grad=True))
     assert not y.requires_grad and calls == []
+
+
+def test_module_called_twice_fires_its_hooks_per_call_as_torch():
+    ours, ref = nn.Linear(3, 3, dtype=np.float64), torch.nn.Linear(3, 3).double()
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    events = []
+    for module, wrap in ((ours, fl.Tensor), (ref, torch.tensor)):
+        seen = []
+        module.register_full_backward_hook(lambda m, gi, go, seen=seen: seen.append((_arr(gi[0]), _arr(go[0]))))
+        module.register_forward_hook(lambda m, args, out, seen=seen: seen.append(("fwd", _arr(out))))
+        x = wrap(np.arange(6.0).reshape(2, 3) / 7)
+        x.requires_grad_(True)
+        y = module(module(x) * 2)
+        (y * y).sum().backward()
+        events.append(seen)
+    assert len(events[0]) == len(events[1]) == 4
+    for a, b in zip(*events):
+        for x, y in zip(a, b):
+            if isinstance(x, str):
+                assert x == y
+            else:
+                np.testing.assert_allclose(x, y, rtol=1e-12)

@@ -68,6 +68,20 @@ def _as_grad_array(value, what):
     return value.data
 
 
+def _run_replacing(hooks, call, grads, kind, name):
+    """Runs call(hook, grads) for each hook in order; a result that is not None replaces grads (same length)."""
+    for hook in hooks.values():
+        result = call(hook, grads)
+        if result is None:
+            continue
+        result = (result,) if isinstance(result, Tensor) else tuple(result)
+        if len(result) != len(grads):
+            raise RuntimeError(f"{kind} returned an invalid number of {name}, got {len(result)}, but expected "
+                               f"{len(grads)}")
+        grads = result
+    return grads
+
+
 class BackwardHook:
     """The full backward hooks (and backward pre hooks) of one call of `module`."""
 
@@ -118,16 +132,8 @@ class BackwardHook:
         grad_outputs = [None] * self.n_outputs
         for i, g in zip(self.output_positions, grads):
             grad_outputs[i] = _make(g)
-        grad_outputs = tuple(grad_outputs)
-        for hook in self.pre_hooks.values():
-            result = hook(self.module, grad_outputs)
-            if result is None:
-                continue
-            result = (result,) if isinstance(result, Tensor) else tuple(result)
-            if len(result) != len(grad_outputs):
-                raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
-                                   f"{len(result)}, but expected {len(grad_outputs)}")
-            grad_outputs = result
+        grad_outputs = _run_replacing(self.pre_hooks, lambda hook, g: hook(self.module, g), tuple(grad_outputs),
+                                      "Backward pre hook", "grad_output")
         self.grad_outputs = grad_outputs
         if self.input_positions is None:
             grad_inputs = (None,) * self.n_inputs
@@ -147,15 +153,7 @@ class BackwardHook:
             grad_inputs[i] = _make(g)
         for i, a in self.zero_inputs:
             grad_inputs[i] = _make(_xp(a.data).zeros_like(a.data))
-        grad_inputs = tuple(grad_inputs)
-        for hook in self.hooks.values():
-            result = hook(self.module, grad_inputs, self.grad_outputs)
-            if result is None:
-                continue
-            result = (result,) if isinstance(result, Tensor) else tuple(result)
-            if len(result) != len(grad_inputs):
-                raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(result)}, "
-                                   f"but expected {len(grad_inputs)}")
-            grad_inputs = result
+        grad_inputs = _run_replacing(self.hooks, lambda hook, g: hook(self.module, g, self.grad_outputs),
+                                     tuple(grad_inputs), "Backward hook", "grad_input")
         self.grad_outputs = None
         return [_as_grad_array(grad_inputs[i], "backward hook results") for i in self.input_positions]
