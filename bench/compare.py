@@ -660,6 +660,12 @@ def parse_list(s):
 
 
 def main(argv=None) -> int:
+    # ---- torch-dropin ----
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--torch-dropin" in argv:  # whole models through fastlayers.torch.replace: bench/torch_dropin.py
+        import torch_dropin
+        return torch_dropin.main([a for a in argv if a != "--torch-dropin"])
+    # ---- end torch-dropin ----
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])

@@ -58,11 +58,10 @@ def _same_padding(kernel, dilation):
     return [(t // 2, t - t // 2) for t in total]
 
 
-def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
-    """Shared by conv1d and conv2d: argument checks, 'same'/'valid' padding, unbatched input."""
-    _check_tensor(input, op, "input")
-    _check_tensor(weight, op, "weight")
-    _check_tensor(bias, op, "bias", optional=True)
+def _conv_args(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    """Checks the arguments of an nd convolution given anything with .ndim and .shape (fastlayers.torch uses it
+    on torch tensors). Returns (stride, padding, dilation, same_pad): same_pad is the `pad` argument of the
+    explicit right padding that an asymmetric 'same' needs first, or None."""
     if input.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{op}(): expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                          f"got input of shape {tuple(input.shape)}")
@@ -78,6 +77,7 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
     _check_positive(stride, op, "stride")
     _check_positive(dilation, op, "dilation")
     kernel = tuple(weight.shape[2:])
+    same_pad = None
     if isinstance(padding, str):
         if padding == "valid":
             padding = (0,) * nd
@@ -88,10 +88,9 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
             extra = [r - l for l, r in pairs]
             if any(extra):
                 # Asymmetric: pad the extra element on the right explicitly, the rest symmetrically.
-                pad_arg = []
+                same_pad = []
                 for e in reversed(extra):
-                    pad_arg += [0, e]
-                input = pad(input, pad_arg)
+                    same_pad += [0, e]
             padding = tuple(l for l, _ in pairs)
         else:
             raise ValueError(f"{op}(): padding must be 'valid', 'same', an int or a tuple of {nd} ints, "
@@ -100,7 +99,17 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
         padding = _tuple(padding, nd, op, "padding")
         if any(p < 0 for p in padding):
             raise ValueError(f"{op}(): padding must be non-negative, got {padding}")
+    return stride, padding, dilation, same_pad
 
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    """Shared by conv1d and conv2d: argument checks, 'same'/'valid' padding, unbatched input."""
+    _check_tensor(input, op, "input")
+    _check_tensor(weight, op, "weight")
+    _check_tensor(bias, op, "bias", optional=True)
+    stride, padding, dilation, same_pad = _conv_args(op, nd, input, weight, bias, stride, padding, dilation, groups)
+    if same_pad:
+        input = pad(input, same_pad)
     unbatched = input.ndim == nd + 1
     if unbatched:
         input = input.unsqueeze(0)
@@ -217,12 +226,8 @@ def _check_norm_inputs(op, input, **optional):
         _check_tensor(value, op, name, optional=True)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
-    """Batch normalization over the channel axis 1 of an (N, C, *) input, as torch.nn.functional.batch_norm.
-    In training the batch statistics are used and the running ones (when given) updated in place with
-    `momentum` (the variance unbiased); otherwise the running statistics are used."""
-    _check_norm_inputs("batch_norm", input, running_mean=running_mean, running_var=running_var, weight=weight,
-                       bias=bias)
+def _batch_norm_checks(input, running_mean, running_var, weight, bias, training):
+    """batch_norm's shape checks, on anything with .ndim and .shape."""
     if input.ndim < 2:
         raise ValueError(f"batch_norm(): expected input of at least 2 dims (N, C, *), got shape {tuple(input.shape)}")
     C = input.shape[1]
@@ -239,6 +244,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     elif running_mean is None or running_var is None:
         raise RuntimeError("batch_norm(): running_mean and running_var must be defined in evaluation mode "
                            "(training=False)")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalization over the channel axis 1 of an (N, C, *) input, as torch.nn.functional.batch_norm.
+    In training the batch statistics are used and the running ones (when given) updated in place with
+    `momentum` (the variance unbiased); otherwise the running statistics are used."""
+    _check_norm_inputs("batch_norm", input, running_mean=running_mean, running_var=running_var, weight=weight,
+                       bias=bias)
+    _batch_norm_checks(input, running_mean, running_var, weight, bias, training)
     return _BatchNormFn.apply(input, running_mean, running_var, weight, bias, bool(training), float(momentum),
                               float(eps))
 
@@ -272,9 +286,8 @@ class _GroupNormFn(Function):
         return dx, dw, db, None, None, None, None
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
-    """Normalizes over the trailing dims given by normalized_shape, as torch.nn.functional.layer_norm."""
-    _check_norm_inputs("layer_norm", input, weight=weight, bias=bias)
+def _layer_norm_shape(input, normalized_shape, weight, bias):
+    """layer_norm's checks, on anything with .ndim and .shape; returns (normalized shape, rows, row length)."""
     if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
         normalized_shape = (int(normalized_shape),)
     if not isinstance(normalized_shape, (tuple, list)) or not all(
@@ -292,12 +305,18 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
                              f"got {tuple(p.shape)}")
     D = int(np.prod(shape, dtype=np.int64))
     rows = int(np.prod(input.shape[:input.ndim - k], dtype=np.int64))
+    return shape, rows, D
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+    """Normalizes over the trailing dims given by normalized_shape, as torch.nn.functional.layer_norm."""
+    _check_norm_inputs("layer_norm", input, weight=weight, bias=bias)
+    shape, rows, D = _layer_norm_shape(input, normalized_shape, weight, bias)
     return _GroupNormFn.apply(input, weight, bias, 1, float(eps), (rows, D), shape)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
-    """Group normalization of an (N, C, *) input, as torch.nn.functional.group_norm."""
-    _check_norm_inputs("group_norm", input, weight=weight, bias=bias)
+def _group_norm_checks(input, num_groups):
+    """group_norm's checks, on anything with .ndim and .shape."""
     if input.ndim < 2:
         raise ValueError(f"group_norm(): expected input of at least 2 dims (N, C, *), got shape "
                          f"{tuple(input.shape)}")
@@ -306,6 +325,12 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
     if input.shape[1] % num_groups:
         raise ValueError(f"group_norm(): expected number of channels in input to be divisible by num_groups, "
                          f"but got input of shape {tuple(input.shape)} and num_groups={num_groups}")
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
+    """Group normalization of an (N, C, *) input, as torch.nn.functional.group_norm."""
+    _check_norm_inputs("group_norm", input, weight=weight, bias=bias)
+    _group_norm_checks(input, num_groups)
     return _GroupNormFn.apply(input, weight, bias, int(num_groups), float(eps), None, (input.shape[1],))
 
 
@@ -387,11 +412,9 @@ class _ConvTranspose2d(Function):
         return grad_input, grad_weight, grad_bias, None, None, None, None, None
 
 
-def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
-    """Shared by conv_transpose1d and conv_transpose2d: argument checks and unbatched input."""
-    _check_tensor(input, op, "input")
-    _check_tensor(weight, op, "weight")
-    _check_tensor(bias, op, "bias", optional=True)
+def _conv_transpose_args(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Checks the arguments of an nd transposed convolution given anything with .ndim and .shape; returns
+    (stride, padding, output_padding, dilation) as tuples."""
     if input.ndim not in (nd + 1, nd + 2):
         raise ValueError(f"{op}(): expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                          f"got input of shape {tuple(input.shape)}")
@@ -425,7 +448,16 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     if any(p >= s and p >= d for p, s, d in zip(output_padding, stride, dilation)):
         raise ValueError(f"{op}(): output_padding {output_padding} must be smaller than either stride {stride} or "
                          f"dilation {dilation}")
+    return stride, padding, output_padding, dilation
 
+
+def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Shared by conv_transpose1d and conv_transpose2d: argument checks and unbatched input."""
+    _check_tensor(input, op, "input")
+    _check_tensor(weight, op, "weight")
+    _check_tensor(bias, op, "bias", optional=True)
+    stride, padding, output_padding, dilation = _conv_transpose_args(op, nd, input, weight, bias, stride, padding,
+                                                                     output_padding, groups, dilation)
     unbatched = input.ndim == nd + 1
     if unbatched:
         input = input.unsqueeze(0)
@@ -668,8 +700,15 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     if tuple(indices.shape) != tuple(input.shape):
         raise ValueError(f"{op}(): expected indices of the input's shape {tuple(input.shape)}, "
                          f"got {tuple(indices.shape)}")
+    size = _unpool_output_size(op, input.shape, kernel_size, stride, padding, output_size)
+    output = _MaxUnpool2d.apply(input, indices, size)
+    return output.squeeze(0) if unbatched else output
+
+
+def _unpool_output_size(op, input_shape, kernel_size, stride, padding, output_size):
+    """The (H, W) of max_unpool2d's output for a batched (N, C, H, W) input shape, checked as torch does."""
     kernel, stride, padding, _ = _pool_args(op, 2, kernel_size, stride, padding, 1)
-    default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(input.shape[2:], stride, padding, kernel))
+    default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(input_shape[2:], stride, padding, kernel))
     if output_size is None:
         size = default
     else:
@@ -683,8 +722,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
                 raise ValueError(f"{op}(): invalid output_size {tuple(output_size)} (dim {v} must be between "
                                  f"{d - s} and {d + s})")
         size = tuple(int(v) for v in given)
-    output = _MaxUnpool2d.apply(input, indices, size)
-    return output.squeeze(0) if unbatched else output
+    return size
 
 
 # ---- activations (activation, softmax, prelu, maxout, dropout) ----
@@ -1175,6 +1213,24 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """
     op = "interpolate"
     _check_tensor(input, op, "input")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
+    dim, output_size, scales2, kernel_mode, align_corners = _interpolate_args(
+        input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+    if dim == 1:
+        # (N, C, L) runs as (N, C, 1, L): a size-1 axis maps to itself in both modes. torch's 1-D nearest
+        # forward maps same-size and doubled axes with 1/scale_factor too (no shortcuts); our backward is
+        # the adjoint of that forward (torch's 1-D backward takes the shortcuts, disagreeing with its forward).
+        out = _Upsample2d.apply(input.unsqueeze(2), (1, output_size[0]), (0.0, scales2[0]), kernel_mode,
+                                bool(align_corners), False)
+        return out.squeeze(2)
+    return _Upsample2d.apply(input, tuple(output_size), tuple(scales2), kernel_mode, bool(align_corners), True)
+
+
+def _interpolate_args(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+    """Checks interpolate's arguments given anything with .ndim and .shape (the dtype is the caller's to check);
+    returns (spatial dims, output size, the two scales for the kernel, the kernel's mode, align_corners)."""
+    op = "interpolate"
     if not isinstance(mode, str):
         raise TypeError(f"{op}(): argument 'mode' must be str, not {type(mode).__name__}")
     if mode in ("nearest", "area", "nearest-exact"):
@@ -1240,8 +1296,6 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for the modes: "
             f"nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got {mode})")
-    if input.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
     in_size = list(input.shape[2:])
     if any(s <= 0 for s in in_size) or any(s <= 0 for s in output_size) or input.shape[1] == 0:
         raise RuntimeError(f"{op}(): input and output sizes should be greater than 0, but got input "
@@ -1250,14 +1304,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError(f"{op}(): scale_factor must be positive, got {scale_factor!r}")
     scales2 = [0.0, 0.0] if scales is None else [float(s) for s in scales]
     kernel_mode = "nearest" if mode == "nearest" else "bilinear"
-    if dim == 1:
-        # (N, C, L) runs as (N, C, 1, L): a size-1 axis maps to itself in both modes. torch's 1-D nearest
-        # forward maps same-size and doubled axes with 1/scale_factor too (no shortcuts); our backward is
-        # the adjoint of that forward (torch's 1-D backward takes the shortcuts, disagreeing with its forward).
-        out = _Upsample2d.apply(input.unsqueeze(2), (1, output_size[0]), (0.0, scales2[0]), kernel_mode,
-                                bool(align_corners), False)
-        return out.squeeze(2)
-    return _Upsample2d.apply(input, tuple(output_size), tuple(scales2), kernel_mode, bool(align_corners), True)
+    return dim, output_size, scales2, kernel_mode, bool(align_corners)
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
@@ -1302,6 +1349,26 @@ class _Linear(Function):
         return _C.linear_backward(grad_output, input, weight, (needs[0], needs[1], needs[2]))
 
 
+def _linear_checks(input, weight):
+    """linear's checks of input (*, in_features) and weight (out_features, in_features) or (in_features,), on
+    anything with .ndim and .shape."""
+    op = "linear"
+    if input.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
+                           f"{input.ndim}D and {weight.ndim}D")
+    if weight.ndim > 2:
+        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
+                         f"got shape {tuple(weight.shape)}")
+    shape = tuple(input.shape)
+    in_features = weight.shape[-1]
+    out_features = weight.shape[0] if weight.ndim == 2 else 1
+    if shape[-1] != in_features:
+        rows = _linear_math.prod(shape[:-1])
+        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{shape[-1]} and "
+                           f"{in_features}x{out_features}): input has {shape[-1]} features in its last dimension "
+                           f"{shape}, weight {(out_features, in_features)} expects {in_features}")
+
+
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias over the last dimension of input (*, in_features) -> (*, out_features).
 
@@ -1320,21 +1387,11 @@ def linear(input, weight, bias=None):
     _check_tensor(weight, op, "weight")
     _check_tensor(bias, op, "bias", optional=True)
     shape = input.shape
-    if input.ndim == 0 or weight.ndim == 0:
-        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
-                           f"{input.ndim}D and {weight.ndim}D")
-    if weight.ndim > 2:
-        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
-                         f"got shape {tuple(weight.shape)}")
+    _linear_checks(input, weight)
     vector_weight = weight.ndim == 1
     if vector_weight:
         weight = weight.unsqueeze(0)
     in_features, out_features = weight.shape[1], weight.shape[0]
-    if shape[-1] != in_features:
-        rows = _linear_math.prod(shape[:-1])
-        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{shape[-1]} and "
-                           f"{in_features}x{out_features}): input has {shape[-1]} features in its last dimension "
-                           f"{tuple(shape)}, weight {tuple(weight.shape)} expects {in_features}")
     extra_bias = None  # a bias that is not (out_features,) is added after the product, broadcasting as torch
     if bias is not None and (vector_weight or bias.shape != (out_features,)):
         out_shape = shape[:-1] + (() if vector_weight else (out_features,))
