@@ -41,14 +41,16 @@ class FunctionCtx:
     """The `ctx` a Function's forward and backward receive. When the call is recorded it is also the
     graph node: the `grad_fn` of the outputs, holding the edges to the inputs' nodes or leaves."""
 
+    # Defaults as class attributes, so that creating a context (once per operation) sets only two fields.
+    _saved = ()
+    _non_differentiable = ()
+    _next = ()           # per forward argument: None, or (producing node, output index), or (leaf, None)
+    _output_meta = ()    # per output: (shape, dtype), to check and materialize its gradient
+    _retained = None     # output index -> weak reference to a non-leaf Tensor that retains its grad
+
     def __init__(self, function, needs_input_grad):
         self._function = function
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
-        self._non_differentiable = ()
-        self._next = ()           # per forward argument: None, or (producing node, output index), or (leaf, None)
-        self._output_meta = ()    # per output: (shape, dtype), to check and materialize its gradient
-        self._retained = None     # output index -> weak reference to a non-leaf Tensor that retains its grad
 
     def save_for_backward(self, *arrays):
         """Keep arrays (or None) for backward; freed after backward unless retain_graph=True."""
@@ -92,19 +94,32 @@ class Function:
         """Run forward on the unwrapped arguments and wrap its result in Tensors; when grad mode is on
         and some Tensor argument requires grad, connect the float outputs to the graph."""
         Tensor = _tensor.Tensor
-        record = _grad_mode._state.enabled
+        if _grad_mode._state.enabled:
+            for arg in args:
+                if isinstance(arg, Tensor) and arg._requires_grad:
+                    return cls._apply_recorded(args)
+        # Nothing to record (no_grad, or no input requires grad): no edges, no output metadata.
+        ctx = FunctionCtx(cls, (False,) * len(args))
+        result = cls.forward(ctx, *[arg.data if isinstance(arg, Tensor) else arg for arg in args])
+        make = _tensor._make
+        if isinstance(result, tuple):
+            return tuple([make(_as_array(out)) for out in result])
+        return make(_as_array(result))
+
+    @classmethod
+    def _apply_recorded(cls, args):
+        """apply() when grad mode is on and some Tensor argument requires grad: the call becomes a node."""
+        Tensor = _tensor.Tensor
         arrays = []
         edges = []
         needs = []
-        connect = False
         for arg in args:
             if isinstance(arg, Tensor):
                 arrays.append(arg.data)
-                if record and arg._requires_grad:
+                if arg._requires_grad:
                     node = arg._grad_fn
                     edges.append((arg, None) if node is None else (node, arg._output_nr))
                     needs.append(True)
-                    connect = True
                     continue
             else:
                 arrays.append(arg)
@@ -117,19 +132,16 @@ class Function:
         outputs = [_as_array(out) for out in ((result,) if single else result)]
 
         make = _tensor._make
-        if not connect:
-            tensors = [make(out) for out in outputs]
-        else:
-            ctx._next = tuple(edges)
-            ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
-            non_differentiable = ctx._non_differentiable
-            tensors = []
-            for index, out in enumerate(outputs):
-                # integer and bool results (indices, masks) have no gradient
-                if out.dtype.kind in "fc" and not any(out is marked for marked in non_differentiable):
-                    tensors.append(make(out, True, ctx, index))
-                else:
-                    tensors.append(make(out))
+        ctx._next = tuple(edges)
+        ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
+        non_differentiable = ctx._non_differentiable
+        tensors = []
+        for index, out in enumerate(outputs):
+            # integer and bool results (indices, masks) have no gradient
+            if out.dtype.kind in "fc" and not any(out is marked for marked in non_differentiable):
+                tensors.append(make(out, True, ctx, index))
+            else:
+                tensors.append(make(out))
         return tensors[0] if single else tuple(tensors)
 
 
