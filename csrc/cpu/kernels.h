@@ -170,3 +170,28 @@ void upsample2d_direct_forward(const TensorView& y, const TensorView& x, const U
 void upsample2d_direct_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p);
 }  // namespace cpu
 }  // namespace fl
+
+// ---- linear ----
+// Views are contiguous and validated by the front door (csrc/ops/linear.cpp).
+namespace fl {
+namespace ref {
+void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                    const LinearParams& p);
+void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p);
+void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
+                            const LinearParams& p);
+}  // namespace ref
+namespace cpu {
+// Forward by dot-product micro-kernels on the rows of x and w read in place (no packing): K >= 16.
+bool linear_dot_accepts(const LinearParams& p);
+void linear_dot_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                        const LinearParams& p);
+// Packed GEMM micro-kernels (cpu/gemm.h): takes every problem.
+void linear_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                         const LinearParams& p);
+void linear_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                               const LinearParams& p);
+void linear_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                 const TensorView& x, const LinearParams& p);
+}  // namespace cpu
+}  // namespace fl

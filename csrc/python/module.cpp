@@ -14,6 +14,8 @@ void bind_pool(py::module_& m);
 void bind_activation(py::module_& m);
 // ---- upsampling ----
 void bind_upsample(py::module_& m);
+// ---- linear ----
+void bind_linear(py::module_& m);
 }  // namespace fl::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -54,4 +56,6 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_activation(m);
   // ---- upsampling ----
   fl::bindings::bind_upsample(m);
+  // ---- linear ----
+  fl::bindings::bind_linear(m);
 }

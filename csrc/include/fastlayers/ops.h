@@ -159,3 +159,22 @@ void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample
 void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p,
                          const char* impl = nullptr);
 }  // namespace fl
+
+// ---- linear ----
+namespace fl {
+
+// y[M,N] = x[M,K] * w[N,K]^T + b[N] (b may be absent).
+void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                    const LinearParams& p);
+// dx[M,K] = dy[M,N] * w[N,K].
+void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p);
+// dw[N,K] = dy^T * x (skipped if absent) and db[N] = column sums of dy (skipped if absent); both
+// deterministic reductions, bitwise independent of the thread count.
+void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
+                            const LinearParams& p);
+void check_linear_params(const LinearParams& p);
+// Name of the implementation the front door picks for a pass ("forward", "backward_data",
+// "backward_weight") of p.
+const char* linear_impl_name(const LinearParams& p, const char* pass);
+
+}  // namespace fl

@@ -275,3 +275,18 @@ void upsample_linear_src(int64_t dst, int64_t in, T scale, bool align_corners, i
 }
 
 }  // namespace fl
+
+// ---- linear ----
+namespace fl {
+
+// Fully connected layer y[M, N] = x[M, K] * w[N, K]^T + b[N], torch.nn.functional.linear with the
+// input's leading dimensions flattened into M rows.
+struct LinearParams {
+  int64_t M = 1;  // rows (product of the input's leading dimensions)
+  int64_t K = 1;  // in_features
+  int64_t N = 1;  // out_features
+  int64_t macs() const { return M * K * N; }
+  std::string str() const;  // e.g. m64k256n200
+};
+
+}  // namespace fl

@@ -1290,3 +1290,71 @@ def upsample_bilinear(input, size=None, scale_factor=None):
     _up_warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
                       stacklevel=2)
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# ---- linear ----
+import math as _linear_math  # noqa: E402
+
+__all__ += ["linear"]
+
+
+class _Linear(Function):
+    """y = x @ weight.T + bias on a 2-D x (rows, in_features); F.linear flattens the leading dims."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias):
+        ctx.save_for_backward(input, weight)
+        return _C.linear_forward(input, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        return _C.linear_backward(grad_output, input, weight, (needs[0], needs[1], needs[2]))
+
+
+def linear(input, weight, bias=None):
+    """y = input @ weight.T + bias over the last dimension of input (*, in_features) -> (*, out_features).
+
+    weight is (out_features, in_features), or (in_features,) for a single output whose dimension is
+    dropped, as in torch; bias is (out_features,) or None.
+    """
+    op = "linear"
+    _check_tensor(input, op, "input")
+    _check_tensor(weight, op, "weight")
+    _check_tensor(bias, op, "bias", optional=True)
+    shape = input.shape
+    if input.ndim == 0 or weight.ndim == 0:
+        raise RuntimeError(f"{op}(): both arguments to linear need to be at least 1D, but they are "
+                           f"{input.ndim}D and {weight.ndim}D")
+    if weight.ndim > 2:
+        raise ValueError(f"{op}(): weight must be 2-D (out_features, in_features) or 1-D (in_features,), "
+                         f"got shape {tuple(weight.shape)}")
+    vector_weight = weight.ndim == 1
+    if vector_weight:
+        weight = weight.unsqueeze(0)
+    in_features, out_features = weight.shape[1], weight.shape[0]
+    if shape[-1] != in_features:
+        rows = _linear_math.prod(shape[:-1])
+        raise RuntimeError(f"{op}(): mat1 and mat2 shapes cannot be multiplied ({rows}x{shape[-1]} and "
+                           f"{in_features}x{out_features}): input has {shape[-1]} features in its last dimension "
+                           f"{tuple(shape)}, weight {tuple(weight.shape)} expects {in_features}")
+    extra_bias = None  # a bias that is not (out_features,) is added after the product, broadcasting as torch
+    if bias is not None and (vector_weight or bias.shape != (out_features,)):
+        out_shape = shape[:-1] + (() if vector_weight else (out_features,))
+        try:
+            broadcast = np.broadcast_shapes(bias.shape, out_shape)
+        except ValueError:
+            broadcast = None
+        if broadcast != out_shape:
+            raise ValueError(f"{op}(): bias must have shape ({out_features},) or broadcast to the output shape "
+                             f"{out_shape}, got {tuple(bias.shape)}")
+        extra_bias, bias = bias, None
+    if input.ndim == 2:
+        out = _Linear.apply(input, weight, bias)
+    else:
+        out = _Linear.apply(input.reshape(_linear_math.prod(shape[:-1]), in_features), weight, bias)
+        out = out.reshape(shape[:-1] + (out_features,))
+    if vector_weight:
+        out = out.squeeze(-1)
+    return out if extra_bias is None else out + extra_bias

@@ -29,3 +29,8 @@ __all__ += ["LocalResponseNorm", "BatchInstanceNorm2d"]
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
 
 __all__ += ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+# ---- linear ----
+from .container import ModuleDict, ModuleList  # noqa: E402
+from .linear import Flatten, Identity, Linear, Unflatten  # noqa: E402
+
+__all__ += ["Identity", "Linear", "Flatten", "Unflatten", "ModuleList", "ModuleDict"]

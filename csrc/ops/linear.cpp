@@ -1,0 +1,142 @@
+// Front door of the fully connected layer: validates the operands, then runs the first implementation
+// in the pass's list that accepts the problem. FASTLAYERS_VERBOSE=1 logs the choice.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+
+std::string LinearParams::str() const { return cat_str("m", M, "k", K, "n", N); }
+
+namespace {
+
+using ForwardFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
+                           const LinearParams&);
+using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const LinearParams&);
+using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
+                                  const LinearParams&);
+
+bool accepts_all(const LinearParams&) { return true; }
+
+template <typename Fn>
+struct LinearImpl {
+  const char* name;
+  bool (*accepts)(const LinearParams&);
+  Fn run;
+};
+
+// Fastest first per pass; the reference is last and takes anything.
+const LinearImpl<ForwardFn> kForward[] = {
+    {"dot", cpu::linear_dot_accepts, cpu::linear_dot_forward},
+    {"gemm", accepts_all, cpu::linear_gemm_forward},
+    {"reference", accepts_all, ref::linear_forward},
+};
+const LinearImpl<BackwardDataFn> kBackwardData[] = {
+    {"gemm", accepts_all, cpu::linear_gemm_backward_data},
+    {"reference", accepts_all, ref::linear_backward_data},
+};
+const LinearImpl<BackwardWeightFn> kBackwardWeight[] = {
+    {"gemm", accepts_all, cpu::linear_gemm_backward_weight},
+    {"reference", accepts_all, ref::linear_backward_weight},
+};
+
+template <typename Fn, size_t n>
+const LinearImpl<Fn>& pick(const LinearImpl<Fn> (&impls)[n], const LinearParams& p, const char* pass, bool log) {
+  for (const LinearImpl<Fn>& impl : impls)
+    if (impl.accepts(p)) {
+      static const bool verbose = [] {
+        const char* v = std::getenv("FASTLAYERS_VERBOSE");
+        return v && *v && std::strcmp(v, "0") != 0;
+      }();
+      if (verbose && log) std::fprintf(stderr, "fastlayers: linear %s %s -> %s\n", pass, p.str().c_str(), impl.name);
+      return impl;
+    }
+  return impls[n - 1];
+}
+
+void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
+                DType dtype) {
+  const int ndim = static_cast<int>(shape.size());
+  bool same = v.ndim == ndim;
+  int i = 0;
+  for (int64_t s : shape) same = same && v.shape[i++] == s;
+  if (!same) {
+    TensorView want;
+    want.ndim = ndim;
+    i = 0;
+    for (int64_t s : shape) want.shape[i++] = s;
+    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
+  }
+  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": unsupported dtype ",
+                dtype_name(v.dtype));
+  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
+                dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+}
+
+void zero(const TensorView& v) {
+  if (v.defined()) std::memset(v.data, 0, v.numel() * (v.dtype == DType::Float32 ? sizeof(float) : sizeof(double)));
+}
+
+}  // namespace
+
+void check_linear_params(const LinearParams& p) {
+  FL_CHECK_VALUE(p.M >= 0, "linear: number of rows must be >= 0, got ", p.M);
+  FL_CHECK_VALUE(p.K >= 0, "linear: in_features must be >= 0, got ", p.K);
+  FL_CHECK_VALUE(p.N >= 0, "linear: out_features must be >= 0, got ", p.N);
+}
+
+const char* linear_impl_name(const LinearParams& p, const char* pass) {
+  if (std::strcmp(pass, "forward") == 0) return pick(kForward, p, pass, false).name;
+  if (std::strcmp(pass, "backward_data") == 0) return pick(kBackwardData, p, pass, false).name;
+  if (std::strcmp(pass, "backward_weight") == 0) return pick(kBackwardWeight, p, pass, false).name;
+  throw ValueError(cat_str("linear_impl_name: pass must be 'forward', 'backward_data' or 'backward_weight', got '",
+                           pass, "'"));
+}
+
+void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                    const LinearParams& p) {
+  check_linear_params(p);
+  const char* op = "linear_forward";
+  check_view(x, op, "input", {p.M, p.K}, x.dtype);
+  check_view(w, op, "weight", {p.N, p.K}, x.dtype);
+  if (b.defined()) check_view(b, op, "bias", {p.N}, x.dtype);
+  check_view(y, op, "output", {p.M, p.N}, x.dtype);
+  if (p.M == 0 || p.N == 0) return;
+  pick(kForward, p, "forward", true).run(y, x, w, b, p);
+}
+
+void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p) {
+  check_linear_params(p);
+  const char* op = "linear_backward_data";
+  check_view(dy, op, "grad_output", {p.M, p.N}, dy.dtype);
+  check_view(w, op, "weight", {p.N, p.K}, dy.dtype);
+  check_view(dx, op, "grad_input", {p.M, p.K}, dy.dtype);
+  if (p.M == 0 || p.K == 0) return;
+  pick(kBackwardData, p, "backward_data", true).run(dx, dy, w, p);
+}
+
+void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
+                            const LinearParams& p) {
+  check_linear_params(p);
+  const char* op = "linear_backward_weight";
+  check_view(dy, op, "grad_output", {p.M, p.N}, dy.dtype);
+  check_view(x, op, "input", {p.M, p.K}, dy.dtype);
+  if (dw.defined()) check_view(dw, op, "grad_weight", {p.N, p.K}, dy.dtype);
+  if (db.defined()) check_view(db, op, "grad_bias", {p.N}, dy.dtype);
+  if (!dw.defined() && !db.defined()) return;
+  if (p.M == 0) {  // an empty batch contributes nothing
+    zero(dw);
+    zero(db);
+    return;
+  }
+  if (p.N == 0) return;
+  pick(kBackwardWeight, p, "backward_weight", true).run(dw, db, dy, x, p);
+}
+
+}  // namespace fl

@@ -1,0 +1,85 @@
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+#include "python/arrays.h"
+
+namespace py = pybind11;
+using fl::py_arrays::Input;
+
+namespace fl::bindings {
+namespace {
+
+LinearParams linear_params(const TensorView& x, const TensorView& w, const char* op) {
+  FL_CHECK_VALUE(x.ndim == 2, op, ": input must be 2-D (rows, in_features), got shape ", x.shape_str());
+  FL_CHECK_VALUE(w.ndim == 2, op, ": weight must be 2-D (out_features, in_features), got shape ", w.shape_str());
+  FL_CHECK_VALUE(x.shape[1] == w.shape[1], op, ": input and weight shapes cannot be multiplied (", x.shape[0], "x",
+                 x.shape[1], " and ", w.shape[1], "x", w.shape[0], "): input has ", x.shape[1],
+                 " features, weight expects ", w.shape[1]);
+  LinearParams p;
+  p.M = x.shape[0];
+  p.K = x.shape[1];
+  p.N = w.shape[0];
+  check_linear_params(p);
+  return p;
+}
+
+py::array linear_forward(py::handle input, py::handle weight, py::handle bias, py::handle out) {
+  const char* op = "linear";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input b = py_arrays::import_optional(bias, op, "bias");
+  LinearParams p = linear_params(x.view, w.view, op);
+  Input y = py_arrays::output_array(out, x.view.dtype, {p.M, p.N}, op);
+  {
+    py::gil_scoped_release release;
+    fl::linear_forward(y.view, x.view, w.view, b.view, p);
+  }
+  return y.array;
+}
+
+// Returns (grad_input, grad_weight, grad_bias), each None where its mask entry is False.
+py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle weight, std::array<bool, 3> mask) {
+  const char* op = "linear_backward";
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input x = py_arrays::import_float_array(input, op, "input");
+  Input w = py_arrays::import_float_array(weight, op, "weight");
+  LinearParams p = linear_params(x.view, w.view, op);
+  const DType dt = x.view.dtype;
+  Input dx, dw, db;
+  if (mask[0]) dx = py_arrays::output_array(py::none(), dt, {p.M, p.K}, op);
+  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.N, p.K}, op);
+  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.N}, op);
+  {
+    py::gil_scoped_release release;
+    if (mask[0]) fl::linear_backward_data(dx.view, dy.view, w.view, p);
+    if (mask[1] || mask[2]) fl::linear_backward_weight(dw.view, db.view, dy.view, x.view, p);
+  }
+  auto or_none = [](const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); };
+  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+}
+
+std::string linear_impl(py::handle input, py::handle weight, const std::string& pass) {
+  Input x = py_arrays::import_float_array(input, "linear_impl", "input");
+  Input w = py_arrays::import_float_array(weight, "linear_impl", "weight");
+  LinearParams p = linear_params(x.view, w.view, "linear_impl");
+  return std::string(linear_impl_name(p, pass.c_str())) + " " + p.str();
+}
+
+}  // namespace
+
+void bind_linear(py::module_& m) {
+  m.def("linear_forward", &linear_forward, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(),
+        py::arg("out") = py::none(), "y = input @ weight.T + bias for a 2-D input (rows, in_features).");
+  m.def("linear_backward", &linear_backward, py::arg("grad_output"), py::arg("input"), py::arg("weight"),
+        py::arg("mask") = std::array<bool, 3>{true, true, true},
+        "Gradients (input, weight, bias) of linear_forward; mask selects which are computed (others are None).");
+  m.def("linear_impl", &linear_impl, py::arg("input"), py::arg("weight"), py::arg("pass") = "forward",
+        "Which implementation linear picks for a pass ('forward', 'backward_data', 'backward_weight'), and the "
+        "problem's descriptor string.");
+}
+
+}  // namespace fl::bindings
