@@ -193,5 +193,33 @@ void linear_gemm_backward_data(const TensorView& dx, const TensorView& dy, const
                                const LinearParams& p);
 void linear_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                  const TensorView& x, const LinearParams& p);
+// ---- losses ----
+// Views contiguous and validated by the front door (csrc/ops/loss.cpp); arguments as in fastlayers/ops.h.
+namespace fl {
+namespace ref {
+void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
+                           const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+                           const TensorView& weight, const CrossEntropyParams& p);
+void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
+                            const int64_t* target, const TensorView& target_prob, const TensorView& weight,
+                            const TensorView& lse, double total_weight, const CrossEntropyParams& p);
+void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
+                      const TensorView& weight, const NLLLossParams& p);
+void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                       const TensorView& weight, double total_weight, const NLLLossParams& p);
+}  // namespace ref
+namespace cpu {
+// Rows (S == 1) or tiles of 64 spatial positions per task, float32 on the SIMD path of fl::simd_level();
+// reductions over fixed blocks of rows, so results do not depend on the thread count.
+void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
+                           const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+                           const TensorView& weight, const CrossEntropyParams& p);
+void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
+                            const int64_t* target, const TensorView& target_prob, const TensorView& weight,
+                            const TensorView& lse, double total_weight, const CrossEntropyParams& p);
+void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
+                      const TensorView& weight, const NLLLossParams& p);
+void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                       const TensorView& weight, double total_weight, const NLLLossParams& p);
 }  // namespace cpu
 }  // namespace fl

@@ -16,6 +16,8 @@ void bind_activation(py::module_& m);
 void bind_upsample(py::module_& m);
 // ---- linear ----
 void bind_linear(py::module_& m);
+// ---- losses ----
+void bind_loss(py::module_& m);
 }  // namespace fl::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -58,4 +60,6 @@ PYBIND11_MODULE(_C, m) {
   fl::bindings::bind_upsample(m);
   // ---- linear ----
   fl::bindings::bind_linear(m);
+  // ---- losses ----
+  fl::bindings::bind_loss(m);
 }

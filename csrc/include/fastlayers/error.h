@@ -21,3 +21,9 @@ template <typename... Args> std::string cat_str(const Args&... args) {
   do { if (!(cond)) throw ::fl::ValueError(::fl::cat_str(__VA_ARGS__)); } while (0)
 #define FL_CHECK_TYPE(cond, ...) \
   do { if (!(cond)) throw ::fl::TypeError(::fl::cat_str(__VA_ARGS__)); } while (0)
+
+// ---- losses ----
+namespace fl {
+// An index out of range (a class index past the number of classes); Python's IndexError, as torch.
+struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };
+}  // namespace fl

@@ -177,4 +177,28 @@ void check_linear_params(const LinearParams& p);
 // "backward_weight") of p.
 const char* linear_impl_name(const LinearParams& p, const char* pass);
 
+// ---- losses ----
+// Class-index targets are int64 raw pointers (N x S values, TensorView holds floats only); class-probability
+// targets are views shaped like the logits. Gradients are written (=). loss holds N*S values for reduction
+// 'none', else one. impl: nullptr/"" runs the fast kernels, "reference" the naive ones (tests).
+namespace fl {
+// Checks sizes, label_smoothing in [0, 1], and that every index target is ignore_index or in [0, C)
+// (IndexError "Target 7 is out of bounds." as torch); throws ValueError / TypeError naming the argument.
+// lse: N*S per-row logsumexp, kept for the backward. total_weight: sum of weight[t_i] over the rows not
+// ignored (their count when unweighted; N*S for probability targets), the divisor of 'mean'.
+void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
+                           const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+                           const TensorView& weight, const CrossEntropyParams& p, const char* impl = nullptr);
+// dlogits = scale_i * (A_i softmax(x_i) - a_i) with a_i the (smoothed, weighted) target row and A_i its sum,
+// in one pass over the logits from the saved lse. grad_loss: N*S values ('none') or one.
+void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
+                            const int64_t* target, const TensorView& target_prob, const TensorView& weight,
+                            const TensorView& lse, double total_weight, const CrossEntropyParams& p,
+                            const char* impl = nullptr);
+void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
+                      const TensorView& weight, const NLLLossParams& p, const char* impl = nullptr);
+// dinput (N x C x S) = -grad_i w[t_i] at (i, t_i) (divided by total_weight for 'mean'), 0 elsewhere.
+void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                       const TensorView& weight, double total_weight, const NLLLossParams& p,
+                       const char* impl = nullptr);
 }  // namespace fl

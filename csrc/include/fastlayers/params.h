@@ -287,6 +287,38 @@ struct LinearParams {
   int64_t N = 1;  // out_features
   int64_t macs() const { return M * K * N; }
   std::string str() const;  // e.g. m64k256n200
+// ---- losses ----
+namespace fl {
+
+enum class Reduction : int { None = 0, Mean = 1, Sum = 2 };
+const char* reduction_name(Reduction r);
+
+// Cross-entropy of logits laid out N x C x S (S: the product of the spatial sizes d1 x d2 ..., 1 for (N, C)
+// logits): log-softmax along C fused with the negative log-likelihood of class-index targets (N x S, int64)
+// or, with prob_target, the cross-entropy against class probabilities (N x C x S), torch's definitions:
+//   index targets: loss_i = (1 - eps) w[t_i] (lse_i - x[i, t_i]) + eps / C * sum_c w[c] (lse_i - x[i, c]),
+//                  0 where t_i == ignore_index; 'mean' divides by sum_i w[t_i] over the rows not ignored
+//   prob targets:  loss_i = sum_c q[i, c] w[c] (lse_i - x[i, c]), q = (1 - eps) target + eps / C; 'mean'
+//                  divides by N*S
+// with eps = label_smoothing, w = weight (1 when absent), lse_i = logsumexp over the row.
+struct CrossEntropyParams {
+  int64_t N = 1, C = 1, S = 1;
+  bool prob_target = false;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0;
+  Reduction reduction = Reduction::Mean;
+  int64_t rows() const { return N * S; }
+  std::string str() const;  // e.g. ce_mb64c10s1_idx_ii-100_ls0.1_mean
+};
+
+// Negative log-likelihood of log-probabilities N x C x S with class-index targets N x S (torch's nll_loss):
+// loss_i = -w[t_i] x[i, t_i], 0 where t_i == ignore_index; 'mean' divides by sum_i w[t_i] over the rows kept.
+struct NLLLossParams {
+  int64_t N = 1, C = 1, S = 1;
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::Mean;
+  int64_t rows() const { return N * S; }
+  std::string str() const;  // e.g. nll_mb64c10s1_ii-100_mean
 };
 
 }  // namespace fl

@@ -1358,3 +1358,558 @@ def linear(input, weight, bias=None):
     if vector_weight:
         out = out.squeeze(-1)
     return out if extra_bias is None else out + extra_bias
+# ---------------------------------------------------------------------------------------------------------
+# ---- losses ----
+# cross_entropy and nll_loss run fused C++ kernels (csrc/ops/loss.cpp); the element-wise losses are numpy
+# inside autograd Functions, in torch's numerically stable forms. Gradients flow to the input (and to the
+# target where torch gives one); class weights, pos_weight and margins get none.
+import warnings as _loss_warnings  # noqa: E402
+
+from ..tensor import _sum_to as _loss_sum_to  # noqa: E402
+
+__all__ += ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
+            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "margin_ranking_loss",
+            "multi_margin_loss", "sigmoid_focal_loss"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _legacy_reduction(size_average, reduce, reduction, op):
+    """torch's reduction argument, from the deprecated size_average / reduce when either is given."""
+    if size_average is not None or reduce is not None:
+        _loss_warnings.warn("size_average and reduce args will be deprecated, please use reduction='"
+                            + ("none" if reduce is False else "mean" if size_average is not False else "sum")
+                            + "' instead.", stacklevel=3)
+        if reduce is False:
+            return "none"
+        return "sum" if size_average is False else "mean"
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _reduce_array(loss, reduction):
+    if reduction == "none":
+        return loss
+    return np.asarray(loss.mean() if reduction == "mean" else loss.sum(), dtype=loss.dtype)
+
+
+def _expand_grad(grad, reduction, shape, dtype):
+    """The gradient of each element of an unreduced loss of `shape` from the reduced loss's gradient."""
+    if reduction == "none":
+        return grad.astype(dtype, copy=False)
+    n = int(np.prod(shape))
+    g = grad / n if reduction == "mean" else grad
+    return np.broadcast_to(np.asarray(g, dtype=dtype), shape)
+
+
+def _float_dtype(input, op):
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}(): expected a float32 or float64 input, got {input.dtype}")
+    return input.dtype
+
+
+def _array_of(value):
+    return None if value is None else (value.data if isinstance(value, Tensor) else np.asarray(value))
+
+
+# Element-wise losses: kind -> (loss(x, y, **params), grads(x, y, g, **params) -> (d/dx, d/dy)).
+
+def _mse(x, y):
+    return (x - y) ** 2
+
+
+def _mse_grad(x, y, g):
+    d = 2 * (x - y) * g
+    return d, -d
+
+
+def _l1(x, y):
+    return np.abs(x - y)
+
+
+def _l1_grad(x, y, g):
+    d = np.sign(x - y) * g
+    return d, -d
+
+
+def _smooth_l1(x, y, beta):
+    d = np.abs(x - y)
+    if beta == 0:
+        return d
+    return np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+
+
+def _smooth_l1_grad(x, y, g, beta):
+    z = x - y
+    d = (np.sign(z) if beta == 0 else np.where(z < -beta, -1, np.where(z > beta, 1, z / beta))) * g
+    return d, -d
+
+
+def _huber(x, y, delta):
+    d = np.abs(x - y)
+    return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
+def _huber_grad(x, y, g, delta):
+    d = np.clip(x - y, -delta, delta) * g
+    return d, -d
+
+
+def _bce(x, y, weight):
+    # torch clamps each log at -100 so that a probability of exactly 0 or 1 gives a finite loss.
+    with np.errstate(divide="ignore"):
+        loss = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+    return loss if weight is None else loss * weight
+
+
+_BCE_EPS = float(np.float32(1e-12))  # torch's epsilon is a float32 constant, also in float64
+
+
+def _bce_grad(x, y, g, weight):
+    w = g if weight is None else g * weight
+    dx = w * (x - y) / np.maximum((1 - x) * x, _BCE_EPS)
+    with np.errstate(divide="ignore"):
+        dy = w * (np.maximum(np.log1p(-x), -100) - np.maximum(np.log(x), -100))
+    return dx, dy
+
+
+def _softplus_neg(x):
+    """log(1 + e^-x), stably."""
+    return np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)
+
+
+def _bce_logits(x, y, weight, pos_weight):
+    # (1 - y) x + lw log(1 + e^-x) with lw = 1 + (pos_weight - 1) y: the log-sum-exp form, finite for any x.
+    lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * y
+    loss = (1 - y) * x + lw * _softplus_neg(x)
+    return loss if weight is None else loss * weight
+
+
+def _bce_logits_grad(x, y, g, weight, pos_weight):
+    w = g if weight is None else g * weight
+    sig_neg = 0.5 * (1 - np.tanh(0.5 * x))  # sigmoid(-x) without overflow
+    if pos_weight is None:
+        return w * ((1 - y) - sig_neg), -w * x
+    lw = 1 + (pos_weight - 1) * y
+    return w * ((1 - y) - lw * sig_neg), w * (-x + (pos_weight - 1) * _softplus_neg(x))
+
+
+def _kl_div(x, y, log_target):
+    if log_target:
+        return np.exp(y) * (y - x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0) - y * x
+
+
+def _kl_div_grad(x, y, g, log_target):
+    if log_target:
+        e = np.exp(y)
+        return -e * g, e * (y - x + 1) * g
+    with np.errstate(divide="ignore"):
+        return -y * g, (np.log(y) + 1 - x) * g
+
+
+_POINTWISE = {
+    "mse_loss": (_mse, _mse_grad), "l1_loss": (_l1, _l1_grad), "smooth_l1_loss": (_smooth_l1, _smooth_l1_grad),
+    "huber_loss": (_huber, _huber_grad), "binary_cross_entropy": (_bce, _bce_grad),
+    "binary_cross_entropy_with_logits": (_bce_logits, _bce_logits_grad), "kl_div": (_kl_div, _kl_div_grad),
+}
+
+
+class _PointwiseLoss(Function):
+    @staticmethod
+    def forward(ctx, input, target, kind, params, reduction):
+        dtype = np.result_type(input.dtype, target.dtype) if target.dtype.kind == "f" else input.dtype
+        x, y = input.astype(dtype, copy=False), target.astype(dtype, copy=False)
+        loss = _POINTWISE[kind][0](x, y, **params).astype(dtype, copy=False)
+        ctx.save_for_backward(x, y)
+        ctx.args = (kind, params, reduction, loss.shape, input.shape, target.shape, input.dtype, target.dtype)
+        if reduction == "batchmean":
+            return np.asarray(loss.sum() / (loss.shape[0] if loss.ndim else 1), dtype=dtype)
+        return _reduce_array(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        kind, params, reduction, shape, x_shape, y_shape, x_dtype, y_dtype = ctx.args
+        if reduction == "batchmean":
+            grad, reduction = grad / (shape[0] if len(shape) else 1), "sum"
+        g = _expand_grad(grad, reduction, shape, x.dtype)
+        dx, dy = _POINTWISE[kind][1](x, y, g, **params)
+        needs = ctx.needs_input_grad
+        dx = _loss_sum_to(np.broadcast_to(dx, shape), x_shape).astype(x_dtype) if needs[0] else None
+        dy = (_loss_sum_to(np.broadcast_to(dy, shape), y_shape).astype(y_dtype)
+              if needs[1] and y_dtype.kind == "f" else None)
+        return dx, dy, None, None, None
+
+
+def _pointwise(op, input, target, reduction, params, same_size=False, broadcast_warning=True):
+    _check_tensor(input, op, "input")
+    _check_tensor(target, op, "target")
+    _float_dtype(input, op)
+    if same_size and target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    if target.shape != input.shape:
+        try:
+            np.broadcast_shapes(input.shape, target.shape)
+        except ValueError:
+            raise RuntimeError(f"{op}(): the size of input {tuple(input.shape)} and of target "
+                               f"{tuple(target.shape)} cannot be broadcast together") from None
+        if broadcast_warning:
+            _loss_warnings.warn(f"Using a target size ({target.shape}) that is different to the input size "
+                                f"({input.shape}). This will likely lead to incorrect results due to "
+                                "broadcasting. Please ensure they have the same size.", stacklevel=3)
+    return _PointwiseLoss.apply(input, target, op, params, reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """(input - target)^2, reduced; weight (torch >= 2.6) multiplies each element."""
+    reduction = _legacy_reduction(size_average, reduce, reduction, "mse_loss")
+    if weight is not None:
+        return _reduce_tensor(mse_loss(input, target, reduction="none") * weight, reduction)
+    return _pointwise("mse_loss", input, target, reduction, {})
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """|input - target|, reduced (gradient sign(input - target), 0 where they are equal)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction, "l1_loss")
+    if weight is not None:
+        return _reduce_tensor(l1_loss(input, target, reduction="none") * weight, reduction)
+    return _pointwise("l1_loss", input, target, reduction, {})
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where d = |input - target| < beta, else d - 0.5 beta (l1_loss when beta == 0)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction, "smooth_l1_loss")
+    beta = _number(beta, "smooth_l1_loss", "beta")
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    return _pointwise("smooth_l1_loss", input, target, reduction, {"beta": beta})
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where d = |input - target| < delta, else delta (d - 0.5 delta)."""
+    reduction = _legacy_reduction(None, None, reduction, "huber_loss")
+    delta = _number(delta, "huber_loss", "delta")
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    if weight is not None:
+        return _reduce_tensor(huber_loss(input, target, reduction="none", delta=delta) * weight, reduction)
+    return _pointwise("huber_loss", input, target, reduction, {"delta": delta})
+
+
+def _reduce_tensor(loss, reduction):
+    return loss if reduction == "none" else (loss.mean() if reduction == "mean" else loss.sum())
+
+
+def _broadcast_weight(weight, shape, op, arg):
+    if weight is None:
+        return None
+    _check_tensor(weight, op, arg)
+    try:
+        np.broadcast_shapes(weight.shape, shape)
+    except ValueError:
+        raise RuntimeError(f"{op}(): {arg} of shape {tuple(weight.shape)} cannot be broadcast to the input's "
+                           f"shape {tuple(shape)}") from None
+    return weight.data
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-w (target log(input) + (1 - target) log(1 - input)) with each log clamped to >= -100 (as torch);
+    input and target must lie in [0, 1]."""
+    op = "binary_cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    _check_tensor(input, op, "input")
+    _check_tensor(target, op, "target")
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
+                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
+    x, y = input.data, target.data
+    if x.size and not ((x >= 0) & (x <= 1)).all():
+        raise RuntimeError("binary_cross_entropy(): all elements of input should be between 0 and 1")
+    if y.size and not ((y >= 0) & (y <= 1)).all():
+        raise RuntimeError("binary_cross_entropy(): all elements of target should be between 0 and 1")
+    params = {"weight": _broadcast_weight(weight, input.shape, op, "weight")}
+    return _pointwise(op, input, target, reduction, params, same_size=True)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """binary_cross_entropy(sigmoid(input), target) in the log-sum-exp form, finite for any logit;
+    pos_weight (broadcast along the last, class, axis) weighs the positive term."""
+    op = "binary_cross_entropy_with_logits"
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    _check_tensor(input, op, "input")
+    _check_tensor(target, op, "target")
+    if target.shape != input.shape:
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    params = {"weight": _broadcast_weight(weight, input.shape, op, "weight"),
+              "pos_weight": _broadcast_weight(pos_weight, input.shape, op, "pos_weight")}
+    return _pointwise(op, input, target, reduction, params, same_size=True)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """target (log(target) - input) (0 where target is 0), or with log_target exp(target) (target - input);
+    input holds log-probabilities. 'batchmean' divides the sum by the batch size (input.shape[0])."""
+    op = "kl_div"
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    elif reduction == "mean":
+        _loss_warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                            "'batchmean' divides only by the batch size, and aligns with the KL div math "
+                            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+                            "major release.", stacklevel=2)
+    elif reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return _pointwise(op, input, target, reduction, {"log_target": bool(log_target)}, broadcast_warning=False)
+
+
+class _MarginRanking(Function):
+    @staticmethod
+    def forward(ctx, x1, x2, y, margin, reduction):
+        z = -y * (x1 - x2) + margin
+        loss = np.maximum(z, 0).astype(np.result_type(x1, x2), copy=False)
+        ctx.save_for_backward(x1, x2, y, z > 0)
+        ctx.args = (reduction, loss.shape)
+        return _reduce_array(loss, reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x1, x2, y, active = ctx.saved_tensors
+        reduction, shape = ctx.args
+        g = _expand_grad(grad, reduction, shape, np.result_type(x1, x2)) * active
+        needs = ctx.needs_input_grad
+        return (_loss_sum_to(-y * g, x1.shape).astype(x1.dtype) if needs[0] else None,
+                _loss_sum_to(y * g, x2.shape).astype(x2.dtype) if needs[1] else None,
+                _loss_sum_to(-(x1 - x2) * g, y.shape).astype(y.dtype) if needs[2] else None, None, None)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    """max(0, -target (input1 - input2) + margin), target in {1, -1}."""
+    op = "margin_ranking_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    for value, arg in ((input1, "input1"), (input2, "input2"), (target, "target")):
+        _check_tensor(value, op, arg)
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+                           f"input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} ")
+    _float_dtype(input1, op)
+    try:
+        np.broadcast_shapes(input1.shape, input2.shape, target.shape)
+    except ValueError:
+        raise RuntimeError(f"{op}(): the sizes of input1 {input1.shape}, input2 {input2.shape} and target "
+                           f"{target.shape} cannot be broadcast together") from None
+    return _MarginRanking.apply(input1, input2, target, _number(margin, op, "margin"), reduction)
+
+
+class _MultiMargin(Function):
+    @staticmethod
+    def forward(ctx, x, t, p, margin, w, reduction):
+        n, c = x.shape
+        rows = np.arange(n)
+        z = margin - x[rows, t][:, None] + x
+        z[rows, t] = 0  # the target class is not compared with itself
+        h = np.maximum(z, 0)
+        wy = 1 if w is None else w[t][:, None]
+        loss = ((h if p == 1 else h * h) * wy).sum(axis=1) / c
+        ctx.save_for_backward(h, t, w)
+        ctx.args = (p, reduction)
+        return _reduce_array(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, t, w = ctx.saved_tensors
+        p, reduction = ctx.args
+        n, c = h.shape
+        g = _expand_grad(grad, reduction, (n,), h.dtype)[:, None]
+        wy = 1 if w is None else w[t][:, None]
+        dz = (h > 0) * (1 if p == 1 else 2 * h) * wy * g / c
+        rows = np.arange(n)
+        dz[rows, t] = 0
+        dx = dz.copy()
+        dx[rows, t] = -dz.sum(axis=1)
+        return dx.astype(h.dtype, copy=False), None, None, None, None, None
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    """The multi-class hinge loss: sum over classes i != y of w[y] max(0, margin - x[y] + x[i])^p / C."""
+    op = "multi_margin_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    _check_tensor(input, op, "input")
+    _check_tensor(target, op, "target")
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    _float_dtype(input, op)
+    if target.dtype != np.int64:
+        raise RuntimeError(f"expected scalar type Long but found {_torch_dtype_name(target.dtype)}")
+    unbatched = input.ndim <= 1
+    x = input.reshape(1, -1) if unbatched else input
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"{op}(): expected a non-empty 1-D (C,) or 2-D (N, C) input, got {tuple(input.shape)}")
+    t = target.data.reshape(-1)
+    if target.ndim > 1 or t.shape[0] != x.shape[0]:
+        raise RuntimeError(f"multi_margin_loss: target tensor should be 1-D with size equal to the number of input "
+                           f"samples (batch size). Expected target size [{x.shape[0]}], but got "
+                           f"{list(target.shape)}. Input has shape {list(input.shape)}.")
+    if t.size and (t.min() < 0 or t.max() >= x.shape[1]):
+        bad = int(t[(t < 0) | (t >= x.shape[1])][0])
+        raise IndexError(f"multi_margin_loss(): target {bad} out of range for {x.shape[1]} classes")
+    w = None
+    if weight is not None:
+        _check_tensor(weight, op, "weight")
+        if weight.shape != (x.shape[1],):
+            raise RuntimeError(f"{op}(): weight must have shape ({x.shape[1]},), got {tuple(weight.shape)}")
+        w = weight.data.astype(input.dtype, copy=False)
+    out = _MultiMargin.apply(x, t, int(p), _number(margin, op, "margin"), w, reduction)
+    return out.reshape(()) if unbatched and reduction == "none" else out
+
+
+def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss (RetinaNet): binary_cross_entropy_with_logits scaled by
+    (1 - p_t)^gamma and, when alpha >= 0, by alpha_t; default reduction 'none'."""
+    op = "sigmoid_focal_loss"
+    _check_tensor(inputs, op, "inputs")
+    _check_tensor(targets, op, "targets")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
+                         "'none', 'mean', 'sum'")
+    p = sigmoid(inputs)
+    ce_loss = binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    return _reduce_tensor(loss, reduction)
+
+
+# Class-index losses: fused C++ kernels.
+
+_TORCH_DTYPE_NAMES = {"float32": "Float", "float64": "Double", "int32": "Int", "int16": "Short", "int8": "Char",
+                      "uint8": "Byte", "int64": "Long", "bool": "Bool", "float16": "Half"}
+
+
+def _torch_dtype_name(dtype):
+    return _TORCH_DTYPE_NAMES.get(np.dtype(dtype).name, str(dtype))
+
+
+def _class_target(input, target, op):
+    """The int64 class-index array for an (N, C, d1, ...) or (C,) input, with torch's checks and messages."""
+    if target.dtype not in (np.int64, np.uint8):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_torch_dtype_name(target.dtype)}")
+    unbatched = input.ndim == 1
+    expect = () if unbatched else (input.shape[0],) + tuple(input.shape[2:])
+    if target.shape != expect:
+        if not unbatched and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+            raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                             f"({target.shape[0]}).")
+        raise RuntimeError(f"{op}(): expected target size {list(expect)} for input of shape "
+                           f"{list(input.shape)}, got {list(target.shape)}")
+    return target.data.astype(np.int64, copy=False)
+
+
+def _class_weight(weight, input, op):
+    if weight is None:
+        return None
+    _check_tensor(weight, op, "weight")
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    if weight.shape != (c,):
+        raise RuntimeError(f"weight tensor should be defined either for all {c} classes or no classes but got "
+                           f"weight tensor of shape: {list(weight.shape)}")
+    return weight.data.astype(input.dtype, copy=False)
+
+
+def _check_class_input(input, op):
+    _check_tensor(input, op, "input")
+    _float_dtype(input, op)
+    if input.ndim == 0:
+        raise ValueError(f"{op}(): expected an input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d input")
+
+
+class _NLLLoss(Function):
+    @staticmethod
+    def forward(ctx, input, target, weight, ignore_index, reduction):
+        unbatched = input.ndim == 1
+        x, t = (input[None], target[None]) if unbatched else (input, target)
+        loss, total_weight = _C.nll_loss_forward(x, t, weight, ignore_index, reduction)
+        ctx.save_for_backward(x, t, weight)
+        ctx.args = (total_weight, ignore_index, reduction, input.shape, unbatched)
+        return loss[0] if unbatched and reduction == "none" else loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, weight = ctx.saved_tensors
+        total_weight, ignore_index, reduction, shape, unbatched = ctx.args
+        g = grad.reshape(1) if unbatched and reduction == "none" else grad
+        dx = _C.nll_loss_backward(np.ascontiguousarray(g), x, t, weight, total_weight, ignore_index, reduction)
+        return dx.reshape(shape), None, None, None, None
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """-weight[target] * input[target] over log-probabilities input (N, C, d1, ...) or (C,); rows whose
+    target is ignore_index count for nothing; 'mean' divides by the sum of the weights of the rows kept."""
+    op = "nll_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    _check_class_input(input, op)
+    _check_tensor(target, op, "target")
+    t = _class_target(input, target, op)
+    w = _class_weight(weight, input, op)
+    return _NLLLoss.apply(input, t, w, int(ignore_index), reduction)
+
+
+class _CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, input, target, weight, ignore_index, label_smoothing, reduction):
+        unbatched = input.ndim == 1
+        x, t = (input[None], target[None]) if unbatched else (input, target)
+        loss, lse, total_weight = _C.cross_entropy_forward(x, t, weight, ignore_index, label_smoothing, reduction)
+        ctx.save_for_backward(x, t, weight, lse)
+        ctx.args = (total_weight, ignore_index, label_smoothing, reduction, input.shape, unbatched)
+        return loss[0] if unbatched and reduction == "none" else loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, weight, lse = ctx.saved_tensors
+        total_weight, ignore_index, eps, reduction, shape, unbatched = ctx.args
+        g = np.ascontiguousarray(grad.reshape(1) if unbatched and reduction == "none" else grad)
+        needs = ctx.needs_input_grad
+        dx = dt = None
+        if needs[0]:
+            dx = _C.cross_entropy_backward(g, x, t, weight, lse, total_weight, ignore_index, eps,
+                                           reduction).reshape(shape)
+        if needs[1] and t.dtype.kind == "f":
+            # d loss / d target = scale (1 - eps) w (lse - x): the negative log-softmax, weighted.
+            rows = x.shape[0] * int(np.prod(x.shape[2:]))
+            scale = g / rows if reduction == "mean" else g
+            if reduction == "none":
+                scale = scale[:, None]
+            neg_lsm = lse[:, None] - x
+            w = 1 if weight is None else weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+            dt = ((1 - eps) * scale * w * neg_lsm).astype(t.dtype, copy=False).reshape(shape)
+        return dx, dt, None, None, None, None
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the class axis (1, or 0 for an unbatched (C,) input) fused with nll_loss; target holds
+    class indices (int64, shape (N, d1, ...)) or class probabilities (float, the input's shape). label_smoothing
+    mixes the target with the uniform distribution, as torch."""
+    op = "cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction, op)
+    _check_class_input(input, op)
+    _check_tensor(target, op, "target")
+    label_smoothing = _number(label_smoothing, op, "label_smoothing")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    w = _class_weight(weight, input, op)
+    if target.dtype.kind == "f" and target.shape == input.shape:
+        if ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
+        if target.dtype != input.dtype:
+            target = target.to(input.dtype)
+        return _CrossEntropy.apply(input, target, w, int(ignore_index), label_smoothing, reduction)
+    t = _class_target(input, target, op)
+    return _CrossEntropy.apply(input, t, w, int(ignore_index), label_smoothing, reduction)

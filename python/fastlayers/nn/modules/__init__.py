@@ -34,3 +34,9 @@ from .container import ModuleDict, ModuleList  # noqa: E402
 from .linear import Flatten, Identity, Linear, Unflatten  # noqa: E402
 
 __all__ += ["Identity", "Linear", "Flatten", "Unflatten", "ModuleList", "ModuleDict"]
+# ---- losses ----
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,  # noqa: E402
+                   MarginRankingLoss, MSELoss, MultiMarginLoss, NLLLoss, SmoothL1Loss)
+from .loss import __all__ as _loss_all  # noqa: E402
+
+__all__ += _loss_all

@@ -1,0 +1,136 @@
+// Front doors of the losses in C++ (cross-entropy, nll_loss): validate the operands, then run the fast CPU
+// kernels, or the naive references when impl is "reference". Gradients are written (=).
+#include <cstring>
+#include <string>
+
+#include "cpu/kernels.h"
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+
+namespace fl {
+namespace {
+
+bool use_reference(const char* impl, const char* op) {
+  if (!impl || !*impl || std::strcmp(impl, "fast") == 0) return false;
+  FL_CHECK_VALUE(std::strcmp(impl, "reference") == 0, op, ": impl must be 'fast' or 'reference', got '", impl, "'");
+  return true;
+}
+
+void check_float(const TensorView& v, int64_t numel, const char* op, const char* arg, const TensorView* like) {
+  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": ", arg,
+                " must be float32 or float64, got ", dtype_name(v.dtype));
+  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
+  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
+  FL_CHECK_VALUE(v.numel() == numel, op, ": ", arg, " must have ", numel, " elements, got shape ", v.shape_str());
+  if (like)
+    FL_CHECK_TYPE(v.dtype == like->dtype, op, ": ", arg, " must have dtype ", dtype_name(like->dtype),
+                  " like the input, got ", dtype_name(v.dtype));
+}
+
+void check_sizes(int64_t N, int64_t C, int64_t S, const char* op) {
+  FL_CHECK_VALUE(N >= 0 && S >= 0, op, ": sizes must be >= 0, got N=", N, " S=", S);
+  FL_CHECK_VALUE(C >= 1, op, ": the number of classes must be >= 1, got ", C);
+}
+
+// Every target is ignore_index or a class in [0, C); torch's IndexError otherwise.
+void check_targets(const int64_t* target, int64_t rows, int64_t C, int64_t ignore_index, const char* op) {
+  FL_CHECK_VALUE(target != nullptr || rows == 0, op, ": class-index target is missing");
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t t = target[i];
+    if (t != ignore_index && (t < 0 || t >= C)) throw IndexError(cat_str("Target ", t, " is out of bounds."));
+  }
+}
+
+int64_t loss_numel(Reduction r, int64_t rows) { return r == Reduction::None ? rows : 1; }
+
+void check_ce(const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+              const TensorView& weight, const CrossEntropyParams& p, const char* op) {
+  check_sizes(p.N, p.C, p.S, op);
+  FL_CHECK_VALUE(p.label_smoothing >= 0 && p.label_smoothing <= 1, op,
+                 ": label_smoothing must be between 0.0 and 1.0, got ", p.label_smoothing);
+  check_float(logits, p.N * p.C * p.S, op, "input", nullptr);
+  if (weight.defined()) check_float(weight, p.C, op, "weight", &logits);
+  if (p.prob_target) check_float(target_prob, p.N * p.C * p.S, op, "target", &logits);
+  else check_targets(target, p.rows(), p.C, p.ignore_index, op);
+}
+
+void check_nll(const int64_t* target, const TensorView& weight, const TensorView& like, const NLLLossParams& p,
+               const char* op) {
+  check_sizes(p.N, p.C, p.S, op);
+  if (weight.defined()) check_float(weight, p.C, op, "weight", &like);
+  check_targets(target, p.rows(), p.C, p.ignore_index, op);
+}
+
+}  // namespace
+
+const char* reduction_name(Reduction r) {
+  switch (r) {
+    case Reduction::None: return "none";
+    case Reduction::Mean: return "mean";
+    case Reduction::Sum: return "sum";
+  }
+  return "unknown";
+}
+
+std::string CrossEntropyParams::str() const {
+  return cat_str("ce_mb", N, "c", C, "s", S, prob_target ? "_prob" : "_idx", "_ii", ignore_index, "_ls",
+                 label_smoothing, "_", reduction_name(reduction));
+}
+
+std::string NLLLossParams::str() const {
+  return cat_str("nll_mb", N, "c", C, "s", S, "_ii", ignore_index, "_", reduction_name(reduction));
+}
+
+void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
+                           const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+                           const TensorView& weight, const CrossEntropyParams& p, const char* impl) {
+  const char* op = "cross_entropy";
+  const bool ref = use_reference(impl, op);
+  check_ce(logits, target, target_prob, weight, p, op);
+  check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &logits);
+  check_float(lse, p.rows(), op, "lse", &logits);
+  FL_CHECK_VALUE(total_weight != nullptr, op, ": total_weight must not be null");
+  if (ref) ref::cross_entropy_forward(loss, lse, total_weight, logits, target, target_prob, weight, p);
+  else cpu::cross_entropy_forward(loss, lse, total_weight, logits, target, target_prob, weight, p);
+}
+
+void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
+                            const int64_t* target, const TensorView& target_prob, const TensorView& weight,
+                            const TensorView& lse, double total_weight, const CrossEntropyParams& p,
+                            const char* impl) {
+  const char* op = "cross_entropy_backward";
+  const bool ref = use_reference(impl, op);
+  check_ce(logits, target, target_prob, weight, p, op);
+  check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &logits);
+  check_float(lse, p.rows(), op, "lse", &logits);
+  check_float(dlogits, p.N * p.C * p.S, op, "grad_input", &logits);
+  if (p.rows() == 0) return;
+  if (ref) ref::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
+  else cpu::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
+}
+
+void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
+                      const TensorView& weight, const NLLLossParams& p, const char* impl) {
+  const char* op = "nll_loss";
+  const bool ref = use_reference(impl, op);
+  check_float(input, p.N * p.C * p.S, op, "input", nullptr);
+  check_nll(target, weight, input, p, op);
+  check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &input);
+  FL_CHECK_VALUE(total_weight != nullptr, op, ": total_weight must not be null");
+  if (ref) ref::nll_loss_forward(loss, total_weight, input, target, weight, p);
+  else cpu::nll_loss_forward(loss, total_weight, input, target, weight, p);
+}
+
+void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                       const TensorView& weight, double total_weight, const NLLLossParams& p, const char* impl) {
+  const char* op = "nll_loss_backward";
+  const bool ref = use_reference(impl, op);
+  check_float(dinput, p.N * p.C * p.S, op, "grad_input", nullptr);
+  check_nll(target, weight, dinput, p, op);
+  check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &dinput);
+  if (p.rows() == 0) return;
+  if (ref) ref::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
+  else cpu::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
+}
+
+}  // namespace fl

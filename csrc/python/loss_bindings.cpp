@@ -1,0 +1,225 @@
+// Bindings of the C++ losses (cross-entropy, nll_loss). No math here: arrays in, views to the front doors
+// (csrc/ops/loss.cpp, GIL released), arrays out. Logits / log-probabilities are (N, C, d1, ...) with
+// ndim >= 2 (the Python layer adds the batch axis of an unbatched input); class-index targets are int64
+// numpy arrays (N, d1, ...); class-probability targets are float arrays shaped like the input.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "fastlayers/error.h"
+#include "fastlayers/ops.h"
+#include "python/arrays.h"
+
+namespace py = pybind11;
+using fl::py_arrays::Input;
+
+namespace fl::bindings {
+namespace {
+
+using Index = py::array_t<int64_t, py::array::c_style>;
+
+std::vector<int64_t> shape_of(const TensorView& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
+
+std::string py_shape(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+Reduction parse_reduction(const std::string& r) {
+  if (r == "none") return Reduction::None;
+  if (r == "mean") return Reduction::Mean;
+  if (r == "sum") return Reduction::Sum;
+  throw ValueError(r + " is not a valid value for reduction");
+}
+
+// N, C, S of an (N, C, d1, ...) input.
+void layout(const TensorView& x, int64_t& N, int64_t& C, int64_t& S, const char* op) {
+  FL_CHECK_VALUE(x.ndim >= 2, op, ": input must have shape (N, C) or (N, C, d1, ...), got ", x.shape_str());
+  N = x.shape[0];
+  C = x.shape[1];
+  S = 1;
+  for (int i = 2; i < x.ndim; ++i) S *= x.shape[i];
+}
+
+// The (N, d1, ...) shape a class-index target (and a 'none' loss) has for input x.
+std::vector<int64_t> row_shape(const TensorView& x) {
+  std::vector<int64_t> s{x.shape[0]};
+  for (int i = 2; i < x.ndim; ++i) s.push_back(x.shape[i]);
+  return s;
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+// An int64 class-index target of exactly `shape` (a contiguous copy when strided).
+Index import_index_target(py::handle obj, const std::vector<int64_t>& shape, const char* op) {
+  FL_CHECK_TYPE(py::isinstance<py::array>(obj), op, ": target must be a numpy int64 array, got ",
+                std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  FL_CHECK_TYPE(a.dtype().is(py::dtype::of<int64_t>()), op, ": expected target dtype to be int64, got ",
+                std::string(py::str(a.dtype())));
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
+  FL_CHECK_VALUE(same, op, ": target must have shape ", shape_str(shape), " for this input, got ", py_shape(a));
+  return Index::ensure(a);
+}
+
+bool is_float_array(py::handle obj) {
+  if (!py::isinstance<py::array>(obj)) return py::hasattr(obj, "__dlpack__");
+  const char kind = py::reinterpret_borrow<py::array>(obj).dtype().kind();
+  return kind == 'f';
+}
+
+struct Target {
+  bool is_prob = false;
+  Index index;  // class indices (when !is_prob)
+  Input prob;   // class probabilities (when is_prob)
+  const int64_t* ptr() const { return is_prob ? nullptr : index.data(); }
+};
+
+// Class indices (int64) or class probabilities (a float array shaped like the input).
+Target import_target(py::handle obj, const TensorView& x, const char* op) {
+  Target t;
+  t.is_prob = is_float_array(obj);
+  if (t.is_prob) {
+    t.prob = py_arrays::import_float_array(obj, op, "target");
+    FL_CHECK_VALUE(shape_of(t.prob.view) == shape_of(x), op, ": a class-probability target must have the input's "
+                   "shape ", x.shape_str(), ", got ", t.prob.view.shape_str());
+  } else {
+    t.index = import_index_target(obj, row_shape(x), op);
+  }
+  return t;
+}
+
+CrossEntropyParams ce_params(const TensorView& x, bool prob, int64_t ignore_index, double label_smoothing,
+                             const std::string& reduction, const char* op) {
+  CrossEntropyParams p;
+  layout(x, p.N, p.C, p.S, op);
+  p.prob_target = prob;
+  p.ignore_index = ignore_index;
+  p.label_smoothing = label_smoothing;
+  p.reduction = parse_reduction(reduction);
+  return p;
+}
+
+std::vector<int64_t> loss_shape(const TensorView& x, Reduction r) {
+  return r == Reduction::None ? row_shape(x) : std::vector<int64_t>{};
+}
+
+py::tuple cross_entropy_forward(py::handle input, py::handle target, py::handle weight, int64_t ignore_index,
+                                double label_smoothing, const std::string& reduction, const std::string& impl) {
+  const char* op = "cross_entropy";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  CrossEntropyParams p = ce_params(x.view, false, ignore_index, label_smoothing, reduction, op);
+  Target t = import_target(target, x.view, op);
+  p.prob_target = t.is_prob;
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input loss = py_arrays::output_array(py::none(), x.view.dtype, loss_shape(x.view, p.reduction), op);
+  Input lse = py_arrays::output_array(py::none(), x.view.dtype, row_shape(x.view), op);
+  double total_weight = 0;
+  {
+    py::gil_scoped_release release;
+    fl::cross_entropy_forward(loss.view, lse.view, &total_weight, x.view, t.ptr(), t.prob.view, w.view, p,
+                              impl.c_str());
+  }
+  return py::make_tuple(loss.array, lse.array, total_weight);
+}
+
+py::array cross_entropy_backward(py::handle grad_output, py::handle input, py::handle target, py::handle weight,
+                                 py::handle lse, double total_weight, int64_t ignore_index, double label_smoothing,
+                                 const std::string& reduction, const std::string& impl) {
+  const char* op = "cross_entropy_backward";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  CrossEntropyParams p = ce_params(x.view, false, ignore_index, label_smoothing, reduction, op);
+  Target t = import_target(target, x.view, op);
+  p.prob_target = t.is_prob;
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input l = py_arrays::import_float_array(lse, op, "lse");
+  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::cross_entropy_backward(dx.view, dy.view, x.view, t.ptr(), t.prob.view, w.view, l.view, total_weight, p,
+                               impl.c_str());
+  }
+  return dx.array;
+}
+
+NLLLossParams nll_params(const TensorView& x, int64_t ignore_index, const std::string& reduction, const char* op) {
+  NLLLossParams p;
+  layout(x, p.N, p.C, p.S, op);
+  p.ignore_index = ignore_index;
+  p.reduction = parse_reduction(reduction);
+  return p;
+}
+
+py::tuple nll_loss_forward(py::handle input, py::handle target, py::handle weight, int64_t ignore_index,
+                           const std::string& reduction, const std::string& impl) {
+  const char* op = "nll_loss";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  NLLLossParams p = nll_params(x.view, ignore_index, reduction, op);
+  Index t = import_index_target(target, row_shape(x.view), op);
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input loss = py_arrays::output_array(py::none(), x.view.dtype, loss_shape(x.view, p.reduction), op);
+  double total_weight = 0;
+  {
+    py::gil_scoped_release release;
+    fl::nll_loss_forward(loss.view, &total_weight, x.view, t.data(), w.view, p, impl.c_str());
+  }
+  return py::make_tuple(loss.array, total_weight);
+}
+
+// input: only its shape and dtype are read (the gradient does not depend on its values).
+py::array nll_loss_backward(py::handle grad_output, py::handle input, py::handle target, py::handle weight,
+                            double total_weight, int64_t ignore_index, const std::string& reduction,
+                            const std::string& impl) {
+  const char* op = "nll_loss_backward";
+  Input x = py_arrays::import_float_array(input, op, "input");
+  NLLLossParams p = nll_params(x.view, ignore_index, reduction, op);
+  Index t = import_index_target(target, row_shape(x.view), op);
+  Input w = py_arrays::import_optional(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
+  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  {
+    py::gil_scoped_release release;
+    fl::nll_loss_backward(dx.view, dy.view, t.data(), w.view, total_weight, p, impl.c_str());
+  }
+  return dx.array;
+}
+
+}  // namespace
+
+void bind_loss(py::module_& m) {
+  // Registered after module.cpp's translator, so tried before it: IndexError like torch's.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fl::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    }
+  });
+  m.def("cross_entropy_forward", &cross_entropy_forward, py::arg("input"), py::arg("target"),
+        py::arg("weight") = py::none(), py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+        py::arg("reduction") = "mean", py::arg("impl") = "",
+        "Fused log-softmax + NLL (class-index int64 target) or soft-target cross-entropy (float target shaped "
+        "like the input); returns (loss, lse, total_weight).");
+  m.def("cross_entropy_backward", &cross_entropy_backward, py::arg("grad_output"), py::arg("input"),
+        py::arg("target"), py::arg("weight"), py::arg("lse"), py::arg("total_weight"),
+        py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+        py::arg("impl") = "", "Gradient of cross_entropy_forward w.r.t. the input, from the saved lse.");
+  m.def("nll_loss_forward", &nll_loss_forward, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+        py::arg("ignore_index") = -100, py::arg("reduction") = "mean", py::arg("impl") = "",
+        "Negative log-likelihood of log-probabilities; returns (loss, total_weight).");
+  m.def("nll_loss_backward", &nll_loss_backward, py::arg("grad_output"), py::arg("input"), py::arg("target"),
+        py::arg("weight"), py::arg("total_weight"), py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+        py::arg("impl") = "");
+}
+
+}  // namespace fl::bindings
