@@ -193,6 +193,9 @@ void linear_gemm_backward_data(const TensorView& dx, const TensorView& dy, const
                                const LinearParams& p);
 void linear_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                  const TensorView& x, const LinearParams& p);
+}  // namespace cpu
+}  // namespace fl
+
 // ---- losses ----
 // Views contiguous and validated by the front door (csrc/ops/loss.cpp); arguments as in fastlayers/ops.h.
 namespace fl {

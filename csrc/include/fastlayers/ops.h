@@ -177,6 +177,8 @@ void check_linear_params(const LinearParams& p);
 // "backward_weight") of p.
 const char* linear_impl_name(const LinearParams& p, const char* pass);
 
+}  // namespace fl
+
 // ---- losses ----
 // Class-index targets are int64 raw pointers (N x S values, TensorView holds floats only); class-probability
 // targets are views shaped like the logits. Gradients are written (=). loss holds N*S values for reduction

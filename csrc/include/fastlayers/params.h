@@ -287,6 +287,10 @@ struct LinearParams {
   int64_t N = 1;  // out_features
   int64_t macs() const { return M * K * N; }
   std::string str() const;  // e.g. m64k256n200
+};
+
+}  // namespace fl
+
 // ---- losses ----
 namespace fl {
 

@@ -1358,6 +1358,8 @@ def linear(input, weight, bias=None):
     if vector_weight:
         out = out.squeeze(-1)
     return out if extra_bias is None else out + extra_bias
+
+
 # ---------------------------------------------------------------------------------------------------------
 # ---- losses ----
 # cross_entropy and nll_loss run fused C++ kernels (csrc/ops/loss.cpp); the element-wise losses are numpy
