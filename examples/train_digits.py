@@ -6,7 +6,7 @@ into a stratified training set and a held-out test set. `--mnist DIR` reads the 
 optionally gzipped) from a local folder instead. `--compare-torch` trains the same model from the same
 initial weights on the same batches in PyTorch, when installed, and prints both runs side by side.
 
-    python examples/train_digits.py                     # about 10 s on 2 cores, ~98% test accuracy
+    python examples/train_digits.py                     # 20 epochs, a few seconds on 2 cores, ~98-99%
     python examples/train_digits.py --compare-torch
     python examples/train_digits.py --mnist ~/data/mnist --epochs 3
 """
@@ -17,10 +17,15 @@ import struct
 import sys
 import time
 
-import numpy as np
+# Idle OpenMP threads sleep instead of spinning. On a machine whose cores are shared with other work (or
+# oversubscribed), spinning threads take the CPU the others need and this run becomes many times slower;
+# OpenMP reads the setting once, when fastlayers loads it. An explicit OMP_WAIT_POLICY is respected.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import fastlayers as fl
-from fastlayers import nn
+import numpy as np  # noqa: E402
+
+import fastlayers as fl  # noqa: E402
+from fastlayers import nn  # noqa: E402
 
 
 def lenet(nn, image_size=8, channels=(32, 64), hidden=128, dropout=0.25, num_classes=10):
@@ -54,10 +59,10 @@ def read_idx(path):
     dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     count = int(np.prod(shape, dtype=np.int64))
-    data = np.frombuffer(raw, dtype, count=count, offset=4 + 4 * ndim) if count else np.empty(0, dtype)
     if len(raw) != 4 + 4 * ndim + count * dtype.itemsize:
         raise ValueError(f"{path}: {len(raw)} bytes, expected {4 + 4 * ndim + count * dtype.itemsize} "
                          f"for shape {shape}")
+    data = np.frombuffer(raw, dtype, count=count, offset=4 + 4 * ndim)
     return data.reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -108,19 +113,20 @@ def prepare(train_x, test_x):
 class Trainer:
     """One library's model, loss and optimizer; `lib` is "fastlayers" or "torch"."""
 
-    def __init__(self, lib, model, lr, momentum, weight_decay):
+    def __init__(self, lib, model, lr, momentum, weight_decay, epochs):
         self.lib = lib
         self.model = model
         if lib == "torch":
             import torch
 
             self.torch = torch
-            self.loss_fn = torch.nn.CrossEntropyLoss()
-            self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                                             weight_decay=weight_decay)
+            lib_nn, optim = torch.nn, torch.optim
         else:
-            self.loss_fn = nn.CrossEntropyLoss()
-            self.optimizer = fl.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+            lib_nn, optim = nn, fl.optim
+        self.loss_fn = lib_nn.CrossEntropyLoss()
+        self.optimizer = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        # the learning rate decays to 0 along a half cosine over the run: the last epochs settle
+        self.scheduler = optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs)
 
     def tensor(self, array):
         return self.torch.from_numpy(array) if self.lib == "torch" else fl.from_numpy(array)
@@ -171,9 +177,9 @@ def _torch_copy(model, image_size, dropout):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (momentum 0.9)")
+    ap.add_argument("--lr", type=float, default=0.05, help="initial SGD learning rate (cosine decay to 0)")
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--dropout", type=float, default=0.25)
@@ -219,13 +225,13 @@ def main(argv=None):
         else:
             torch.set_num_threads(threads)
             trainers["torch"] = Trainer("torch", _torch_copy(model, image_size, args.dropout), args.lr,
-                                        args.momentum, args.weight_decay)
-    trainers["fastlayers"] = Trainer("fastlayers", model, args.lr, args.momentum, args.weight_decay)
+                                        args.momentum, args.weight_decay, args.epochs)
+    trainers["fastlayers"] = Trainer("fastlayers", model, args.lr, args.momentum, args.weight_decay, args.epochs)
 
     n_params = sum(p.numel() for p in model.parameters())
     print(f"data: {source}: {len(train_x)} training and {len(test_x)} test images of {image_size}x{image_size}")
     print(f"model: LeNet-style CNN, {n_params} parameters; SGD lr={args.lr} momentum={args.momentum}, "
-          f"batch {args.batch_size}, {args.epochs} epochs, {threads} thread(s)")
+          f"cosine decay, batch {args.batch_size}, {args.epochs} epochs, {threads} thread(s)")
 
     rng = np.random.default_rng(args.seed)
     history = {name: [] for name in trainers}
@@ -241,6 +247,7 @@ def main(argv=None):
                 losses.append(trainer.train_step(train_x[index], train_y[index]))
                 if bar is not batches and len(losses) % 10 == 0:
                     bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}")
+            trainer.scheduler.step()
             seconds = time.perf_counter() - tic
             test_loss, test_acc = trainer.evaluate(test_x, test_y)
             history[name].append({"epoch": epoch, "train_loss": float(np.mean(losses)), "test_loss": test_loss,
