@@ -119,7 +119,7 @@ def test_dcgan_pair_tracks_torch_for_10_adam_steps_in_float32(one_thread):
 # The scripts on tiny settings
 
 
-def test_train_digits_script_runs_one_epoch_and_reports_its_history(capsys):
+def test_train_digits_script_runs_two_epochs_and_reports_its_history(capsys):
     history = digits_demo.main(["--epochs", "2", "--limit", "400", "--no-progress", "--threads", "1"])
     out = capsys.readouterr().out
     assert "test accuracy" in out and "400 training and 359 test images" in out

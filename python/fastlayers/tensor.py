@@ -115,8 +115,8 @@ def _operand(value):
 
 def _canonical_dim(dim, ndim):
     """`dim` in [0, ndim), accepting negative dims; a 0-d tensor accepts 0 and -1 (mapped to 0)."""
-    if type(dim) is int and 0 <= dim < ndim:  # the common case, without the slow ABC check
-        return dim
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, without the slow ABC check
+        return dim % ndim
     if isinstance(dim, builtins.bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"dim must be an int, got {type(dim).__name__}")
     extent = builtins.max(ndim, 1)
