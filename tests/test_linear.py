@@ -33,6 +33,7 @@ CASES = [
     ((300, 20), 37, False),     # backward-weight reduction (rows) over two blocks
     ((2, 2, 2, 31), 65, True),  # 4-D input
     ((0, 8), 4, True),          # empty batch
+    ((130, 40), 33, True),      # 128 rows and more: packed GEMM forward
 ]
 
 
@@ -156,18 +157,21 @@ def test_linear_non_contiguous_input_and_weight():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
-def test_linear_bitwise_independent_of_thread_count(dtype, threads):
+@pytest.mark.parametrize("shape", [(96, 300, 130), (200, 64, 70)], ids=["dot_forward", "gemm_forward"])
+def test_linear_bitwise_independent_of_thread_count(shape, dtype, threads):
+    M, K, N = shape
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((96, 300)).astype(dtype)
-    w = rng.standard_normal((130, 300)).astype(dtype)
-    b = rng.standard_normal(130).astype(dtype)
-    dy = rng.standard_normal((96, 130)).astype(dtype)
+    x = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype)
+    dy = rng.standard_normal((M, N)).astype(dtype)
+    assert _C.linear_impl(x, w).split()[0] == ("dot" if M < 128 else "gemm")
     results = []
     for n in (1, 2):
         fl.set_num_threads(n)
         results.append((_C.linear_forward(x, w, b),) + tuple(_C.linear_backward(dy, x, w, (True, True, True))))
     for name, a, c in zip(["output", "grad_input", "grad_weight", "grad_bias"], *results):
-        assert np.array_equal(a, c), f"linear {name}: 1 and 2 threads differ by {np.abs(a - c).max():.3g}"
+        assert np.array_equal(a, c), f"linear {name} {shape}: 1 and 2 threads differ by {np.abs(a - c).max():.3g}"
 
 
 def test_linear_backward_mask_and_needs_input_grad():
@@ -276,3 +280,24 @@ def test_linear_module_trains_like_torch():
     for (k, v), (tk, tv) in zip(ours.state_dict().items(), ref.state_dict().items()):
         assert k == tk
         np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_lenet_like_model_forward_and_gradients_match_torch():
+    """The LeNet of the benchmark table, built from fastlayers modules alone, against torch (float64, batch 3)."""
+    def build(lib, **dt):
+        return lib.Sequential(lib.Conv2d(1, 32, 5, **dt), lib.ReLU(), lib.MaxPool2d(3), lib.Conv2d(32, 64, 5, **dt),
+                              lib.ReLU(), lib.MaxPool2d(2), lib.Flatten(), lib.Linear(256, 200, **dt), lib.ReLU(),
+                              lib.Linear(200, 10, **dt))
+
+    ours = build(nn, dtype=np.float64)
+    ref = build(torch.nn).double()
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
+    y = ours(fl.Tensor(x))
+    ry = ref(torch.tensor(x))
+    assert y.shape == (3, 10)
+    np.testing.assert_allclose(y.detach().numpy(), ry.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (y * y).sum().backward()
+    (ry * ry).sum().backward()
+    for (name, p), (_, q) in zip(ours.named_parameters(), ref.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=name)

@@ -105,12 +105,19 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t k_len, int64_t n, int nr
         for (int64_t j = nj; j < nr; ++j) dk[j] = T(0);
       }
     } else {
-      for (int64_t j = 0; j < nj; ++j) {
-        const T* src = b + (j0 + j) * cs;
-        for (int64_t k = 0; k < k_len; ++k) d[k * nr + j] = src[k * rs];
+      // A transpose (e.g. B = W^T from a row-major W): in chunks of one cache line of each column, so
+      // every source line is read whole once (columns cs apart alias in the cache when cs is a large
+      // power of two) while the chunk's nr-wide destination rows stay in L1.
+      constexpr int64_t kChunk = 64 / sizeof(T);
+      for (int64_t k0 = 0; k0 < k_len; k0 += kChunk) {
+        const int64_t kl = k_len - k0 < kChunk ? k_len - k0 : kChunk;
+        for (int64_t j = 0; j < nj; ++j) {
+          const T* src = b + (j0 + j) * cs + k0 * rs;
+          for (int64_t k = 0; k < kl; ++k) d[(k0 + k) * nr + j] = src[k * rs];
+        }
+        for (int64_t j = nj; j < nr; ++j)
+          for (int64_t k = 0; k < kl; ++k) d[(k0 + k) * nr + j] = T(0);
       }
-      for (int64_t j = nj; j < nr; ++j)
-        for (int64_t k = 0; k < k_len; ++k) d[k * nr + j] = T(0);
     }
   }
 }

@@ -182,7 +182,8 @@ void linear_backward_weight(const TensorView& dw, const TensorView& db, const Te
                             const LinearParams& p);
 }  // namespace ref
 namespace cpu {
-// Forward by dot-product micro-kernels on the rows of x and w read in place (no packing): K >= 16.
+// Forward by dot-product micro-kernels on the rows of x and w read in place (no packing): K >= 16,
+// M < 128.
 bool linear_dot_accepts(const LinearParams& p);
 void linear_dot_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                         const LinearParams& p);

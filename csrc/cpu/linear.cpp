@@ -4,9 +4,9 @@
 //   backward data    dx [M x K] = dy [M x N] * w [N x K]
 //   backward weight  dw [N x K] = dy^T * x,   db [N] = column sums of dy
 //
-// The forward runs the dot-product micro-kernels on rows of x against rows of w, both read in place:
-// nothing is packed, which matters at small M, where packing w would cost as much as the product.
-// Where K is too short for them it runs a packed GEMM. The backward passes are packed GEMMs whose B
+// Below 128 rows the forward runs the dot-product micro-kernels on rows of x against rows of w, both
+// read in place: nothing is packed, which matters at small M, where packing w would cost as much as the
+// product. From 128 rows on, or where K is too short for them, it runs a packed GEMM. The backward passes are packed GEMMs whose B
 // operand (w, resp. x) has contiguous rows, read in place by the indirect micro-kernels where the
 // level has them (a last partial column panel, which would read past the array, is packed).
 //
@@ -25,6 +25,10 @@ namespace {
 
 constexpr int64_t kKcMax = 256;  // reduction block of the packed GEMM (fixed: results never depend on threads)
 constexpr int64_t kDotMinK = 16;  // the widest dot micro-kernel steps 16 elements at a time
+// From this many rows on, packing w once (N*K copies) costs less than what the packed micro-kernels gain
+// over the dot-product ones (measured on Zen 5, one thread: dot ahead by 10% at M = 64, GEMM ahead by
+// 10-25% from M = 256 on; at two threads the two are within 10% of each other at M = 256).
+constexpr int64_t kDotMaxM = 128;
 // Below this many multiply-adds a task is not worth waking a thread for.
 constexpr int64_t kMinTaskMacs = int64_t(1) << 16;
 
@@ -124,6 +128,21 @@ void dot_forward(T* y, const T* x, const T* w, const T* bias, const LinearParams
 // ---------------------------------------------------------------------------------------------------
 // Packed GEMM: C[M x N] (row stride ldc) = bias[j] (when given) + sum_k A(i, k) B(k, j).
 
+// The level's default micro-kernel, or for fewer rows than its mr the one whose tiles pad M the least
+// (at M = 1 an 8-row tile spends 7/8 of its work on padding), keeping in-place reads where the default
+// has them. Depends on the shape and the level alone, never on the thread count.
+template <typename T>
+GemmKernel<T> pick_kernel(int64_t M, int64_t N) {
+  GemmKernel<T> best = pick_gemm_kernel<T>(M, N);
+  if (M >= best.mr) return best;
+  const bool need_ind = best.ind != nullptr;
+  const GemmKernel<T>* ks = nullptr;
+  const int n = gemm_kernels<T>(simd_level(), &ks);
+  for (int i = 0; i < n; ++i)
+    if ((ks[i].ind != nullptr || !need_ind) && round_up(M, ks[i].mr) < round_up(M, best.mr)) best = ks[i];
+  return best;
+}
+
 template <typename T>
 struct Mat {
   const T* p;
@@ -133,7 +152,7 @@ struct Mat {
 template <typename T>
 void gemm_tiles(int64_t M, int64_t N, int64_t K, Mat<T> A, Mat<T> B, T* C, int64_t ldc, const T* bias) {
   if (M <= 0 || N <= 0) return;
-  const GemmKernel<T> kr = pick_gemm_kernel<T>(M, N);
+  const GemmKernel<T> kr = pick_kernel<T>(M, N);
   const int mr = kr.mr, nr = kr.nr;
   const int64_t mpan = ceil_div(M, mr), npan = ceil_div(N, nr), Mp = mpan * mr, Np = npan * nr;
   const int64_t kc = split_block(K, kKcMax), nkb = K > 0 ? ceil_div(K, kc) : 0;
@@ -230,7 +249,7 @@ void gemm_backward_weight(const TensorView& dw, const TensorView& db, const Tens
 
 }  // namespace
 
-bool linear_dot_accepts(const LinearParams& p) { return p.K >= kDotMinK; }
+bool linear_dot_accepts(const LinearParams& p) { return p.K >= kDotMinK && p.M < kDotMaxM; }
 
 void linear_dot_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                         const LinearParams& p) {

@@ -9,3 +9,5 @@ from . import nn
 from . import optim, utils
 
 __version__ = "0.1.0"
+# ---- serialization ----
+from .serialization import load, save  # noqa: E402,F401

@@ -5,6 +5,7 @@ import numpy as np
 
 from ...tensor import Tensor
 from ..parameter import Parameter
+from ._hooks import BackwardHook, add_hook
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -31,12 +32,67 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        # hook id -> hook, or (hook, with_kwargs) for the forward hooks; see the register_*_hook methods
+        for hooks in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            object.__setattr__(self, hooks, OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        """torch's order: forward pre hooks, inputs wrapped for the backward hooks, forward, forward hooks,
+        outputs wrapped for the backward hooks."""
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            backward_hook = BackwardHook(self, self._backward_hooks, self._backward_pre_hooks)
+            args = backward_hook.setup_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        if backward_hook is not None:
+            output = backward_hook.setup_outputs(output)
+        return output
+
+    # ---- hooks ----
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args (a tuple, or one value), before forward; with_kwargs:
+        hook(module, args, kwargs) -> None or (new_args, new_kwargs). Returns a handle with .remove()."""
+        return add_hook(self._forward_pre_hooks, (hook, bool(with_kwargs)), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args, output) -> None or a replacement output, after forward; with_kwargs:
+        hook(module, args, kwargs, output). Returns a handle with .remove()."""
+        return add_hook(self._forward_hooks, (hook, bool(with_kwargs)), prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a replacement grad_input, when the gradients
+        with respect to the module's inputs are computed. grad_input has one entry per positional argument
+        (None where it is not a Tensor requiring grad), grad_output one per output. Returns a handle."""
+        return add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or a replacement grad_output, when the gradients with respect
+        to the module's outputs are known, before the module's own backward. Returns a handle."""
+        return add_hook(self._backward_pre_hooks, hook, prepend)
 
     # ---- registration ----
     def register_parameter(self, name, param):
