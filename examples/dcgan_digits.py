@@ -15,10 +15,14 @@ import struct
 import time
 import zlib
 
-import numpy as np
+# Idle OpenMP threads sleep instead of spinning (see examples/train_digits.py: on a shared machine spinning
+# makes small models many times slower). An explicit OMP_WAIT_POLICY is respected.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import fastlayers as fl
-from fastlayers import nn
+import numpy as np  # noqa: E402
+
+import fastlayers as fl  # noqa: E402
+from fastlayers import nn  # noqa: E402
 
 
 def generator(nn, latent=32, width=64):
