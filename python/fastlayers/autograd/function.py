@@ -93,17 +93,28 @@ class Function:
     def apply(cls, *args):
         """Run forward on the unwrapped arguments and wrap its result in Tensors; when grad mode is on
         and some Tensor argument requires grad, connect the float outputs to the graph."""
+        # This is the cost of every layer call at batch 1, so it avoids comprehensions and repeated lookups.
         Tensor = _tensor.Tensor
-        if _grad_mode._state.enabled:
-            for arg in args:
-                if isinstance(arg, Tensor) and arg._requires_grad:
+        record = _grad_mode._state.enabled
+        arrays = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if record and arg._requires_grad:
                     return cls._apply_recorded(args)
+                arrays.append(arg.data)
+            else:
+                arrays.append(arg)
         # Nothing to record (no_grad, or no input requires grad): no edges, no output metadata.
         ctx = FunctionCtx(cls, (False,) * len(args))
-        result = cls.forward(ctx, *[arg.data if isinstance(arg, Tensor) else arg for arg in args])
+        result = cls.forward(ctx, *arrays)
         make = _tensor._make
+        if type(result) is np.ndarray:
+            return make(result)
         if isinstance(result, tuple):
-            return tuple([make(_as_array(out)) for out in result])
+            outputs = []
+            for out in result:
+                outputs.append(make(out if type(out) is np.ndarray else _as_array(out)))
+            return tuple(outputs)
         return make(_as_array(result))
 
     @classmethod

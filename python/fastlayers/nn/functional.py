@@ -544,19 +544,35 @@ def _pool_input(input, op, nd):
     return (input.unsqueeze(0) if unbatched else input), unbatched
 
 
+# Pooling arguments (as tuples of ints that _tuple returned) and input sizes that passed the checks below.
+# A layer pools with the same ones on every call, so at batch 1 re-checking them would cost more than the
+# kernel. Bounded: cleared when full.
+_POOL_CHECKED = set()
+
+
+def _pool_checked(key):
+    if len(_POOL_CHECKED) > 4096:
+        _POOL_CHECKED.clear()
+    _POOL_CHECKED.add(key)
+
+
 def _pool_args(op, nd, kernel_size, stride, padding, dilation):
     kernel = _tuple(kernel_size, nd, op, "kernel_size")
     stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else \
         _tuple(stride, nd, op, "stride")
     padding = _tuple(padding, nd, op, "padding")
     dilation = _tuple(dilation, nd, op, "dilation")
+    key = (kernel, stride, padding, dilation)
+    if key in _POOL_CHECKED:
+        return key
     if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
         for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
             if min(values) < 1:
                 raise ValueError(f"{op}(): {name} must be greater than zero, got {values}")
     if min(padding) < 0:
         raise ValueError(f"{op}(): padding must be non-negative, got {padding}")
-    return kernel, stride, padding, dilation
+    _pool_checked(key)
+    return key
 
 
 def _pool_out_size(size, k, s, p, d, ceil_mode):
@@ -568,16 +584,20 @@ def _pool_out_size(size, k, s, p, d, ceil_mode):
 
 def _check_pool_sizes(op, input_shape, kernel, stride, padding, dilation, ceil_mode):
     """torch's rules: padding at most half the kernel (not the dilated one), an output of at least one element."""
+    sizes = input_shape[-len(kernel):]
+    key = (kernel, stride, padding, dilation, bool(ceil_mode), sizes)
+    if key in _POOL_CHECKED:
+        return
     for p, k in zip(padding, kernel):
         if p > k // 2:
             raise ValueError(f"{op}(): pad should be at most half of kernel size, but got padding={padding}, "
                              f"kernel_size={kernel}")
-    sizes = input_shape[-len(kernel):]
     out = tuple([_pool_out_size(n, k, s, p, d, ceil_mode)
                  for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation)])
     if min(out) < 1:
         raise ValueError(f"{op}(): output size is too small: given input size {tuple(input_shape[1:])}, "
                          f"calculated output size {(input_shape[1],) + out}")
+    _pool_checked(key)
 
 
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
