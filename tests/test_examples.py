@@ -249,3 +249,56 @@ def test_dcgan_script_runs_and_writes_a_png_grid_per_epoch(tmp_path):
     pixels = _decode_gray_png(Path(result["pngs"][-1]).read_bytes())
     assert pixels.shape == (1 + 8 * 33, 1 + 8 * 33)  # 8x8 samples of 8x8 pixels, enlarged 4x, 1-pixel frames
     assert pixels.std() > 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whole-model benchmark cases (bench/end_to_end.py through bench/compare.py): the harness, not speed
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_compare_runs_the_end_to_end_cases_each_in_its_mode_and_matches_torch(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    table = {"end_to_end": [
+        {"name": "lenet_train_step", "about": "LeNet; cross-entropy; SGD step; batch 3 of 1x28x28"},
+        {"name": "lenet_infer_b2"},
+        {"name": "dcgan_generator_step", "about": "generator forward+backward; batch 2"}]}
+    (tmp_path / "table.json").write_text(json.dumps(table))
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "compare.py"), "--table", str(tmp_path / "table.json"),
+                           "--ops", "end_to_end", "--threads", "1", "--reps", "1", "--warmup", "0", "--no-peak",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"compare.py exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    doc = json.loads(out.read_text())
+    rows = {(r["case"], r["mode"]): r for r in doc["results"]}
+    assert set(rows) == {("lenet_train_step", "fwd+bwd"), ("lenet_infer_b2", "fwd"),
+                         ("dcgan_generator_step", "fwd+bwd")}, sorted(rows)
+    for (case, mode), row in rows.items():
+        assert not row["mismatch"], (case, mode, row["max_abs_diff"])
+        assert row["ours_ms"] > 0 and row["torch_ms"] > 0
+    assert rows[("lenet_train_step", "fwd+bwd")]["spec"]["name"] == "lenet_train_step"
+    assert "loss" in rows[("lenet_train_step", "fwd+bwd")]["max_abs_diff"]
+    assert {"grad_0.weight", "grad_9.weight"} <= set(rows[("dcgan_generator_step", "fwd+bwd")]["max_abs_diff"])
+    assert "lenet_mb3" in rows[("lenet_train_step", "fwd+bwd")]["descriptor"]  # the batch read from 'about'
+    assert "lenet_mb2" in rows[("lenet_infer_b2", "fwd")]["descriptor"]        # ... and from the name
+
+
+def test_layer_call_overhead_table_times_every_layer_for_both_libraries(threads):
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import end_to_end
+    finally:
+        sys.path.remove(str(BENCH))
+    before = torch.get_num_threads()
+    try:
+        rows = end_to_end.overhead_table(threads=1, reps=1, inner=2)
+    finally:
+        torch.set_num_threads(before)
+    labels = [label for label, _, _ in rows]
+    assert len(rows) == 11 and labels[-1].startswith("LeNet b1 forward")
+    assert all(ours > 0 and theirs > 0 for _, ours, theirs in rows)
