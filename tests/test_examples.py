@@ -3,6 +3,7 @@ PyTorch from identical weights on identical batches, the scripts themselves on t
 IDX reader on files written here, and the PNG writer decoded back here."""
 import gzip
 import importlib.util
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -17,9 +18,14 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _load(name):
+    """An example script as a module; the environment it sets for OpenMP (OMP_WAIT_POLICY) is undone, so
+    that it does not leak into the processes other tests start."""
+    before = dict(os.environ)
     spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    os.environ.clear()
+    os.environ.update(before)
     return module
 
 
