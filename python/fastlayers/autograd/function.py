@@ -139,11 +139,15 @@ class Function:
 
         ctx = FunctionCtx(cls, tuple(needs))
         result = cls.forward(ctx, *arrays)
+        ctx._next = tuple(edges)
+        make = _tensor._make
+        if type(result) is np.ndarray and result.dtype.kind in "fc" and not ctx._non_differentiable:
+            # the usual case, one float output, without the general loop below
+            ctx._output_meta = ((result.shape, result.dtype),)
+            return make(result, True, ctx, 0)
         single = not isinstance(result, tuple)
         outputs = [_as_array(out) for out in ((result,) if single else result)]
 
-        make = _tensor._make
-        ctx._next = tuple(edges)
         ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
         non_differentiable = ctx._non_differentiable
         tensors = []
