@@ -22,6 +22,21 @@ void parallel_for(int64_t n_tasks, F&& f) {
   for (int64_t t = 0; t < n_tasks; ++t) f(t);
 }
 
+// Below about this many elementary operations in a whole call, waking an OpenMP team costs more than the
+// work it shares (microseconds on an idle machine, far more on a busy one): such calls stay serial.
+constexpr int64_t kMinParallelWork = int64_t(1) << 15;
+
+// parallel_for for tasks of about `work_per_task` elementary operations each: serial below kMinParallelWork
+// in all (batch-1 inference), threaded otherwise.
+template <typename F>
+void parallel_for(int64_t n_tasks, int64_t work_per_task, F&& f) {
+  if (n_tasks * work_per_task < kMinParallelWork) {
+    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+    return;
+  }
+  parallel_for(n_tasks, f);
+}
+
 // Like parallel_for, but threads take tasks one at a time as they finish (for tasks of uneven cost,
 // or threads of uneven speed). Tasks must still write disjoint memory and not depend on each other.
 template <typename F>

@@ -7,12 +7,19 @@
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
+#include "cpu/vec_math.h"
 
 namespace fl::cpu {
 namespace {
 
 // First and one-past-last tap t of a window starting at `start` (step dil, k taps) inside [0, n).
 inline void tap_range(int64_t start, int64_t k, int64_t dil, int64_t n, int64_t& lo, int64_t& hi) {
+  if (dil == 1) {  // the usual case, without the integer divisions (per output, they dominated small windows)
+    lo = start < 0 ? -start : 0;
+    hi = n - start < k ? n - start : k;
+    if (hi < 0) hi = 0;
+    return;
+  }
   lo = start < 0 ? (-start + dil - 1) / dil : 0;
   hi = n - start <= 0 ? 0 : (n - start + dil - 1) / dil;
   if (hi > k) hi = k;
@@ -23,7 +30,7 @@ void max_k2s2(const TensorView& yv, int64_t* ind, const TensorView& xv, const Po
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     const T* xp = x + nc * H * W;
     for (int64_t oh = 0; oh < P; ++oh) {
       const T* r0 = xp + 2 * oh * W;
@@ -59,7 +66,7 @@ void avg_k2s2(const TensorView& yv, const TensorView& xv, const Pool2dParams& p)
   T* y = yv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
   const T div = T(p.divisor != 0 ? p.divisor : 4);
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     const T* xp = x + nc * H * W;
     for (int64_t oh = 0; oh < P; ++oh) {
       const T* r0 = xp + 2 * oh * W;
@@ -79,7 +86,7 @@ void avg_k2s2_backward(const TensorView& dxv, const TensorView& dyv, const Pool2
   T* dx = dxv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
   const T div = T(p.divisor != 0 ? p.divisor : 4);
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     T* dxp = dx + nc * H * W;
     for (int64_t ih = 0; ih < H; ++ih) {
       T* row = dxp + ih * W;
@@ -104,7 +111,7 @@ void max_direct(const TensorView& yv, int64_t* ind, const TensorView& xv, const 
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     const T* xp = x + nc * H * W;
     for (int64_t oh = 0; oh < P; ++oh) {
       const int64_t hs = oh * p.stride_h - p.pad_h;
@@ -140,7 +147,7 @@ void avg_direct(const TensorView& yv, const TensorView& xv, const Pool2dParams& 
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     const T* xp = x + nc * H * W;
     for (int64_t oh = 0; oh < P; ++oh) {
       T* yr = y + (nc * P + oh) * Q;
@@ -167,7 +174,7 @@ void avg_direct_backward(const TensorView& dxv, const TensorView& dyv, const Poo
   const T* dy = dyv.ptr<T>();
   T* dx = dxv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     T* dxp = dx + nc * H * W;
     for (int64_t i = 0; i < H * W; ++i) dxp[i] = 0;
     const T* g = dy + nc * P * Q;
@@ -189,19 +196,9 @@ void global_avg(const TensorView& yv, const TensorView& xv, const AdaptivePool2d
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
   const int64_t L = p.H * p.W;
-  // Each plane summed in 8 interleaved lanes (a loop that vectorizes; one serial chain of adds per
-  // plane was latency-bound), then the lanes and the tail in a fixed order.
-  constexpr int kLanes = 8;
-  parallel_for(p.N * p.C, [&](int64_t nc) {
-    const T* xp = x + nc * L;
-    T a[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= L; i += kLanes)
-      for (int j = 0; j < kLanes; ++j) a[j] += xp[i + j];
-    T sum = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-    for (; i < L; ++i) sum += xp[i];
-    y[nc] = sum / T(L);
-  });
+  // row_sum adds in interleaved lanes (it vectorizes; one serial chain of adds per plane was
+  // latency-bound), in a fixed order.
+  parallel_for(p.N * p.C, L, [&](int64_t nc) { y[nc] = row_sum(x + nc * L, L) / T(L); });
 }
 
 template <typename T>
@@ -209,7 +206,7 @@ void global_avg_backward(const TensorView& dxv, const TensorView& dyv, const Ada
   const T* dy = dyv.ptr<T>();
   T* dx = dxv.ptr<T>();
   const int64_t L = p.H * p.W;
-  parallel_for(p.N * p.C, [&](int64_t nc) {
+  parallel_for(p.N * p.C, L, [&](int64_t nc) {
     const T v = dy[nc] / T(L);
     T* dxp = dx + nc * L;
     for (int64_t i = 0; i < L; ++i) dxp[i] = v;

@@ -116,6 +116,8 @@ def _operand(value):
 
 def _canonical_dim(dim, ndim):
     """`dim` in [0, ndim), accepting negative dims; a 0-d tensor accepts 0 and -1 (mapped to 0)."""
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, without the slow ABC check
+        return dim % ndim
     if isinstance(dim, builtins.bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"dim must be an int, got {type(dim).__name__}")
     extent = builtins.max(ndim, 1)
@@ -142,6 +144,12 @@ def _shape_args(args):
     """Sizes given as varargs or as one tuple/list, as a tuple of ints."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
+    if type(args) is tuple:  # already a tuple of plain ints: nothing to convert
+        for size in args:
+            if type(size) is not int:
+                break
+        else:
+            return args
     try:
         return tuple(operator.index(size) for size in args)
     except TypeError:

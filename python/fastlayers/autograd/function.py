@@ -41,14 +41,16 @@ class FunctionCtx:
     """The `ctx` a Function's forward and backward receive. When the call is recorded it is also the
     graph node: the `grad_fn` of the outputs, holding the edges to the inputs' nodes or leaves."""
 
+    # Defaults as class attributes, so that creating a context (once per operation) sets only two fields.
+    _saved = ()
+    _non_differentiable = ()
+    _next = ()           # per forward argument: None, or (producing node, output index), or (leaf, None)
+    _output_meta = ()    # per output: (shape, dtype), to check and materialize its gradient
+    _retained = None     # output index -> weak reference to a non-leaf Tensor that retains its grad
+
     def __init__(self, function, needs_input_grad):
         self._function = function
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
-        self._non_differentiable = ()
-        self._next = ()           # per forward argument: None, or (producing node, output index), or (leaf, None)
-        self._output_meta = ()    # per output: (shape, dtype), to check and materialize its gradient
-        self._retained = None     # output index -> weak reference to a non-leaf Tensor that retains its grad
 
     def save_for_backward(self, *arrays):
         """Keep arrays (or None) for backward; freed after backward unless retain_graph=True."""
@@ -91,20 +93,44 @@ class Function:
     def apply(cls, *args):
         """Run forward on the unwrapped arguments and wrap its result in Tensors; when grad mode is on
         and some Tensor argument requires grad, connect the float outputs to the graph."""
+        # This is the cost of every layer call at batch 1, so it avoids comprehensions and repeated lookups.
         Tensor = _tensor.Tensor
         record = _grad_mode._state.enabled
         arrays = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if record and arg._requires_grad:
+                    return cls._apply_recorded(args)
+                arrays.append(arg.data)
+            else:
+                arrays.append(arg)
+        # Nothing to record (no_grad, or no input requires grad): no edges, no output metadata.
+        ctx = FunctionCtx(cls, (False,) * len(args))
+        result = cls.forward(ctx, *arrays)
+        make = _tensor._make
+        if type(result) is np.ndarray:
+            return make(result)
+        if isinstance(result, tuple):
+            outputs = []
+            for out in result:
+                outputs.append(make(out if type(out) is np.ndarray else _as_array(out)))
+            return tuple(outputs)
+        return make(_as_array(result))
+
+    @classmethod
+    def _apply_recorded(cls, args):
+        """apply() when grad mode is on and some Tensor argument requires grad: the call becomes a node."""
+        Tensor = _tensor.Tensor
+        arrays = []
         edges = []
         needs = []
-        connect = False
         for arg in args:
             if isinstance(arg, Tensor):
                 arrays.append(arg.data)
-                if record and arg._requires_grad:
+                if arg._requires_grad:
                     node = arg._grad_fn
                     edges.append((arg, None) if node is None else (node, arg._output_nr))
                     needs.append(True)
-                    connect = True
                     continue
             else:
                 arrays.append(arg)
@@ -113,23 +139,24 @@ class Function:
 
         ctx = FunctionCtx(cls, tuple(needs))
         result = cls.forward(ctx, *arrays)
+        ctx._next = tuple(edges)
+        make = _tensor._make
+        if type(result) is np.ndarray and result.dtype.kind in "fc" and not ctx._non_differentiable:
+            # the usual case, one float output, without the general loop below
+            ctx._output_meta = ((result.shape, result.dtype),)
+            return make(result, True, ctx, 0)
         single = not isinstance(result, tuple)
         outputs = [_as_array(out) for out in ((result,) if single else result)]
 
-        make = _tensor._make
-        if not connect:
-            tensors = [make(out) for out in outputs]
-        else:
-            ctx._next = tuple(edges)
-            ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
-            non_differentiable = ctx._non_differentiable
-            tensors = []
-            for index, out in enumerate(outputs):
-                # integer and bool results (indices, masks) have no gradient
-                if out.dtype.kind in "fc" and not any(out is marked for marked in non_differentiable):
-                    tensors.append(make(out, True, ctx, index))
-                else:
-                    tensors.append(make(out))
+        ctx._output_meta = tuple((out.shape, out.dtype) for out in outputs)
+        non_differentiable = ctx._non_differentiable
+        tensors = []
+        for index, out in enumerate(outputs):
+            # integer and bool results (indices, masks) have no gradient
+            if out.dtype.kind in "fc" and not any(out is marked for marked in non_differentiable):
+                tensors.append(make(out, True, ctx, index))
+            else:
+                tensors.append(make(out))
         return tensors[0] if single else tuple(tensors)
 
 

@@ -19,6 +19,16 @@ def _check_tensor(value, op, arg, optional=False):
 
 def _tuple(value, n, op, arg):
     """An int or a sequence of n ints as a tuple of n ints, with an error naming the argument."""
+    # Fast path for what modules pass on every call (plain ints, tuples of them): no ABC isinstance checks.
+    kind = type(value)
+    if kind is int:
+        return (value,) * n
+    if kind is tuple and len(value) == n:
+        for v in value:
+            if type(v) is not int:
+                break
+        else:
+            return value
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return (int(value),) * n
     if isinstance(value, (tuple, list)) and len(value) == n and all(
@@ -70,7 +80,8 @@ def _conv_args(op, nd, input, weight, bias, stride, padding, dilation, groups):
                          f"got shape {tuple(weight.shape)}")
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != weight.shape[0]):
         raise ValueError(f"{op}(): expected bias of shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+    if type(groups) is not int and (not isinstance(groups, numbers.Integral) or isinstance(groups, bool)) \
+            or groups < 1:
         raise ValueError(f"{op}(): groups must be a positive integer, got {groups!r}")
     stride = _tuple(stride, nd, op, "stride")
     dilation = _tuple(dilation, nd, op, "dilation")
@@ -554,13 +565,27 @@ class _MaxUnpool2d(Function):
 def _pool_input(input, op, nd):
     """Checks a pooling input of nd spatial dims (batched or not); returns it batched and whether it was not."""
     _check_tensor(input, op, "input")
-    if input.ndim not in (nd + 1, nd + 2) or any(s == 0 for s in input.shape[input.ndim - nd - 1:]):
+    shape = input.data.shape
+    ndim = len(shape)
+    if (ndim != nd + 2 and ndim != nd + 1) or 0 in shape[ndim - nd - 1:]:
         raise ValueError(f"{op}(): expected a non-empty {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                          f"got input of shape {tuple(input.shape)}")
-    if input.dtype not in (np.float32, np.float64):
+    if input.data.dtype.char not in ("f", "d"):  # float32, float64
         raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
-    unbatched = input.ndim == nd + 1
+    unbatched = ndim == nd + 1
     return (input.unsqueeze(0) if unbatched else input), unbatched
+
+
+# Pooling arguments (as tuples of ints that _tuple returned) and input sizes that passed the checks below.
+# A layer pools with the same ones on every call, so at batch 1 re-checking them would cost more than the
+# kernel. Bounded: cleared when full.
+_POOL_CHECKED = set()
+
+
+def _pool_checked(key):
+    if len(_POOL_CHECKED) > 4096:
+        _POOL_CHECKED.clear()
+    _POOL_CHECKED.add(key)
 
 
 def _pool_args(op, nd, kernel_size, stride, padding, dilation):
@@ -569,12 +594,17 @@ def _pool_args(op, nd, kernel_size, stride, padding, dilation):
         _tuple(stride, nd, op, "stride")
     padding = _tuple(padding, nd, op, "padding")
     dilation = _tuple(dilation, nd, op, "dilation")
-    for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
-        if any(v < 1 for v in values):
-            raise ValueError(f"{op}(): {name} must be greater than zero, got {values}")
-    if any(p < 0 for p in padding):
+    key = (kernel, stride, padding, dilation)
+    if key in _POOL_CHECKED:
+        return key
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
+        for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
+            if min(values) < 1:
+                raise ValueError(f"{op}(): {name} must be greater than zero, got {values}")
+    if min(padding) < 0:
         raise ValueError(f"{op}(): padding must be non-negative, got {padding}")
-    return kernel, stride, padding, dilation
+    _pool_checked(key)
+    return key
 
 
 def _pool_out_size(size, k, s, p, d, ceil_mode):
@@ -586,15 +616,20 @@ def _pool_out_size(size, k, s, p, d, ceil_mode):
 
 def _check_pool_sizes(op, input_shape, kernel, stride, padding, dilation, ceil_mode):
     """torch's rules: padding at most half the kernel (not the dilated one), an output of at least one element."""
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(f"{op}(): pad should be at most half of kernel size, but got padding={padding}, "
-                         f"kernel_size={kernel}")
     sizes = input_shape[-len(kernel):]
-    out = tuple(_pool_out_size(n, k, s, p, d, ceil_mode)
-                for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation))
-    if any(o < 1 for o in out):
+    key = (kernel, stride, padding, dilation, bool(ceil_mode), sizes)
+    if key in _POOL_CHECKED:
+        return
+    for p, k in zip(padding, kernel):
+        if p > k // 2:
+            raise ValueError(f"{op}(): pad should be at most half of kernel size, but got padding={padding}, "
+                             f"kernel_size={kernel}")
+    out = tuple([_pool_out_size(n, k, s, p, d, ceil_mode)
+                 for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation)])
+    if min(out) < 1:
         raise ValueError(f"{op}(): output size is too small: given input size {tuple(input_shape[1:])}, "
                          f"calculated output size {(input_shape[1],) + out}")
+    _pool_checked(key)
 
 
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
