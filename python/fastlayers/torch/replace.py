@@ -164,7 +164,7 @@ def replace(model, include=None, exclude=None):
         why = _unsupported_config(module)
         if why is None and device is not None and _device_reason(device) is not None:
             why = f"the model is on {device} ({_device_reason(device)})"
-        if why is None and device is not None and device.type == "cuda":
+        if why is None and device is not None and device.type != "cpu":
             why = _no_cuda_kernel_reason(module)
         if why is not None:
             report.left.append((qualname, cls.__name__, why))
