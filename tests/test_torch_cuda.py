@@ -18,8 +18,8 @@ import fastlayers.torch as flt
 import fastlayers.torch.functional as FF
 from fastlayers.torch import _bridge
 from test_cuda import _FakeCudaArray
-from test_torch_models import MODELS
-from test_torch_modules import CASES, DTYPES, TOL, _check, _input, _pair
+from test_torch_models import MODELS, _assert_close
+from test_torch_modules import CASES, DTYPES, _check, _input, _pair, _run_both
 
 _replace = sys.modules["fastlayers.torch.replace"]
 
@@ -192,25 +192,14 @@ def _is_linear(case):
 def test_dropin_on_cuda_matches_torch_on_cuda(case, factory, shape, dtype, exact_torch):
     ref, ours = (m.cuda() for m in _pair(factory, dtype))
     x = _input(shape, dtype).cuda()
-    xr, xo = x.clone().requires_grad_(), x.clone().requires_grad_()
     if _is_linear(case) and not LINEAR_ON_CUDA:
         with pytest.raises(RuntimeError, match=r"fastlayers.torch.linear: no CUDA kernel.*torch.nn.functional.linear"):
-            ours(xo)
+            ours(x)
         return
-    yr, yo = ref(xr), ours(xo)
-    assert isinstance(yo, torch.Tensor) and yo.device == x.device, f"{case}: output on {yo.device}, not {x.device}"
-    _check(yo, yr, f"{case} forward", dtype)  # labels as the CPU test's (its per-label tolerances apply)
-    g = torch.randn(yr.shape, generator=torch.Generator().manual_seed(3), dtype=dtype).cuda()
-    yr.backward(g)
-    yo.backward(g)
-    _check(xo.grad, xr.grad, f"{case} grad input", dtype)
-    for (name, pr), (_, po) in zip(ref.named_parameters(), ours.named_parameters()):
-        _check(po.grad, pr.grad, f"{case} grad {name}", dtype)
-    for (name, br), (_, bo) in zip(ref.named_buffers(), ours.named_buffers()):
-        if br.is_floating_point():
-            _check(bo, br, f"{case} buffer {name}", dtype)
-        else:
-            assert torch.equal(bo, br), f"{case} cuda buffer {name}: {bo} != torch's {br}"
+    with torch.no_grad():  # both, so that buffers updated in training mode stay equal
+        y, _ = ours(x), ref(x)
+    assert isinstance(y, torch.Tensor) and y.device == x.device, f"{case}: output on {y.device}, not {x.device}"
+    _run_both(ref, ours, x, case, dtype)  # the CPU test's comparison (and per-label tolerances), on the GPU
 
 
 @needs_gpu
@@ -229,25 +218,19 @@ def test_replaced_model_on_cuda_matches_torch_on_cuda(name, dtype, exact_torch):
     x = torch.randn(shape, generator=g, dtype=dtype).cuda()
     t = target(g).cuda()
     out_ref, out = ref(x), ours(x)
-    tol = TOL[dtype]
-
-    def close(a, b, what, scale=0.0):
-        err = ((a - b).abs().max() / b.abs().max().clamp_min(max(1e-2 * scale, 1e-30))).item()
-        assert err <= tol, f"{name} {what}: largest error relative to max|torch| {err:.3g} > {tol:g}"
-
-    close(out.detach(), out_ref.detach(), "cuda forward")
+    _assert_close(out, out_ref, f"{name} cuda forward", dtype)
     loss_fn(out_ref, t).backward()
     loss_fn(out, t).backward()
     scale = max(p.grad.abs().max().item() for p in ref.parameters())
     for (pname, p_ref), (_, p) in zip(ref.named_parameters(), ours.named_parameters()):
-        close(p.grad, p_ref.grad, f"cuda grad of {pname}", scale)
+        _assert_close(p.grad, p_ref.grad, f"{name} cuda grad of {pname}", dtype, scale)
     for (bname, b_ref), (_, b) in zip(ref.named_buffers(), ours.named_buffers()):
         if b_ref.is_floating_point():
-            close(b, b_ref, f"cuda buffer {bname}")
+            _assert_close(b, b_ref, f"{name} cuda buffer {bname} after a training step", dtype)
     ref.eval()
     ours.eval()
     with torch.no_grad():
-        close(ours(x), ref(x), "cuda eval forward")
+        _assert_close(ours(x), ref(x), f"{name} cuda eval forward", dtype)
 
 
 @needs_gpu

@@ -5,8 +5,9 @@ import torch
 import torch.nn as nn
 
 from .. import _C
+from .. import cuda as _flcuda
 from . import modules as M
-from ._bridge import cuda_unavailable_reason
+from ._bridge import _NO_CUDA_KERNEL, cuda_unavailable_reason
 
 __all__ = ["replace", "ReplaceReport", "SUPPORTED"]
 
@@ -63,13 +64,15 @@ class _CudaProbe:
 
 def _binding_has_cuda_kernel(name, nargs):
     """Whether _C.<name>, called with `nargs` CUDA arrays, gets past the device check."""
+    if not _flcuda.is_built():
+        return False
     probe = _CudaProbe()
     try:
         getattr(_C, name)(*([probe] * nargs))
     except _Probed:
         return True
     except RuntimeError as e:
-        if "has no CUDA kernel" in str(e):
+        if _NO_CUDA_KERNEL in str(e):
             return False
         raise
     return True
@@ -131,9 +134,10 @@ def replace(model, include=None, exclude=None):
     optimizer built before still works), only its class changes. CUDA modules are swapped where
     fastlayers.cuda.is_available() (else left with the reason "fastlayers built without CUDA" or "no CUDA
     device"); unsupported configurations (another device, a dtype other than float32/float64, an unsupported
-    mode, a user subclass of a torch.nn class, an op without a CUDA kernel in this build) are left alone. `include` / `exclude` restrict the swap to / keep from it submodules named by torch.nn
-    class, class name (e.g. "BatchNorm2d") or qualified name (e.g. "layer1.0"). Returns the model; the report of
-    what was swapped and what was left, and why, is logged (logger "fastlayers.torch", INFO) and kept as
+    mode, a user subclass of a torch.nn class, an op without a CUDA kernel in this build) are left alone.
+    `include` / `exclude` restrict the swap to / keep from it submodules named by torch.nn class, class name
+    (e.g. "BatchNorm2d") or qualified name (e.g. "layer1.0"). Returns the model; the report of what was swapped
+    and what was left, and why, is logged (logger "fastlayers.torch", INFO) and kept as
     `model.fastlayers_report`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"replace(): model must be a torch.nn.Module, got {type(model).__name__}")
@@ -162,10 +166,9 @@ def replace(model, include=None, exclude=None):
             report.left.append((qualname, cls.__name__, "excluded"))
             continue
         why = _unsupported_config(module)
-        if why is None and device is not None and _device_reason(device) is not None:
-            why = f"the model is on {device} ({_device_reason(device)})"
         if why is None and device is not None and device.type != "cpu":
-            why = _no_cuda_kernel_reason(module)
+            device_why = _device_reason(device)
+            why = f"the model is on {device} ({device_why})" if device_why else _no_cuda_kernel_reason(module)
         if why is not None:
             report.left.append((qualname, cls.__name__, why))
             continue
