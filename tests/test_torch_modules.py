@@ -127,7 +127,7 @@ def _run_both(ref, ours, x, case, dtype):
     xo = x.clone().requires_grad_()
     yr, yo = ref(xr), ours(xo)
     _check(yo, yr, f"{case} forward", dtype)
-    g = torch.randn(yr.shape, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    g = torch.randn(yr.shape, generator=torch.Generator().manual_seed(3), dtype=dtype).to(yr.device)
     yr.backward(g)
     yo.backward(g)
     _check(xo.grad, xr.grad, f"{case} grad input", dtype)

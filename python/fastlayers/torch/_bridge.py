@@ -2,9 +2,11 @@
 
 CPU tensors reach `_C` as numpy views of their memory (``Tensor.numpy()`` on a detached alias: zero-copy, and
 numpy arrays take the bindings' fast import path); the kernels' numpy results come back through
-``torch.from_numpy`` (zero-copy too). Every op asks `backend()` for the module that runs it on the tensors'
-device: the CPU one is `_C` itself; a CUDA route would be one more entry in `_BACKENDS` with the same function
-names (taking DLPack, returning torch tensors), and nothing above this file would change.
+``torch.from_numpy`` (zero-copy too). CUDA tensors reach `_C` as themselves: the bindings import them through
+DLPack (zero-copy) and allocate their outputs with torch (``fastlayers._device.empty``: torch.empty on the
+input's device), so results are torch tensors already. Every op asks `backend()` for the object that runs it on
+the tensors' device: `_C` itself on the CPU, a `_CudaKernels` (the same function names, run on torch's current
+stream) on a GPU; nothing above this file knows which.
 """
 import functools
 
@@ -12,11 +14,11 @@ import numpy as np
 import torch
 
 from .. import _C
+from .. import cuda as _flcuda
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
-# device type -> module with _C's op functions. CUDA kernels live on another branch: until they are bound,
-# CUDA tensors get a clear error rather than a silent round trip through host memory.
-_BACKENDS = {"cpu": _C}
+# What a binding says when an op has no CUDA front door (csrc/common/device.cpp, no_cuda_kernel).
+_NO_CUDA_KERNEL = "has no CUDA kernel"
 
 
 def _fallback(op):
@@ -24,9 +26,70 @@ def _fallback(op):
             f"fastlayers.torch.replace(model, exclude=...)")
 
 
-def backend(op, *tensors):
-    """The kernel module for `tensors` (None entries skipped): all on one supported device, all float32 or all
-    float64. Errors name the op, what was given and the fallback."""
+def cuda_unavailable_reason():
+    """Why fastlayers cannot run CUDA tensors here ("fastlayers built without CUDA", "no CUDA device"), or None."""
+    if not _flcuda.is_built():
+        return "fastlayers built without CUDA"
+    if not _flcuda.is_available():
+        return "no CUDA device"
+    return None
+
+
+def _current_stream(device):
+    """torch's current stream on `device` as a cudaStream_t integer (0: the legacy default stream)."""
+    return torch.cuda.current_stream(device).cuda_stream
+
+
+class _CudaKernels:
+    """_C's op functions for torch CUDA tensors of `device`: each call runs on torch's current stream there (set
+    as fastlayers' stream for the call, the previous one restored after), so it is ordered with the caller's
+    torch work without a synchronisation; the bindings also hand that stream to each tensor's __dlpack__. A
+    binding without a CUDA front door raises an error naming the torch op and its fallback."""
+
+    def __init__(self, op, device):
+        self.op, self.device = op, device
+
+    def __getattr__(self, name):
+        fn = getattr(_C, name)
+        op, device = self.op, self.device
+
+        def call(*args, **kwargs):
+            previous = _flcuda.current_stream()
+            _flcuda.set_stream(_current_stream(device))
+            try:
+                return fn(*args, **kwargs)
+            except RuntimeError as e:
+                if _NO_CUDA_KERNEL in str(e):
+                    raise RuntimeError(f"fastlayers.torch.{op}: no CUDA kernel for this op in this fastlayers build "
+                                       f"({e}); nothing is copied to the CPU behind your back; {_fallback(op)}") from e
+                raise
+            finally:
+                _flcuda.set_stream(previous)
+
+        call.__name__ = name
+        return call
+
+
+def _cpu_kernels(op, device):
+    return _C
+
+
+def _cuda_kernels(op, device):
+    why = cuda_unavailable_reason()
+    if why is not None:
+        raise RuntimeError(f"fastlayers.torch.{op}: got tensors on {device}, but {why} (fastlayers.cuda."
+                           f"is_available() is False); nothing is copied to the CPU behind your back; {_fallback(op)}")
+    return _CudaKernels(op, device)
+
+
+# device type -> factory(op, torch.device) of the object with _C's op functions for that device.
+_BACKENDS = {"cpu": _cpu_kernels, "cuda": _cuda_kernels}
+
+
+def backend(op, *tensors, cpu_only=False):
+    """The kernels for `tensors` (None entries skipped): all on one supported device, all float32 or all
+    float64. `cpu_only`: the op has no device path at all (it mixes numpy code around the kernels). Errors name
+    the op, what was given and the fallback."""
     first = None
     for t in tensors:
         if t is None:
@@ -42,14 +105,16 @@ def backend(op, *tensors):
                             f"{t.dtype}; cast them to one dtype (model.to(dtype)) first")
         if t.device != first.device:
             raise RuntimeError(f"fastlayers.torch.{op}: expected all tensors on one device, got {first.device} "
-                               f"and {t.device}")
-    kind = first.device.type
-    module = _BACKENDS.get(kind)
-    if module is None:
-        raise RuntimeError(f"fastlayers.torch.{op}: {kind} tensors are not supported yet (this build has no "
-                           f"fastlayers kernels for device {first.device}; nothing is copied to the CPU "
-                           f"behind your back); {_fallback(op)}")
-    return module
+                               f"and {t.device}; move them to one device (model.to(device), input.to(device)) "
+                               f"first")
+    device = first.device
+    factory = _BACKENDS.get(device.type)
+    if factory is None or (cpu_only and device.type != "cpu"):
+        what = "this op has no device path in fastlayers.torch" if factory is not None else \
+            f"fastlayers has no kernels for device {device}"
+        raise RuntimeError(f"fastlayers.torch.{op}: {device.type} tensors are not supported yet ({what}; nothing "
+                           f"is copied to the CPU behind your back); {_fallback(op)}")
+    return factory(op, device)
 
 
 def arr(t):

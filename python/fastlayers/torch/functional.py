@@ -360,11 +360,11 @@ class _BatchNormFn(Function):
         return None, ten(gx), None, None, ten(gw), ten(gb), None, None, None
 
 
-def _norm_tensors(op, input, **optional):
+def _norm_tensors(op, input, cpu_only=False, **optional):
     _check_tensor(input, op, "input")
     for name, value in optional.items():
         _check_tensor(value, op, name, optional=True)
-    return backend(op, input, *optional.values())
+    return backend(op, input, *optional.values(), cpu_only=cpu_only)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
@@ -518,8 +518,9 @@ def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, tra
                         eps=1e-05):
     """Batch-Instance Normalization (see fastlayers.nn.functional.batch_instance_norm) on torch tensors."""
     op = "batch_instance_norm"
-    K = _norm_tensors(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
-                      rho=rho)
+    # Its numpy mixing around the kernels has no CUDA counterpart: CUDA tensors get a clear error.
+    K = _norm_tensors(op, input, cpu_only=True, running_mean=running_mean, running_var=running_var, weight=weight,
+                      bias=bias, rho=rho)
     _check_tensor(rho, op, "rho")
     _per_channel_checks(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
                         rho=rho)

@@ -4,7 +4,10 @@ import logging
 import torch
 import torch.nn as nn
 
+from .. import _C
+from .. import cuda as _flcuda
 from . import modules as M
+from ._bridge import _NO_CUDA_KERNEL, cuda_unavailable_reason
 
 __all__ = ["replace", "ReplaceReport", "SUPPORTED"]
 
@@ -27,10 +30,64 @@ def _unsupported_config(module):
         if t is None or not t.is_floating_point():
             continue
         if t.device.type != "cpu":
-            return f"{name} is on {t.device} (fastlayers.torch has CPU kernels only so far)"
+            why = _device_reason(t.device)
+            if why is not None:
+                return f"{name} is on {t.device} ({why})"
         if t.dtype not in _FLOAT_DTYPES:
             return f"{name} has dtype {t.dtype} (fastlayers has float32 and float64)"
     return None
+
+
+def _device_reason(device):
+    """Why fastlayers cannot run on a torch device, or None."""
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        return cuda_unavailable_reason()
+    return "fastlayers runs on cpu and cuda only"
+
+
+class _Probed(Exception):
+    pass
+
+
+class _CudaProbe:
+    """Stands in for a CUDA array to ask a binding whether it has a CUDA front door, without a GPU: a binding
+    without one refuses the array from its __dlpack_device__ alone; one with one asks for its __dlpack__ next."""
+
+    def __dlpack_device__(self):
+        return (2, 0)  # kDLCUDA, device 0
+
+    def __dlpack__(self, *args, **kwargs):
+        raise _Probed
+
+
+def _binding_has_cuda_kernel(name, nargs):
+    """Whether _C.<name>, called with `nargs` CUDA arrays, gets past the device check."""
+    if not _flcuda.is_built():
+        return False
+    probe = _CudaProbe()
+    try:
+        getattr(_C, name)(*([probe] * nargs))
+    except _Probed:
+        return True
+    except RuntimeError as e:
+        if _NO_CUDA_KERNEL in str(e):
+            return False
+        raise
+    return True
+
+
+# Drop-ins whose CUDA front door may be missing from a build (bound on another branch): class -> (binding, number
+# of array arguments to probe it with). Every other drop-in's bindings take CUDA arrays wherever CUDA is built.
+_CUDA_PROBES = {nn.Linear: ("linear_forward", 2)}
+
+
+def _no_cuda_kernel_reason(module):
+    probe = _CUDA_PROBES.get(type(module))
+    if probe is None or _binding_has_cuda_kernel(*probe):
+        return None
+    return f"no CUDA kernel for {probe[0]} in this fastlayers build"
 
 
 def _model_device(model):
@@ -74,11 +131,13 @@ class ReplaceReport:
 def replace(model, include=None, exclude=None):
     """Swaps, in place, every submodule of `model` (the model itself included) whose class fastlayers.torch
     supports for its drop-in: the module object stays the same and keeps its Parameter and buffer objects (an
-    optimizer built before still works), only its class changes. Unsupported configurations (a device other
-    than the CPU, a dtype other than float32/float64, an unsupported mode, a user subclass of a torch.nn class)
-    are left alone. `include` / `exclude` restrict the swap to / keep from it submodules named by torch.nn
-    class, class name (e.g. "BatchNorm2d") or qualified name (e.g. "layer1.0"). Returns the model; the report of
-    what was swapped and what was left, and why, is logged (logger "fastlayers.torch", INFO) and kept as
+    optimizer built before still works), only its class changes. CUDA modules are swapped where
+    fastlayers.cuda.is_available() (else left with the reason "fastlayers built without CUDA" or "no CUDA
+    device"); unsupported configurations (another device, a dtype other than float32/float64, an unsupported
+    mode, a user subclass of a torch.nn class, an op without a CUDA kernel in this build) are left alone.
+    `include` / `exclude` restrict the swap to / keep from it submodules named by torch.nn class, class name
+    (e.g. "BatchNorm2d") or qualified name (e.g. "layer1.0"). Returns the model; the report of what was swapped
+    and what was left, and why, is logged (logger "fastlayers.torch", INFO) and kept as
     `model.fastlayers_report`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"replace(): model must be a torch.nn.Module, got {type(model).__name__}")
@@ -108,7 +167,8 @@ def replace(model, include=None, exclude=None):
             continue
         why = _unsupported_config(module)
         if why is None and device is not None and device.type != "cpu":
-            why = f"the model is on {device} (fastlayers.torch has CPU kernels only so far)"
+            device_why = _device_reason(device)
+            why = f"the model is on {device} ({device_why})" if device_why else _no_cuda_kernel_reason(module)
         if why is not None:
             report.left.append((qualname, cls.__name__, why))
             continue
