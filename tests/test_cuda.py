@@ -91,7 +91,7 @@ class _FakeCudaArray:
 
     def __init__(self, array):
         self.array = np.ascontiguousarray(array)
-        self.shape = self.array.shape
+        self.shape, self.dtype = self.array.shape, self.array.dtype
 
     def __dlpack_device__(self):
         return (2, 0)
@@ -466,3 +466,151 @@ def test_module_cuda_forward_backward_and_state_match_cpu():
     y_gpu.sum().backward()
     _close(_host(gpu[0].weight.grad.data), cpu[0].weight.grad.data, "conv weight grad on cuda", "mb2ic3ih6", 72)
     _close(_host(gpu[1].running_var.data), cpu[1].running_var.data, "bn running_var on cuda", "mb2ic3ih6", 72)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Linear and cross-entropy
+
+
+@needs_build
+def test_linear_rejects_a_cpu_weight_with_a_cuda_input():
+    with pytest.raises(RuntimeError, match=r"linear_forward: weight is on cpu but input is on cuda:0"):
+        _C.linear_forward(_fake((3, 4)), np.zeros((5, 4), np.float32), out=_fake((3, 5)))
+
+
+@needs_build
+def test_cross_entropy_with_a_cuda_input_wants_a_cuda_target():
+    with pytest.raises(TypeError, match=r"cross_entropy: target must be an int64 cuda array like the input"):
+        _C.cross_entropy_forward(_fake((3, 4)), np.zeros(3, np.int64))
+
+
+@needs_build
+def test_cross_entropy_with_a_cuda_input_checks_the_target_shape():
+    with pytest.raises(ValueError, match=r"cross_entropy: target must have shape \(3,\)"):
+        _C.cross_entropy_forward(_fake((3, 4)), _FakeCudaArray(np.zeros(4, np.int64)))
+
+
+@needs_build
+def test_nll_loss_has_no_cuda_kernel_and_says_so():
+    with pytest.raises(RuntimeError, match="nll_loss has no CUDA kernel"):
+        _C.nll_loss_forward(_fake((3, 4)), _FakeCudaArray(np.zeros(3, np.int64)))
+
+
+LINEAR_CASES = [(1, 7, 3), (5, 16, 9), (130, 33, 70), (0, 4, 3)]  # M (rows), K (in), N (out)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", LINEAR_CASES, ids=lambda c: "m%dk%dn%d" % c)
+def test_linear_cuda_matches_torch_and_cpu(case, bias, dtype):
+    M, K, N = case
+    rng = np.random.default_rng(12)
+    x, w, b = grid_data(rng, (M, K), dtype), grid_data(rng, (N, K), dtype), grid_data(rng, (N,), dtype)
+    y_gpu = _C.linear_forward(_gpu(x), _gpu(w), _gpu(b) if bias else None)
+    y_cpu = _C.linear_forward(x, w, b if bias else None)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    ty = torch.nn.functional.linear(tx, tw, tb if bias else None)
+    desc = "m%dk%dn%d bias=%s" % (M, K, N, bias)
+    _check(y_gpu, y_cpu, ty, "linear", desc, K, dtype)
+    dy = grid_data(rng, (M, N), dtype)
+    grads_gpu = _C.linear_backward(_gpu(dy), _gpu(x), _gpu(w), (True, True, bias))
+    grads_cpu = _C.linear_backward(dy, x, w, (True, True, bias))
+    ty.backward(_torch_cuda(dy))
+    theirs = (tx.grad if M else torch.zeros_like(tx), tw.grad, tb.grad if bias else None)
+    for name, ours, cpu, t in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu, theirs):
+        if t is None:
+            assert ours is None and cpu is None, f"linear {name} not asked for but returned ({desc})"
+            continue
+        _check(ours, cpu, t, "linear " + name, desc, max(M, N, 1), dtype)
+
+
+@needs_gpu
+def test_nn_linear_on_cuda_trains_like_cpu():
+    rng = np.random.default_rng(13)
+    x_np = grid_data(rng, (6, 2, 5), np.float32)
+    cpu, gpu = fl.nn.Linear(5, 3), fl.nn.Linear(5, 3)
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.cuda()
+    y_cpu, y_gpu = cpu(fl.tensor(x_np)), gpu(fl.tensor(x_np).to("cuda"))
+    assert y_gpu.device == "cuda:0" and y_gpu.shape == (6, 2, 3)
+    _close(_host(y_gpu.data), y_cpu.data, "nn.Linear on cuda", "in5out3 x(6,2,5)", 5)
+    y_cpu.sum().backward()
+    y_gpu.sum().backward()
+    _close(_host(gpu.weight.grad.data), cpu.weight.grad.data, "nn.Linear weight grad on cuda", "in5out3", 12)
+    _close(_host(gpu.bias.grad.data), cpu.bias.grad.data, "nn.Linear bias grad on cuda", "in5out3", 12)
+
+
+@needs_gpu
+def test_linear_cuda_weight_gradient_is_deterministic():
+    rng = np.random.default_rng(14)
+    x, w = _gpu(rng.standard_normal((512, 64), np.float32)), _gpu(rng.standard_normal((32, 64), np.float32))
+    dy = _gpu(rng.standard_normal((512, 32), np.float32))
+    runs = [_C.linear_backward(dy, x, w) for _ in range(3)]
+    for r in runs[1:]:
+        for a, b in zip(runs[0], r):
+            assert cupy.array_equal(a, b), "linear backward on cuda differs between identical runs"
+
+
+CE_CASES = [  # shape, target kind, weighted, ignore_index, label_smoothing, reduction
+    ((6, 5), "index", False, -100, 0.0, "mean"),
+    ((6, 5), "index", True, 2, 0.1, "mean"),
+    ((4, 7, 3), "index", True, -100, 0.0, "sum"),
+    ((4, 7, 3), "index", False, 1, 0.2, "none"),
+    ((5, 4), "prob", False, -100, 0.0, "mean"),
+    ((3, 4, 2, 2), "prob", True, -100, 0.3, "none"),
+]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CE_CASES, ids=lambda c: "%s_%s_w%d_ii%d_ls%g_%s" % (
+    "x".join(map(str, c[0])), *c[1:]))
+def test_cross_entropy_cuda_matches_torch_and_cpu(case, dtype):
+    shape, kind, weighted, ii, ls, red = case
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal(shape).astype(dtype)
+    C = shape[1]
+    rows = (shape[0],) + shape[2:]
+    if kind == "index":
+        t = rng.integers(0, C, rows).astype(np.int64)
+        t.flat[0] = ii if ii >= 0 else t.flat[0]
+    else:
+        t = rng.random(shape).astype(dtype)
+    w = rng.random(C).astype(dtype) + 0.5 if weighted else None
+    args = (ii, ls, red)
+    loss_gpu, lse_gpu, tw_gpu = _C.cross_entropy_forward(_gpu(x), _gpu(t), None if w is None else _gpu(w), *args)
+    loss_cpu, lse_cpu, tw_cpu = _C.cross_entropy_forward(x, t, w, *args)
+    tx = _torch_cuda(x, True)
+    tl = torch.nn.functional.cross_entropy(tx, _torch_cuda(t), None if w is None else _torch_cuda(w),
+                                           ignore_index=ii, reduction=red, label_smoothing=ls)
+    desc = str(case)
+    _check(loss_gpu, loss_cpu, tl, "cross_entropy", desc, C * int(np.prod(rows)), dtype)
+    assert abs(tw_gpu - tw_cpu) <= 1e-5 * max(1.0, abs(tw_cpu)), f"cross_entropy total_weight {tw_gpu} vs {tw_cpu}"
+    g = rng.standard_normal(loss_cpu.shape).astype(dtype)
+    tl.backward(_torch_cuda(g))
+    dx_gpu = _C.cross_entropy_backward(_gpu(g), _gpu(x), _gpu(t), None if w is None else _gpu(w), lse_gpu, tw_gpu,
+                                       *args)
+    dx_cpu = _C.cross_entropy_backward(g, x, t, w, lse_cpu, tw_cpu, *args)
+    _check(dx_gpu, dx_cpu, tx.grad, "cross_entropy backward", desc, C, dtype)
+
+
+@needs_gpu
+def test_cross_entropy_cuda_reports_a_bad_target_like_torch():
+    x, t = _gpu(np.zeros((3, 4), np.float32)), _gpu(np.array([0, 7, 1], np.int64))
+    with pytest.raises(IndexError, match="Target 7 is out of bounds."):
+        _C.cross_entropy_forward(x, t)
+
+
+@needs_gpu
+def test_functional_cross_entropy_on_cuda_backward_matches_cpu():
+    rng = np.random.default_rng(16)
+    x_np, t_np = rng.standard_normal((8, 5)).astype(np.float32), rng.integers(0, 5, 8)
+    x_cpu = fl.tensor(x_np, requires_grad=True)
+    x_gpu = fl.tensor(x_np).to("cuda").detach().requires_grad_()
+    l_cpu = F.cross_entropy(x_cpu, fl.tensor(t_np), label_smoothing=0.1)
+    l_gpu = F.cross_entropy(x_gpu, fl.tensor(t_np).to("cuda"), label_smoothing=0.1)
+    _close(_host(l_gpu.data), l_cpu.data, "F.cross_entropy on cuda", "mb8c5 ls0.1", 40)
+    l_cpu.backward()
+    l_gpu.backward()
+    _close(_host(x_gpu.grad.data), x_cpu.grad.data, "F.cross_entropy grad on cuda", "mb8c5 ls0.1", 5)

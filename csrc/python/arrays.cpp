@@ -241,20 +241,20 @@ py::object result(const Input& a) { return a.view.device == Device::CPU ? py::ob
 
 py::object result_or_none(const Input& a) { return a.view.defined() ? result(a) : py::object(py::none()); }
 
-DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape) {
-  FL_CHECK_TYPE(is_cuda_dlpack(obj), op, ": indices must be an int64 cuda array like the input, got ",
+DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape, const char* arg) {
+  FL_CHECK_TYPE(is_cuda_dlpack(obj), op, ": ", arg, " must be an int64 cuda array like the input, got ",
                 std::string(py::str(py::type::of(obj).attr("__name__"))));
   DeviceIndex d;
   d.source = py::reinterpret_borrow<py::object>(obj);
-  CudaTensor c = import_cuda_tensor(obj, op, "indices", d.owner);
-  FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": indices must have dtype int64, got DLPack dtype code ",
-                c.code, " with ", c.bits, " bits");
+  CudaTensor c = import_cuda_tensor(obj, op, arg, d.owner);
+  FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": ", arg,
+                " must have dtype int64, got DLPack dtype code ", c.code, " with ", c.bits, " bits");
   if (!c.view.is_contiguous()) {
     d.source = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
-    c = import_cuda_tensor(d.source, op, "indices", d.owner);
+    c = import_cuda_tensor(d.source, op, arg, d.owner);
   }
-  FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op,
-                 ": indices must have shape ", shape_str(shape), ", got ", c.view.shape_str());
+  FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op, ": ", arg,
+                 " must have shape ", shape_str(shape), ", got ", c.view.shape_str());
   d.view = c.view;
   return d;
 }

@@ -1858,6 +1858,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _NLLLoss.apply(input, t, w, int(ignore_index), reduction)
 
 
+from fastlayers._device import array_module as _ce_array_module  # noqa: E402
+
+
 class _CrossEntropy(Function):
     @staticmethod
     def forward(ctx, input, target, weight, ignore_index, label_smoothing, reduction):
@@ -1872,7 +1875,8 @@ class _CrossEntropy(Function):
     def backward(ctx, grad):
         x, t, weight, lse = ctx.saved_tensors
         total_weight, ignore_index, eps, reduction, shape, unbatched = ctx.args
-        g = np.ascontiguousarray(grad.reshape(1) if unbatched and reduction == "none" else grad)
+        g = grad.reshape(1) if unbatched and reduction == "none" else grad
+        g = _ce_array_module(g).ascontiguousarray(g)  # numpy or CuPy, where the logits live
         needs = ctx.needs_input_grad
         dx = dt = None
         if needs[0]:
