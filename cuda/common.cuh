@@ -39,6 +39,8 @@ class DeviceGuard {
   bool set_ = false;
 };
 
+template <typename T> struct Accum { using type = T; };  // float accumulates in float, double in double
+
 constexpr int kThreads = 256;
 
 // Blocks for a grid-stride loop over n items (capped: the loop covers the rest).

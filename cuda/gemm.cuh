@@ -8,8 +8,6 @@
 
 namespace fl::cuda {
 
-template <typename T> struct Accum { using type = T; };  // float accumulates in float, double in double
-
 constexpr int kTileM = 64, kTileN = 64, kTileK = 16;
 constexpr int kGemmThreads = 256;  // 16 x 16 threads, each 4 x 4 outputs
 
