@@ -614,3 +614,48 @@ def test_functional_cross_entropy_on_cuda_backward_matches_cpu():
     l_cpu.backward()
     l_gpu.backward()
     _close(_host(x_gpu.grad.data), x_cpu.grad.data, "F.cross_entropy grad on cuda", "mb8c5 ls0.1", 5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Norms: shapes whose reductions span several chunks of the two-level reduction (4096 values per chunk)
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", [(8, 3, 32, 33), (2, 5, 3, 3)], ids=lambda s: "x".join(map(str, s)))
+def test_batch_norm_cuda_backward_matches_torch_and_is_deterministic(shape):
+    rng = np.random.default_rng(17)
+    C = shape[1]
+    x, dy = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+    _, m_gpu, r_gpu = _C.batch_norm_forward(_gpu(x), _gpu(w), _gpu(b), None, None, True, 0.1, 1e-5)
+    _, m_cpu, r_cpu = _C.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)
+    runs = [_C.batch_norm_backward(_gpu(dy), _gpu(x), m_gpu, r_gpu, _gpu(w), True) for _ in range(2)]
+    grads_cpu = _C.batch_norm_backward(dy, x, m_cpu, r_cpu, w, True)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    torch.nn.functional.batch_norm(tx, None, None, tw, tb, True, 0.1, 1e-5).backward(_torch_cuda(dy))
+    M = x.size // C
+    for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), runs[0], grads_cpu,
+                                       (tx.grad, tw.grad, tb.grad)):
+        _check(ours, cpu, theirs, "batch_norm " + name, str(shape), M)
+    for a, c in zip(runs[0], runs[1]):
+        assert cupy.array_equal(a, c), f"batch_norm backward on cuda differs between identical runs {shape}"
+
+
+@needs_gpu
+@pytest.mark.parametrize("groups", [1, 4])
+def test_group_norm_cuda_backward_matches_torch(groups):
+    rng = np.random.default_rng(18)
+    shape = (3, 8, 40, 30)  # a (sample, group) segment of up to 9600 values: several chunks
+    x, dy = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    w, b = rng.standard_normal(8).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    y_gpu, m_gpu, r_gpu = _C.group_norm_forward(_gpu(x), groups, _gpu(w), _gpu(b), 1e-5)
+    y_cpu, m_cpu, r_cpu = _C.group_norm_forward(x, groups, w, b, 1e-5)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    ty = torch.nn.functional.group_norm(tx, groups, tw, tb, 1e-5)
+    _check(y_gpu, y_cpu, ty, "group_norm", f"G={groups} {shape}", x.size // (3 * groups))
+    ty.backward(_torch_cuda(dy))
+    grads_gpu = _C.group_norm_backward(_gpu(dy), _gpu(x), m_gpu, r_gpu, _gpu(w), groups)
+    grads_cpu = _C.group_norm_backward(dy, x, m_cpu, r_cpu, w, groups)
+    for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu,
+                                       (tx.grad, tw.grad, tb.grad)):
+        _check(ours, cpu, theirs, "group_norm " + name, f"G={groups} {shape}", x.size // 8)
