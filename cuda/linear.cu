@@ -2,6 +2,7 @@
 // Three passes of the tiled GEMM in gemm.cuh, each element summed by one thread in a fixed order, and the
 // bias gradient one block per output feature: deterministic. The launchers take plain sizes so the linear
 // front door (LinearParams{M, K, N}) can call them as cuda::linear_*(..., p.M, p.K, p.N, stream).
+// float16 / bfloat16 take the tensor-core GEMM (float accumulation).
 #include "cuda/gemm.cuh"
 
 namespace fl::cuda {
@@ -55,7 +56,7 @@ __global__ void column_sum_kernel(T* db, const T* dy, int64_t M, int64_t N) {
   using A = typename Accum<T>::type;
   const int64_t n = blockIdx.x;
   A acc = 0;
-  for (int64_t m = threadIdx.x; m < M; m += blockDim.x) acc += dy[m * N + n];
+  for (int64_t m = threadIdx.x; m < M; m += blockDim.x) acc += A(dy[m * N + n]);
   acc = block_sum(acc);
   if (threadIdx.x == 0) db[n] = static_cast<T>(acc);
 }
@@ -65,7 +66,7 @@ __global__ void column_sum_kernel(T* db, const T* dy, int64_t M, int64_t N) {
 void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b, int64_t M,
                     int64_t K, int64_t N, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     LinearForwardLoader<T> ld{{M, K, N}, x.ptr<T>(), w.ptr<T>(), b.defined() ? b.ptr<T>() : nullptr, y.ptr<T>()};
     launch_loader_gemm<T>(1, N, M, K, ld, stream, "linear_forward");
@@ -75,7 +76,7 @@ void linear_forward(const TensorView& y, const TensorView& x, const TensorView& 
 void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, int64_t M, int64_t K,
                           int64_t N, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     LinearBackwardDataLoader<T> ld{{M, K, N}, dy.ptr<T>(), w.ptr<T>(), dx.ptr<T>()};
     launch_loader_gemm<T>(1, K, M, N, ld, stream, "linear_backward_data");
@@ -85,7 +86,7 @@ void linear_backward_data(const TensorView& dx, const TensorView& dy, const Tens
 void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
                             int64_t M, int64_t K, int64_t N, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (dw.defined()) {
       LinearBackwardWeightLoader<T> ld{{M, K, N}, dy.ptr<T>(), x.ptr<T>(), dw.ptr<T>()};

@@ -1,5 +1,6 @@
 // Normalization on the GPU: batch norm (training with running statistics, evaluation), group norm (layer
-// and instance norm map onto it), local response norm. Gradients are written (=).
+// and instance norm map onto it), local response norm. Gradients are written (=). Batch and group norm also
+// take float16/bfloat16 storage (every operand, statistics included, in that dtype), computing in float32.
 // Statistics and weight gradients are two-level reductions (chunk partials, then an in-order combination;
 // see below): no floating-point atomics, results independent of scheduling. Within a chunk two passes (mean,
 // then squared deviations) as the CPU reference does; chunks combine by Chan's pairwise update.
@@ -8,7 +9,10 @@
 namespace fl::cuda {
 namespace {
 
-template <typename T> __device__ T gamma_at(const T* g, int64_t c) { return g ? g[c] : T(1); }
+template <typename T, typename A = typename Accum<T>::type>
+__device__ A gamma_at(const T* g, int64_t c) { return g ? A(g[c]) : A(1); }
+template <typename T, typename A = typename Accum<T>::type>
+__device__ A beta_at(const T* b, int64_t c) { return b ? A(b[c]) : A(0); }
 
 // ---- two-level reductions ----
 // Each reduced segment (a channel for batch norm, a (sample, group) for group norm) of length M is cut into
@@ -127,8 +131,8 @@ __global__ void bn_stats_kernel(T* mean, T* rstd, T* rm, T* rv, const Moments<A>
     const Moments<A> m = combine(part + c * count, count);
     mean[c] = T(m.mean);
     rstd[c] = T(A(1) / sqrt(m.m2 / m.n + A(eps)));
-    if (rm) rm[c] = T((1 - momentum) * double(rm[c]) + momentum * double(m.mean));
-    if (rv) rv[c] = T((1 - momentum) * double(rv[c]) + momentum * double(m.n > A(1) ? m.m2 / (m.n - A(1)) : m.m2));
+    if (rm) rm[c] = T((1 - momentum) * double(A(rm[c])) + momentum * double(m.mean));
+    if (rv) rv[c] = T((1 - momentum) * double(A(rv[c])) + momentum * double(m.n > A(1) ? m.m2 / (m.n - A(1)) : m.m2));
   }
 }
 
@@ -136,16 +140,16 @@ template <typename T>
 __global__ void bn_eval_stats_kernel(T* mean, T* rstd, const T* rm, const T* rv, int64_t C, double eps) {
   FL_GRID_LOOP(c, C) {
     mean[c] = rm[c];
-    rstd[c] = T(1.0 / sqrt(double(rv[c]) + eps));
+    rstd[c] = T(1.0 / sqrt(double(typename Accum<T>::type(rv[c])) + eps));
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void bn_eval_forward_kernel(T* y, const T* x, const T* mean, const T* rstd, const T* g, const T* b,
                                        int64_t C, int64_t S, int64_t n) {
   FL_GRID_LOOP(i, n) {
     const int64_t c = (i / S) % C;
-    y[i] = (x[i] - mean[c]) * rstd[c] * gamma_at(g, c) + (b ? b[c] : T(0));
+    y[i] = T((A(x[i]) - A(mean[c])) * A(rstd[c]) * gamma_at(g, c) + beta_at(b, c));
   }
 }
 
@@ -177,7 +181,7 @@ __global__ void bn_backward_data_kernel(T* dx, const T* dy, const T* x, const T*
                                         bool batch_stats) {
   FL_GRID_LOOP(i, n) {
     const int64_t c = (i / S) % C;
-    const A r = A(rstd[c]), scale = A(gamma_at(g, c)) * r;
+    const A r = A(rstd[c]), scale = gamma_at(g, c) * r;
     if (!batch_stats) {
       dx[i] = T(scale * A(dy[i]));
       continue;
@@ -197,12 +201,12 @@ __global__ void gn_stats_kernel(T* mean, T* rstd, const Moments<A>* part, int64_
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void gn_forward_kernel(T* y, const T* x, const T* mean, const T* rstd, const T* g, const T* b, int64_t C,
                                   int64_t G, int64_t S, int64_t n) {
   FL_GRID_LOOP(i, n) {
     const int64_t c = (i / S) % C, ng = (i / (S * C)) * G + c / (C / G);
-    y[i] = (x[i] - mean[ng]) * rstd[ng] * gamma_at(g, c) + (b ? b[c] : T(0));
+    y[i] = T((A(x[i]) - A(mean[ng])) * A(rstd[ng]) * gamma_at(g, c) + beta_at(b, c));
   }
 }
 
@@ -234,7 +238,7 @@ struct GnDataTerms {
   int64_t G, Cg, S;
   __device__ Sum2<A> operator()(int64_t r, int64_t j) const {
     const int64_t i = r * Cg * S + j;
-    const A dyg = A(dy[i]) * A(gamma_at(g, (r % G) * Cg + j / S));
+    const A dyg = A(dy[i]) * gamma_at(g, (r % G) * Cg + j / S);
     return {dyg, dyg * (A(x[i]) - A(mean[r])) * A(rstd[r])};
   }
 };
@@ -250,7 +254,7 @@ __global__ void gn_backward_data_kernel(T* dx, const T* dy, const T* x, const T*
   const int64_t Cg = C / G, M = Cg * S;
   FL_GRID_LOOP(i, n) {
     const int64_t c = (i / S) % C, r = (i / (S * C)) * G + c / Cg;
-    const A rs = A(rstd[r]), dyg = A(dy[i]) * A(gamma_at(g, c)), xhat = (A(x[i]) - A(mean[r])) * rs;
+    const A rs = A(rstd[r]), dyg = A(dy[i]) * gamma_at(g, c), xhat = (A(x[i]) - A(mean[r])) * rs;
     dx[i] = T(rs * (dyg - sums[r].a / A(M) - xhat * sums[r].b / A(M)));
   }
 }
@@ -297,7 +301,7 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   if (p.C == 0) return;
   const int64_t M = p.N * p.S, n = p.N * p.C * p.S;
   const Chunks ch = chunks_for(M);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
     Scratch part(sizeof(Moments<A>) * p.C * ch.count, stream);
@@ -319,7 +323,7 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
                              const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
                              const TensorView& running_var, const BatchNormParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     bn_eval_stats_kernel<T><<<blocks_for(p.C), kThreads, 0, stream>>>(mean.ptr<T>(), rstd.ptr<T>(),
                                                                        running_mean.ptr<T>(), running_var.ptr<T>(),
@@ -340,7 +344,7 @@ void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
   if (p.C == 0) return;
   const int64_t M = p.N * p.S, n = p.N * p.C * p.S;
   const Chunks ch = chunks_for(M);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
     // Partials, then the C per-channel totals (read by the dx pass).
@@ -365,7 +369,7 @@ void group_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   const int64_t R = p.N * p.G, M = p.Cg() * p.S, n = p.N * p.C * p.S;
   if (R == 0) return;
   const Chunks ch = chunks_for(M);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
     Scratch part(sizeof(Moments<A>) * R * ch.count, stream);
@@ -386,7 +390,7 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
                          const GroupNormParams& p, Stream stream) {
   DeviceGuard guard(dy);
   if (p.C == 0) return;
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
     if (dgamma.defined() || dbeta.defined()) {

@@ -147,7 +147,7 @@ def test_cuda_input_checks_shape_before_any_launch():
 
 @needs_build
 def test_cuda_input_with_an_unsupported_dtype_names_the_argument():
-    with pytest.raises(TypeError, match="conv2d: input must have dtype float32 or float64"):
+    with pytest.raises(TypeError, match="conv2d: input must have dtype float16, bfloat16, float32 or float64"):
         _C.conv2d_forward(_FakeCudaArray(np.zeros((1, 2, 5, 5), np.int32)), _fake((3, 2, 3, 3)))
 
 
@@ -659,3 +659,107 @@ def test_group_norm_cuda_backward_matches_torch(groups):
     for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu,
                                        (tx.grad, tw.grad, tb.grad)):
         _check(ours, cpu, theirs, "group_norm " + name, f"G={groups} {shape}", x.size // 8)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Half types (float16, bfloat16): CUDA only
+
+
+@pytest.mark.parametrize("call", [
+    ("conv2d", lambda x: _C.conv2d_forward(x, np.zeros((3, 2, 3, 3), np.float32))),
+    ("linear", lambda x: _C.linear_forward(x, np.zeros((3, 5), np.float32))),
+    ("activation", lambda x: _C.activation_forward(x, "relu")),
+    ("batch_norm", lambda x: _C.batch_norm_forward(x, None, None, None, None, True)),
+], ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_input_on_the_cpu_is_refused_naming_op_argument_and_dtype(call, dtype):
+    name, fn = call
+    shape = (1, 2, 5, 5) if name == "conv2d" else (4, 5)
+    # numpy has no bfloat16: a torch CPU tensor reaches the bindings through DLPack.
+    x = np.zeros(shape, np.float16) if dtype == "float16" else torch.zeros(shape, dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match=rf"{name}: input has dtype {dtype}, which is supported on cuda only"):
+        fn(x)
+
+
+@needs_build
+def test_half_on_cuda_for_an_op_without_half_kernels_names_the_dtype():
+    x, w = _FakeCudaArray(np.zeros((1, 2, 3, 3), np.float16)), _FakeCudaArray(np.zeros((2, 3, 2, 2), np.float16))
+    with pytest.raises(TypeError, match="input has dtype float16, but .* has no float16/bfloat16 kernel on cuda"):
+        _C.conv_transpose2d_forward(x, w, out=_FakeCudaArray(np.zeros((1, 3, 4, 4), np.float16)))
+
+
+HALF_DTYPES = ["float16", "bfloat16"]
+
+
+def _half_close(ours, theirs, op, case, tol=2e-2):
+    """ours: a torch CUDA tensor from our kernels; theirs: torch's result in the same half dtype. Both are
+    rounded to 8 (bfloat16) or 11 (float16) bits; float accumulation on both sides keeps them within tol."""
+    a, b = ours.float().cpu().numpy(), theirs.detach().float().cpu().numpy()
+    err = np.abs(a - b) / (1.0 + np.abs(b))
+    assert err.max() <= tol, f"{op} {case}: largest scaled error {err.max():.3g} > {tol}"
+
+
+def _th(a, dtype):
+    return torch.from_numpy(np.ascontiguousarray(a)).cuda().to(getattr(torch, dtype))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_half_activation_and_softmax_cuda_match_torch(dtype):
+    rng = np.random.default_rng(19)
+    x = _th(rng.standard_normal((6, 300)).astype(np.float32) * 3, dtype)
+    _half_close(_C.activation_forward(x, "gelu"), torch.nn.functional.gelu(x), "gelu", dtype)
+    _half_close(_C.activation_forward(x, "silu"), torch.nn.functional.silu(x), "silu", dtype)
+    _half_close(_C.softmax_forward(x, 1, False), torch.softmax(x, 1), "softmax", dtype)
+    _half_close(_C.softmax_forward(x, 1, True), torch.log_softmax(x, 1), "log_softmax", dtype, 5e-2)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("case", [(1, 7, 3), (70, 130, 33)], ids=lambda c: "m%dk%dn%d" % c)
+def test_half_linear_cuda_matches_torch(case, dtype):
+    M, K, N = case
+    rng = np.random.default_rng(20)
+    x, w, b = (_th(grid_data(rng, s, np.float32), dtype) for s in ((M, K), (N, K), (N,)))
+    _half_close(_C.linear_forward(x, w, b), torch.nn.functional.linear(x, w, b), "linear", f"{case} {dtype}")
+    dy = _th(grid_data(rng, (M, N), np.float32), dtype)
+    dx, dw, db = _C.linear_backward(dy, x, w)
+    _half_close(dx, dy @ w, "linear grad_input", f"{case} {dtype}")
+    _half_close(dw, dy.t() @ x, "linear grad_weight", f"{case} {dtype}")
+    _half_close(db, dy.float().sum(0).to(dy.dtype), "linear grad_bias", f"{case} {dtype}")
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "mb%dic%dih%diw%doc%dkh%dkw%ds%dp%dd%dg%d" % c)
+def test_half_conv2d_cuda_matches_torch(case, dtype):
+    N, C, H, W, K, R, S, st, pad, dil, g = case
+    rng = np.random.default_rng(21)
+    x, w, b = (_th(grid_data(rng, s, np.float32), dtype) for s in ((N, C, H, W), (K, C // g, R, S), (K,)))
+    args = ((st, st), (pad, pad), (dil, dil), g)
+    ty = torch.nn.functional.conv2d(x, w, b, st, pad, dil, g)
+    _half_close(_C.conv2d_forward(x, w, b, *args), ty, "conv2d", f"{case} {dtype}")
+    dy = _th(grid_data(rng, tuple(ty.shape), np.float32), dtype)
+    tx, tw = x.clone().requires_grad_(), w.clone().requires_grad_()
+    torch.nn.functional.conv2d(tx, tw, None, st, pad, dil, g).backward(dy)
+    dx, dw, _ = _C.conv2d_backward(dy, x, w, *args)
+    _half_close(dx, tx.grad, "conv2d grad_input", f"{case} {dtype}")
+    _half_close(dw, tw.grad, "conv2d grad_weight", f"{case} {dtype}", 5e-2)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_half_norms_and_pooling_cuda_match_torch(dtype):
+    rng = np.random.default_rng(22)
+    x = _th(rng.standard_normal((4, 6, 9, 8)).astype(np.float32), dtype)
+    w, b = _th(rng.standard_normal(6).astype(np.float32), dtype), _th(rng.standard_normal(6).astype(np.float32), dtype)
+    y = _C.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)[0]
+    _half_close(y, torch.nn.functional.batch_norm(x, None, None, w, b, True, 0.1, 1e-5), "batch_norm", dtype, 5e-2)
+    y = _C.group_norm_forward(x, 3, w, b, 1e-5)[0]
+    _half_close(y, torch.nn.functional.group_norm(x, 3, w, b, 1e-5), "group_norm", dtype, 5e-2)
+    y, ind = _C.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), False, "")
+    ty, tind = torch.nn.functional.max_pool2d(x, 3, 2, 1, 1, False, return_indices=True)
+    _half_close(y, ty, "max_pool2d", dtype, 0)
+    assert torch.equal(ind, tind), f"max_pool2d indices differ from torch's ({dtype})"
+    y = _C.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1), False, True, 0, "")
+    _half_close(y, torch.nn.functional.avg_pool2d(x, 3, 2, 1), "avg_pool2d", dtype)
