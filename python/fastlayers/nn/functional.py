@@ -519,13 +519,18 @@ class _MaxUnpool2d(Function):
         return _C.max_unpool2d_backward(grad_output, ctx.indices), None, None
 
 
+def _half_on_gpu(input):
+    """float16 on a GPU (CuPy) passes: the CUDA kernels of pooling, softmax and the layers take it."""
+    return input.dtype == np.float16 and input.device != "cpu"
+
+
 def _pool_input(input, op, nd):
     """Checks a pooling input of nd spatial dims (batched or not); returns it batched and whether it was not."""
     _check_tensor(input, op, "input")
     if input.ndim not in (nd + 1, nd + 2) or any(s == 0 for s in input.shape[input.ndim - nd - 1:]):
         raise ValueError(f"{op}(): expected a non-empty {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                          f"got input of shape {tuple(input.shape)}")
-    if input.dtype not in (np.float32, np.float64):
+    if input.dtype not in (np.float32, np.float64) and not _half_on_gpu(input):
         raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
     unbatched = input.ndim == nd + 1
     return (input.unsqueeze(0) if unbatched else input), unbatched
@@ -874,7 +879,7 @@ def _softmax(op, input, dim, stacklevel, dtype, log):
                          f"but got {dim})")
     if dtype is not None:
         input = input.to(dtype)
-    if input.dtype not in (np.float32, np.float64):
+    if input.dtype not in (np.float32, np.float64) and not _half_on_gpu(input):
         raise TypeError(f"{op}(): expected a float32 or float64 input, got {input.dtype}")
     return _Softmax.apply(input, int(dim) % extent, log)
 
