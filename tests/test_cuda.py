@@ -763,3 +763,37 @@ def test_half_norms_and_pooling_cuda_match_torch(dtype):
     assert torch.equal(ind, tind), f"max_pool2d indices differ from torch's ({dtype})"
     y = _C.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1), False, True, 0, "")
     _half_close(y, torch.nn.functional.avg_pool2d(x, 3, 2, 1), "avg_pool2d", dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bench/compare.py --device cuda
+
+
+_BENCH = __import__("pathlib").Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the message where no GPU is present")
+def test_compare_device_cuda_without_a_gpu_exits_with_a_clear_message():
+    import os
+    import subprocess
+    import sys
+    path = os.pathsep.join([str(_BENCH.parent / "python"), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
+    r = subprocess.run([sys.executable, str(_BENCH / "compare.py"), "--device", "cuda", "--quick"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, f"compare.py --device cuda without a GPU: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert "no CUDA device available" in r.stderr, r.stderr
+
+
+def test_cuda_bench_covers_every_layer_family_of_the_shared_table():
+    import importlib.util
+    import json
+    spec = importlib.util.spec_from_file_location("cuda_bench", _BENCH / "cuda_bench.py")
+    cb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cb)
+    table_path = cb.default_table()
+    if not table_path.is_file():
+        pytest.skip(f"shared table {table_path} not present")
+    families = {k for k, v in json.load(open(table_path)).items() if isinstance(v, list)} - {"end_to_end"}
+    assert families <= set(cb.BUILDERS), f"no CUDA bench builder for {sorted(families - set(cb.BUILDERS))}"
+    assert cb.wants_cuda(["--device", "cuda", "--quick"]) and not cb.wants_cuda(["--quick"])
