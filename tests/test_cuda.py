@@ -491,9 +491,9 @@ def test_cross_entropy_with_a_cuda_input_checks_the_target_shape():
 
 
 @needs_build
-def test_nll_loss_has_no_cuda_kernel_and_says_so():
-    with pytest.raises(RuntimeError, match="nll_loss has no CUDA kernel"):
-        _C.nll_loss_forward(_fake((3, 4)), _FakeCudaArray(np.zeros(3, np.int64)))
+def test_nll_loss_with_a_cuda_input_wants_a_cuda_target():
+    with pytest.raises(TypeError, match=r"nll_loss: target must be an int64 cuda array like the input"):
+        _C.nll_loss_forward(_fake((3, 4)), np.zeros(3, np.int64))
 
 
 LINEAR_CASES = [(1, 7, 3), (5, 16, 9), (130, 33, 70), (0, 4, 3)]  # M (rows), K (in), N (out)
@@ -797,3 +797,30 @@ def test_cuda_bench_covers_every_layer_family_of_the_shared_table():
     families = {k for k, v in json.load(open(table_path)).items() if isinstance(v, list)} - {"end_to_end"}
     assert families <= set(cb.BUILDERS), f"no CUDA bench builder for {sorted(families - set(cb.BUILDERS))}"
     assert cb.wants_cuda(["--device", "cuda", "--quick"]) and not cb.wants_cuda(["--quick"])
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [((6, 5), False, -100, "mean"), ((4, 7, 3), True, 2, "mean"),
+                                  ((4, 7, 3), True, -100, "sum"), ((5, 4), False, 1, "none")],
+                         ids=lambda c: "%s_w%d_ii%d_%s" % ("x".join(map(str, c[0])), *c[1:]))
+def test_nll_loss_cuda_matches_torch_and_cpu(case, dtype):
+    shape, weighted, ii, red = case
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal(shape).astype(dtype)
+    C, rows = shape[1], (shape[0],) + shape[2:]
+    t = rng.integers(0, C, rows).astype(np.int64)
+    t.flat[0] = ii if ii >= 0 else t.flat[0]
+    w = rng.random(C).astype(dtype) + 0.5 if weighted else None
+    loss_gpu, tw_gpu = _C.nll_loss_forward(_gpu(x), _gpu(t), None if w is None else _gpu(w), ii, red)
+    loss_cpu, tw_cpu = _C.nll_loss_forward(x, t, w, ii, red)
+    tx = _torch_cuda(x, True)
+    tl = torch.nn.functional.nll_loss(tx, _torch_cuda(t), None if w is None else _torch_cuda(w), ignore_index=ii,
+                                      reduction=red)
+    _check(loss_gpu, loss_cpu, tl, "nll_loss", str(case), int(np.prod(rows)), dtype)
+    assert abs(tw_gpu - tw_cpu) <= 1e-5 * max(1.0, abs(tw_cpu)), f"nll_loss total_weight {tw_gpu} vs {tw_cpu}"
+    g = rng.standard_normal(loss_cpu.shape).astype(dtype)
+    tl.backward(_torch_cuda(g))
+    dx_gpu = _C.nll_loss_backward(_gpu(g), _gpu(x), _gpu(t), None if w is None else _gpu(w), tw_gpu, ii, red)
+    dx_cpu = _C.nll_loss_backward(g, x, t, w, tw_cpu, ii, red)
+    _check(dx_gpu, dx_cpu, tx.grad, "nll_loss backward", str(case), 1, dtype)

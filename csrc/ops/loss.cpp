@@ -76,13 +76,32 @@ void ce_forward_cuda(const TensorView& loss, const TensorView& lse, double* tota
                                                   weight, ce_args(p), cuda::current_stream());
   if (bad != -1) throw IndexError(cat_str("Target ", bad, " is out of bounds."));
 }
+
+cuda::CrossEntropyArgs nll_args(const NLLLossParams& p) {
+  CrossEntropyParams ce;
+  ce.N = p.N;
+  ce.C = p.C;
+  ce.S = p.S;
+  ce.ignore_index = p.ignore_index;
+  ce.reduction = p.reduction;
+  return ce_args(ce);
+}
+
+void nll_forward_cuda(const TensorView& loss, double* total_weight, const TensorView& workspace,
+                      const TensorView& input, const int64_t* target, const TensorView& weight,
+                      const NLLLossParams& p) {
+  const int64_t bad = cuda::nll_loss_forward(loss, total_weight, workspace, input, target, weight, nll_args(p),
+                                             cuda::current_stream());
+  if (bad != -1) throw IndexError(cat_str("Target ", bad, " is out of bounds."));
+}
 #endif
 
 void check_nll(const int64_t* target, const TensorView& weight, const TensorView& like, const NLLLossParams& p,
                const char* op) {
   check_sizes(p.N, p.C, p.S, op);
   if (weight.defined()) check_float(weight, p.C, op, "weight", &like);
-  check_targets(target, p.rows(), p.C, p.ignore_index, op);
+  if (like.device == Device::CPU) check_targets(target, p.rows(), p.C, p.ignore_index, op);
+  else FL_CHECK_VALUE(target != nullptr || p.rows() == 0, op, ": class-index target is missing");
 }
 
 }  // namespace
@@ -147,13 +166,20 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
 }
 
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
-                      const TensorView& weight, const NLLLossParams& p, const char* impl) {
+                      const TensorView& weight, const NLLLossParams& p, const char* impl,
+                      const TensorView& workspace) {
   const char* op = "nll_loss";
   const bool ref = use_reference(impl, op);
   check_float(input, p.N * p.C * p.S, op, "input", nullptr);
   check_nll(target, weight, input, p, op);
   check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &input);
   FL_CHECK_VALUE(total_weight != nullptr, op, ": total_weight must not be null");
+  const Device dev = common_device(op, {{"input", &input}, {"weight", &weight}, {"output", &loss},
+                                        {"workspace", &workspace}});
+  if (dev == Device::CUDA) {
+    check_float(workspace, 2 * p.rows() + 1, op, "workspace", &input);
+    return FL_CUDA_LAUNCH(op, nll_forward_cuda(loss, total_weight, workspace, input, target, weight, p));
+  }
   if (ref) ref::nll_loss_forward(loss, total_weight, input, target, weight, p);
   else cpu::nll_loss_forward(loss, total_weight, input, target, weight, p);
 }
@@ -165,7 +191,11 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
   check_float(dinput, p.N * p.C * p.S, op, "grad_input", nullptr);
   check_nll(target, weight, dinput, p, op);
   check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &dinput);
+  const Device dev = common_device(op, {{"grad_input", &dinput}, {"weight", &weight}, {"grad_output", &grad_loss}});
   if (p.rows() == 0) return;
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, nll_args(p),
+                                                      cuda::current_stream()));
   if (ref) ref::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
   else cpu::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
 }

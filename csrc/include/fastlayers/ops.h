@@ -200,8 +200,10 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
                             const int64_t* target, const TensorView& target_prob, const TensorView& weight,
                             const TensorView& lse, double total_weight, const CrossEntropyParams& p,
                             const char* impl = nullptr);
+// workspace: as cross_entropy_forward's (CUDA only).
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
-                      const TensorView& weight, const NLLLossParams& p, const char* impl = nullptr);
+                      const TensorView& weight, const NLLLossParams& p, const char* impl = nullptr,
+                      const TensorView& workspace = TensorView());
 // dinput (N x C x S) = -grad_i w[t_i] at (i, t_i) (divided by total_weight for 'mean'), 0 elsewhere.
 void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
                        const TensorView& weight, double total_weight, const NLLLossParams& p,

@@ -1832,6 +1832,9 @@ def _check_class_input(input, op):
         raise ValueError(f"{op}(): expected an input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d input")
 
 
+from fastlayers._device import array_module as _ce_array_module  # noqa: E402
+
+
 class _NLLLoss(Function):
     @staticmethod
     def forward(ctx, input, target, weight, ignore_index, reduction):
@@ -1847,7 +1850,8 @@ class _NLLLoss(Function):
         x, t, weight = ctx.saved_tensors
         total_weight, ignore_index, reduction, shape, unbatched = ctx.args
         g = grad.reshape(1) if unbatched and reduction == "none" else grad
-        dx = _C.nll_loss_backward(np.ascontiguousarray(g), x, t, weight, total_weight, ignore_index, reduction)
+        g = _ce_array_module(g).ascontiguousarray(g)  # numpy or CuPy, where the input lives
+        dx = _C.nll_loss_backward(g, x, t, weight, total_weight, ignore_index, reduction)
         return dx.reshape(shape), None, None, None, None
 
 
@@ -1861,9 +1865,6 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     t = _class_target(input, target, op)
     w = _class_weight(weight, input, op)
     return _NLLLoss.apply(input, t, w, int(ignore_index), reduction)
-
-
-from fastlayers._device import array_module as _ce_array_module  # noqa: E402
 
 
 class _CrossEntropy(Function):
