@@ -4,13 +4,14 @@
 //   forward          C[k][n,p,q]   = sum over (c,r,s) of w[k][c,r,s] * x[n][c, p*sh-ph+r*dh, q*sw-pw+s*dw]
 //   backward_data    C[c][n,h,w]   = sum over (k,r,s) of w[k][c,r,s] * dy[n][k, (h+ph-r*dh)/sh, ...] (exact division only)
 //   backward_weight  C[k][c,r,s]   = sum over (n,p,q) of dy[n][k,p,q] * x[n][c, p*sh-ph+r*dh, ...]
-// The bias gradient is one block per output channel summing in a fixed order. conv2d (not the transposed one)
+// The bias gradient is a two-level fixed-order reduction per output channel (cuda/reduce.cuh). conv2d (not the transposed one)
 // also takes float16 / bfloat16, through the tensor-core GEMM of gemm.cuh (float accumulation).
 // The transposed convolution runs the same loaders with roles swapped (its forward is backward_data, its
 // backward_data the forward, its weight gradient backward_weight with x and dy exchanged); when
 // output_padding >= stride its adjoint convolution's output is larger than x, and the loaders read the rows
 // and columns beyond x (Pv x Qv) as zeros and skip storing them, instead of a zero-extended copy.
 #include "cuda/gemm.cuh"
+#include "cuda/reduce.cuh"
 
 namespace fl::cuda {
 namespace {
@@ -105,15 +106,20 @@ struct BackwardWeightLoader {
   }
 };
 
-// db[k] = sum over n, p, q of dy[n,k,p,q]: one block per channel.
+// db[k] = sum over n, p, q of dy[n,k,p,q]: a two-level reduction per channel (cuda/reduce.cuh).
+template <typename T, typename A = typename Accum<T>::type>
+struct BiasGradTerm {
+  const T* dy;
+  int64_t K, PQ;
+  __device__ Sum2<A> operator()(int64_t k, int64_t j) const {
+    return {A(dy[((j / PQ) * K + k) * PQ + j % PQ]), A(0)};
+  }
+};
+
 template <typename T>
-__global__ void bias_grad_kernel(T* db, const T* dy, int64_t N, int64_t K, int64_t PQ) {
+void bias_grad(T* db, const T* dy, int64_t N, int64_t K, int64_t PQ, Stream stream) {
   using A = typename Accum<T>::type;
-  const int64_t k = blockIdx.x;
-  A acc = 0;
-  for (int64_t i = threadIdx.x; i < N * PQ; i += blockDim.x) acc += A(dy[((i / PQ) * K + k) * PQ + i % PQ]);
-  acc = block_sum(acc);
-  if (threadIdx.x == 0) db[k] = static_cast<T>(acc);
+  segment_sums<T, A>(db, K, N * PQ, BiasGradTerm<T>{dy, K, PQ}, stream);
 }
 
 // ---- depthwise: groups == C == K, one filter per channel ----
@@ -236,8 +242,7 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
       }
     }
     if (db.defined()) {
-      bias_grad_kernel<T><<<static_cast<unsigned>(d.K), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), d.N, d.K,
-                                                                                d.P * d.Q);
+      bias_grad<T>(db.ptr<T>(), dy.ptr<T>(), d.N, d.K, d.P * d.Q, stream);
       check_launch("conv2d_backward_weight (bias)");
     }
   });
@@ -289,8 +294,7 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
                             "conv_transpose2d_backward_weight");
     }
     if (db.defined()) {
-      bias_grad_kernel<T><<<static_cast<unsigned>(p.K), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), p.N, p.K,
-                                                                                p.P() * p.Q());
+      bias_grad<T>(db.ptr<T>(), dy.ptr<T>(), p.N, p.K, p.P() * p.Q(), stream);
       check_launch("conv_transpose2d_backward_weight (bias)");
     }
   });

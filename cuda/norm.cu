@@ -4,7 +4,7 @@
 // Statistics and weight gradients are two-level reductions (chunk partials, then an in-order combination;
 // see below): no floating-point atomics, results independent of scheduling. Within a chunk two passes (mean,
 // then squared deviations) as the CPU reference does; chunks combine by Chan's pairwise update.
-#include "cuda/common.cuh"
+#include "cuda/reduce.cuh"
 
 namespace fl::cuda {
 namespace {
@@ -14,44 +14,9 @@ __device__ A gamma_at(const T* g, int64_t c) { return g ? A(g[c]) : A(1); }
 template <typename T, typename A = typename Accum<T>::type>
 __device__ A beta_at(const T* b, int64_t c) { return b ? A(b[c]) : A(0); }
 
-// ---- two-level reductions ----
-// Each reduced segment (a channel for batch norm, a (sample, group) for group norm) of length M is cut into
-// B chunks; block (r, b) reduces chunk b of segment r with block_sum and writes one partial; a second
-// kernel combines the B partials of each segment in order b = 0, 1, ... . B depends on M alone (not on the
-// device or the timing), so a given shape always sums in the same order: deterministic, no atomics, and
-// a large segment spreads over many blocks instead of one.
-constexpr int64_t kChunk = 4096, kMaxChunks = 128;
-
-struct Chunks {
-  int64_t len, count;  // chunk length; number of chunks, each non-empty (count >= 1)
-};
-inline Chunks chunks_for(int64_t M) {
-  int64_t b = (M + kChunk - 1) / kChunk;
-  b = b < 1 ? 1 : (b > kMaxChunks ? kMaxChunks : b);
-  const int64_t len = M > 0 ? (M + b - 1) / b : 1;
-  return {len, M > 0 ? (M + len - 1) / len : 1};
-}
-inline dim3 chunk_grid(int64_t segments, const Chunks& ch) {
-  return dim3(static_cast<unsigned>(segments), static_cast<unsigned>(ch.count));
-}
-
-// Count, mean and sum of squared deviations of one chunk (two passes over the chunk, as the reference).
+// Count, mean and sum of squared deviations of one chunk (two passes over the chunk, as the reference); the
+// chunks of a segment combine by Chan's pairwise update (the two-level reduction of cuda/reduce.cuh).
 template <typename A> struct Moments { A n, mean, m2; };
-template <typename A> struct Sum2 { A a, b; };
-
-// Scratch on the stream for the partials, from the stream-ordered pool (freed in stream order).
-class Scratch {
- public:
-  Scratch(size_t bytes, Stream stream) : stream_(stream) { check(cudaMallocAsync(&p_, bytes, stream), "cudaMallocAsync"); }
-  ~Scratch() { cudaFreeAsync(p_, stream_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename U> U* as() const { return static_cast<U*>(p_); }
-
- private:
-  void* p_ = nullptr;
-  Stream stream_;
-};
 
 // load(r, j): element j of segment r, already in the accumulation type.
 template <typename A, typename Load>
@@ -81,31 +46,6 @@ __device__ Moments<A> combine(const Moments<A>* part, int64_t count) {
     t.mean += d * (p.n / n);
     t.m2 += p.m2 + d * d * (t.n * p.n / n);
     t.n = n;
-  }
-  return t;
-}
-
-// f(r, j) -> Sum2<A>: the two values summed at element j of segment r.
-template <typename A, typename F>
-__global__ void sum2_partial_kernel(Sum2<A>* part, int64_t M, int64_t len, F f) {
-  const int64_t r = blockIdx.x, lo = blockIdx.y * len, hi = lo + len < M ? lo + len : M;
-  A a = 0, b = 0;
-  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-    const Sum2<A> v = f(r, j);
-    a += v.a;
-    b += v.b;
-  }
-  a = block_sum(a);
-  b = block_sum(b);
-  if (threadIdx.x == 0) part[r * gridDim.y + blockIdx.y] = Sum2<A>{a, b};
-}
-
-template <typename A>
-__device__ Sum2<A> combine(const Sum2<A>* part, int64_t count) {
-  Sum2<A> t{0, 0};
-  for (int64_t b = 0; b < count; ++b) {
-    t.a += part[b].a;
-    t.b += part[b].b;
   }
   return t;
 }

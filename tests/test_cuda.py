@@ -544,12 +544,17 @@ def test_nn_linear_on_cuda_trains_like_cpu():
 @needs_gpu
 def test_linear_cuda_weight_gradient_is_deterministic():
     rng = np.random.default_rng(14)
-    x, w = _gpu(rng.standard_normal((512, 64), np.float32)), _gpu(rng.standard_normal((32, 64), np.float32))
-    dy = _gpu(rng.standard_normal((512, 32), np.float32))
+    # 9000 rows: the bias gradient's reduction spans several chunks of the two-level reduction
+    x_np, w_np = rng.standard_normal((9000, 64), np.float32), rng.standard_normal((32, 64), np.float32)
+    dy_np = rng.standard_normal((9000, 32), np.float32)
+    x, w, dy = _gpu(x_np), _gpu(w_np), _gpu(dy_np)
     runs = [_C.linear_backward(dy, x, w) for _ in range(3)]
     for r in runs[1:]:
         for a, b in zip(runs[0], r):
             assert cupy.array_equal(a, b), "linear backward on cuda differs between identical runs"
+    grads_cpu = _C.linear_backward(dy_np, x_np, w_np)
+    for name, ours, cpu in zip(("grad_input", "grad_weight", "grad_bias"), runs[0], grads_cpu):
+        _close(_host(ours), cpu, "linear " + name, "m9000k64n32", 9000)
 
 
 CE_CASES = [  # shape, target kind, weighted, ignore_index, label_smoothing, reduction
