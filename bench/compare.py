@@ -25,6 +25,7 @@ Examples:
   python bench/compare.py --threads 2 --reps 5
   python bench/compare.py --cases resnet_64,pointwise --modes fwd
   python bench/compare.py --quick                  # smoke run: tiny, 1 rep
+  python bench/compare.py --device cuda            # on the GPU vs torch CUDA (bench/cuda_bench.py)
 
 Adding an op family: write a builder that returns a ``Case`` (most families are one
 ``functional_case(...)`` call, since fastlayers.nn.functional mirrors
@@ -666,6 +667,11 @@ def main(argv=None) -> int:
         import torch_dropin
         return torch_dropin.main([a for a in argv if a != "--torch-dropin"])
     # ---- end torch-dropin ----
+    # ---- cuda: --device cuda hands the whole run to bench/cuda_bench.py (GPU, CuPy/torch CUDA vs cuDNN) ----
+    import cuda_bench  # noqa: E402  (bench/ is on sys.path)
+    if cuda_bench.wants_cuda(argv):
+        return cuda_bench.main(argv)
+    # ---- end cuda ----
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])

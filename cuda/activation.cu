@@ -1,5 +1,6 @@
 // The activation family on the GPU: element-wise activations, softmax / log_softmax, prelu, maxout.
-// Gradients are written (=). Math in the element type (float math for float32, as torch's CUDA kernels);
+// Gradients are written (=). Math in the element type (float math for float32, as torch's CUDA kernels; float
+// for float16/bfloat16 storage, activations and softmax only);
 // gradient conventions at the kinks are those of the CPU reference (csrc/cpu/ref/activation_ref.cpp).
 // Reductions (softmax rows, prelu's weight gradient) are block trees in a fixed order: deterministic.
 #include "cuda/common.cuh"
@@ -78,73 +79,86 @@ __device__ T dact_output(T y, const ActArgs<T>& p) {
   }
 }
 
-template <typename T>
-__global__ void act_forward_kernel(T* y, const T* x, int64_t n, ActArgs<T> p) {
-  FL_GRID_LOOP(i, n) y[i] = act(x[i], p);
+// T: the stored type; A: the math type (float for the half types).
+template <typename T, typename A = typename Accum<T>::type>
+__global__ void act_forward_kernel(T* y, const T* x, int64_t n, ActArgs<A> p) {
+  FL_GRID_LOOP(i, n) y[i] = T(act(A(x[i]), p));
 }
 
-template <typename T>
-__global__ void act_backward_kernel(T* dx, const T* dy, const T* saved, bool from_output, int64_t n, ActArgs<T> p) {
-  FL_GRID_LOOP(i, n) dx[i] = dy[i] * (from_output ? dact_output(saved[i], p) : dact_input(saved[i], p));
+template <typename T, typename A = typename Accum<T>::type>
+__global__ void act_backward_kernel(T* dx, const T* dy, const T* saved, bool from_output, int64_t n, ActArgs<A> p) {
+  FL_GRID_LOOP(i, n) {
+    const A s = A(saved[i]);
+    dx[i] = T(A(dy[i]) * (from_output ? dact_output(s, p) : dact_input(s, p)));
+  }
 }
 
 // Softmax over `dim` of an (outer, dim, inner) layout. inner == 1: one block per row, block reductions;
 // otherwise one thread per (outer, inner) column walking dim (consecutive threads read consecutive inner).
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void softmax_rows_kernel(T* y, const T* x, int64_t rows, int64_t dim, bool log_) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * dim;
     T* yr = y + r * dim;
-    T m = -INFINITY;
-    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) m = fmax(m, xr[d]);
+    A m = -INFINITY;
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) m = fmax(m, A(xr[d]));
     m = block_max(m);
-    T sum = 0;
-    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) sum += exp(xr[d] - m);
+    A sum = 0;
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) sum += exp(A(xr[d]) - m);
     sum = block_sum(sum);
-    const T lse = log(sum);
+    const A lse = log(sum);
     for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
-      yr[d] = log_ ? xr[d] - m - lse : exp(xr[d] - m) / sum;
+      yr[d] = T(log_ ? A(xr[d]) - m - lse : exp(A(xr[d]) - m) / sum);
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void softmax_cols_kernel(T* y, const T* x, int64_t outer, int64_t dim, int64_t inner, bool log_) {
   FL_GRID_LOOP(col, outer * inner) {
     const int64_t o = col / inner, i = col % inner;
     const T* xc = x + o * dim * inner + i;
     T* yc = y + o * dim * inner + i;
-    T m = -INFINITY;
-    for (int64_t d = 0; d < dim; ++d) m = fmax(m, xc[d * inner]);
-    T sum = 0;
-    for (int64_t d = 0; d < dim; ++d) sum += exp(xc[d * inner] - m);
-    const T lse = log(sum);
-    for (int64_t d = 0; d < dim; ++d) yc[d * inner] = log_ ? xc[d * inner] - m - lse : exp(xc[d * inner] - m) / sum;
+    A m = -INFINITY;
+    for (int64_t d = 0; d < dim; ++d) m = fmax(m, A(xc[d * inner]));
+    A sum = 0;
+    for (int64_t d = 0; d < dim; ++d) sum += exp(A(xc[d * inner]) - m);
+    const A lse = log(sum);
+    for (int64_t d = 0; d < dim; ++d) {
+      const A v = A(xc[d * inner]);
+      yc[d * inner] = T(log_ ? v - m - lse : exp(v - m) / sum);
+    }
   }
 }
 
 // dx = y * (dy - sum(dy * y)) for softmax; dx = dy - exp(y) * sum(dy) for log_softmax.
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void softmax_backward_rows_kernel(T* dx, const T* dy, const T* y, int64_t rows, int64_t dim, bool log_) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T *g = dy + r * dim, *yr = y + r * dim;
-    T dot = 0;
-    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) dot += log_ ? g[d] : g[d] * yr[d];
+    A dot = 0;
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) dot += log_ ? A(g[d]) : A(g[d]) * A(yr[d]);
     dot = block_sum(dot);
-    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
-      dx[r * dim + d] = log_ ? g[d] - exp(yr[d]) * dot : yr[d] * (g[d] - dot);
+    for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+      const A gd = A(g[d]), yd = A(yr[d]);
+      dx[r * dim + d] = T(log_ ? gd - exp(yd) * dot : yd * (gd - dot));
+    }
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void softmax_backward_cols_kernel(T* dx, const T* dy, const T* y, int64_t outer, int64_t dim, int64_t inner,
                                              bool log_) {
   FL_GRID_LOOP(col, outer * inner) {
     const int64_t base = (col / inner) * dim * inner + col % inner;
-    T dot = 0;
-    for (int64_t d = 0; d < dim; ++d) dot += log_ ? dy[base + d * inner] : dy[base + d * inner] * y[base + d * inner];
+    A dot = 0;
     for (int64_t d = 0; d < dim; ++d) {
       const int64_t k = base + d * inner;
-      dx[k] = log_ ? dy[k] - exp(y[k]) * dot : y[k] * (dy[k] - dot);
+      dot += log_ ? A(dy[k]) : A(dy[k]) * A(y[k]);
+    }
+    for (int64_t d = 0; d < dim; ++d) {
+      const int64_t k = base + d * inner;
+      const A gd = A(dy[k]), yd = A(y[k]);
+      dx[k] = T(log_ ? gd - exp(yd) * dot : yd * (gd - dot));
     }
   }
 }
@@ -210,9 +224,10 @@ unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows < 65535 * 
 
 void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    act_forward_kernel<T><<<blocks_for(p.numel), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), p.numel, ActArgs<T>(p));
+    using A = typename Accum<T>::type;
+    act_forward_kernel<T><<<blocks_for(p.numel), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), p.numel, ActArgs<A>(p));
   });
   check_launch("activation_forward");
 }
@@ -220,17 +235,18 @@ void activation_forward(const TensorView& y, const TensorView& x, const Activati
 void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
                          const ActivationParams& p, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
+    using A = typename Accum<T>::type;
     act_backward_kernel<T><<<blocks_for(p.numel), kThreads, 0, stream>>>(dx.ptr<T>(), dy.ptr<T>(), saved.ptr<T>(),
-                                                                         from_output, p.numel, ActArgs<T>(p));
+                                                                         from_output, p.numel, ActArgs<A>(p));
   });
   check_launch("activation_backward");
 }
 
 void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (p.inner == 1)
       softmax_rows_kernel<T><<<row_blocks(p.outer), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), p.outer, p.dim, p.log);
@@ -244,7 +260,7 @@ void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxPara
 void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p,
                       Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (p.inner == 1)
       softmax_backward_rows_kernel<T><<<row_blocks(p.outer), kThreads, 0, stream>>>(dx.ptr<T>(), dy.ptr<T>(),

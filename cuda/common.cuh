@@ -1,6 +1,8 @@
 // Helpers shared by the .cu files: error checks, launch sizes, the device guard, the accumulation type and
 // a deterministic block reduction. No pybind11 here, and nothing outside cuda/ includes this file.
 #pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -39,6 +41,11 @@ class DeviceGuard {
   bool set_ = false;
 };
 
+// float accumulates in float, double in double, the half types in float.
+template <typename T> struct Accum { using type = T; };
+template <> struct Accum<__half> { using type = float; };
+template <> struct Accum<__nv_bfloat16> { using type = float; };
+
 constexpr int kThreads = 256;
 
 // Blocks for a grid-stride loop over n items (capped: the loop covers the rest).
@@ -53,11 +60,20 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
-// Calls f.template operator()<T>() with T the element type of dtype.
+// Calls f(T{}) with T the element type of dtype: float32/float64 here; the front doors refuse half types for
+// ops without half kernels, this throw is the safety net.
 template <typename F>
 void dispatch_float(DType dtype, F&& f) {
   if (dtype == DType::Float32) f(float{});
-  else f(double{});
+  else if (dtype == DType::Float64) f(double{});
+  else throw std::runtime_error(std::string("fastlayers CUDA: no ") + dtype_name(dtype) + " kernel for this op");
+}
+// The same with the half types too (__half, __nv_bfloat16; math in Accum<T>::type = float).
+template <typename F>
+void dispatch_float_half(DType dtype, F&& f) {
+  if (dtype == DType::Float16) f(__half{});
+  else if (dtype == DType::BFloat16) f(__nv_bfloat16{});
+  else dispatch_float(dtype, f);
 }
 
 // Sum of v over the block, in a fixed order (a shared-memory tree), so the result does not depend on

@@ -4,12 +4,14 @@
 //   forward          C[k][n,p,q]   = sum over (c,r,s) of w[k][c,r,s] * x[n][c, p*sh-ph+r*dh, q*sw-pw+s*dw]
 //   backward_data    C[c][n,h,w]   = sum over (k,r,s) of w[k][c,r,s] * dy[n][k, (h+ph-r*dh)/sh, ...] (exact division only)
 //   backward_weight  C[k][c,r,s]   = sum over (n,p,q) of dy[n][k,p,q] * x[n][c, p*sh-ph+r*dh, ...]
-// The bias gradient is one block per output channel summing in a fixed order.
+// The bias gradient is a two-level fixed-order reduction per output channel (cuda/reduce.cuh). conv2d (not the transposed one)
+// also takes float16 / bfloat16, through the tensor-core GEMM of gemm.cuh (float accumulation).
 // The transposed convolution runs the same loaders with roles swapped (its forward is backward_data, its
 // backward_data the forward, its weight gradient backward_weight with x and dy exchanged); when
 // output_padding >= stride its adjoint convolution's output is larger than x, and the loaders read the rows
 // and columns beyond x (Pv x Qv) as zeros and skip storing them, instead of a zero-extended copy.
 #include "cuda/gemm.cuh"
+#include "cuda/reduce.cuh"
 
 namespace fl::cuda {
 namespace {
@@ -47,7 +49,7 @@ struct ForwardLoader {
   __host__ __device__ T a(int64_t g, int64_t m, int64_t k) const { return w[(g * d.Kg + m) * d.Cg * d.R * d.S + k]; }
   __host__ __device__ T b(int64_t g, int64_t k, int64_t n) const {
     const int64_t i = d.in_at(g, k, n);
-    return i >= 0 ? x[i] : T(0);
+    return i >= 0 ? x[i] : T(0.0f);
   }
   template <typename A>
   __host__ __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
@@ -71,11 +73,11 @@ struct BackwardDataLoader {
     const int64_t RS = d.R * d.S, kk = k / RS, r = (k % RS) / d.S, s = k % d.S;
     const int64_t HW = d.H * d.W, nb = n / HW, h = (n % HW) / d.W, wc = n % d.W;
     const int64_t th = h + d.ph - r * d.dh, tw = wc + d.pw - s * d.dw;
-    if (th < 0 || tw < 0 || th % d.sh != 0 || tw % d.sw != 0) return T(0);
+    if (th < 0 || tw < 0 || th % d.sh != 0 || tw % d.sw != 0) return T(0.0f);
     const int64_t oh = th / d.sh, ow = tw / d.sw;
-    if (oh >= d.P || ow >= d.Q) return T(0);
+    if (oh >= d.P || ow >= d.Q) return T(0.0f);
     const int64_t o = d.out_at(nb, g * d.Kg + kk, oh, ow);
-    return o >= 0 ? dy[o] : T(0);
+    return o >= 0 ? dy[o] : T(0.0f);
   }
   template <typename A>
   __host__ __device__ void store(int64_t g, int64_t c, int64_t n, A acc) const {
@@ -92,11 +94,11 @@ struct BackwardWeightLoader {
   __host__ __device__ T a(int64_t g, int64_t m, int64_t k) const {
     const int64_t PQ = d.P * d.Q;
     const int64_t o = d.out_at(k / PQ, g * d.Kg + m, (k % PQ) / d.Q, k % d.Q);
-    return o >= 0 ? dy[o] : T(0);
+    return o >= 0 ? dy[o] : T(0.0f);
   }
   __host__ __device__ T b(int64_t g, int64_t k, int64_t n) const {
     const int64_t i = d.in_at(g, n, k);
-    return i >= 0 ? x[i] : T(0);
+    return i >= 0 ? x[i] : T(0.0f);
   }
   template <typename A>
   __host__ __device__ void store(int64_t g, int64_t m, int64_t n, A acc) const {
@@ -104,15 +106,20 @@ struct BackwardWeightLoader {
   }
 };
 
-// db[k] = sum over n, p, q of dy[n,k,p,q]: one block per channel.
+// db[k] = sum over n, p, q of dy[n,k,p,q]: a two-level reduction per channel (cuda/reduce.cuh).
+template <typename T, typename A = typename Accum<T>::type>
+struct BiasGradTerm {
+  const T* dy;
+  int64_t K, PQ;
+  __device__ Sum2<A> operator()(int64_t k, int64_t j) const {
+    return {A(dy[((j / PQ) * K + k) * PQ + j % PQ]), A(0)};
+  }
+};
+
 template <typename T>
-__global__ void bias_grad_kernel(T* db, const T* dy, int64_t N, int64_t K, int64_t PQ) {
+void bias_grad(T* db, const T* dy, int64_t N, int64_t K, int64_t PQ, Stream stream) {
   using A = typename Accum<T>::type;
-  const int64_t k = blockIdx.x;
-  A acc = 0;
-  for (int64_t i = threadIdx.x; i < N * PQ; i += blockDim.x) acc += dy[((i / PQ) * K + k) * PQ + i % PQ];
-  acc = block_sum(acc);
-  if (threadIdx.x == 0) db[k] = static_cast<T>(acc);
+  segment_sums<T, A>(db, K, N * PQ, BiasGradTerm<T>{dy, K, PQ}, stream);
 }
 
 // ---- depthwise: groups == C == K, one filter per channel ----
@@ -186,7 +193,7 @@ void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& 
                     const Conv2dParams& p, Stream stream) {
   DeviceGuard guard(x);
   const ConvDims d(p);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* bias = b.defined() ? b.ptr<T>() : nullptr;
     if (depthwise(p)) {
@@ -204,7 +211,7 @@ void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const Tens
                           Stream stream) {
   DeviceGuard guard(dy);
   const ConvDims d(p);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (depthwise(p)) {
       const int64_t total = d.N * d.C * d.H * d.W;
@@ -221,7 +228,7 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
                             const Conv2dParams& p, Stream stream) {
   DeviceGuard guard(dy);
   const ConvDims d(p);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (dw.defined()) {
       if (depthwise(p)) {
@@ -235,8 +242,7 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
       }
     }
     if (db.defined()) {
-      bias_grad_kernel<T><<<static_cast<unsigned>(d.K), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), d.N, d.K,
-                                                                                d.P * d.Q);
+      bias_grad<T>(db.ptr<T>(), dy.ptr<T>(), d.N, d.K, d.P * d.Q, stream);
       check_launch("conv2d_backward_weight (bias)");
     }
   });
@@ -288,8 +294,7 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
                             "conv_transpose2d_backward_weight");
     }
     if (db.defined()) {
-      bias_grad_kernel<T><<<static_cast<unsigned>(p.K), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), p.N, p.K,
-                                                                                p.P() * p.Q());
+      bias_grad<T>(db.ptr<T>(), dy.ptr<T>(), p.N, p.K, p.P() * p.Q(), stream);
       check_launch("conv_transpose2d_backward_weight (bias)");
     }
   });

@@ -6,8 +6,9 @@
 // 'mean' divides the sum by sum_i weight_i, 'sum' does not, 'none' keeps the rows. Backward:
 //   dlogits_ic = g_i (A_i softmax_ic - a_ic), a_ic the coefficient of (lse_i - x_ic) above, A_i = sum_c a_ic.
 // One thread per row (the row math below is __host__ __device__, so tests/cpp checks it on the host); the
-// reduction over rows is one block summing in a fixed order: deterministic, no atomics. These launchers are
-// ready for the loss front door (CrossEntropyParams maps onto CrossEntropyArgs).
+// reduction over rows is one block summing in a fixed order: deterministic, no atomics. nll_loss (the same
+// without the log-softmax) shares the row reduction. CrossEntropyParams / NLLLossParams map onto
+// CrossEntropyArgs in the loss front door.
 #include "cuda/common.cuh"
 
 namespace fl::cuda {
@@ -114,7 +115,103 @@ CeRow<T> row_of(const TensorView& logits, const int64_t* target, const TensorVie
                   weight.defined() ? weight.ptr<T>() : nullptr, target, a};
 }
 
+// One block: the reduction of the row losses into loss (unless 'none') and of the row weights into the
+// total, which is copied back (the caller synchronizes before reading it).
+template <typename T>
+double reduce_rows(const TensorView& loss, T* ws, const T* row_loss, int64_t rows, int reduction, Stream stream,
+                   const char* op) {
+  ce_reduce_kernel<T><<<1, kThreads, 0, stream>>>(reduction == 0 ? nullptr : loss.ptr<T>(), ws + 2 * rows, row_loss,
+                                                  ws + rows, rows, reduction == 1);
+  check_launch(op);
+  T host_tw = 0;
+  check(cudaMemcpyAsync(&host_tw, ws + 2 * rows, sizeof(T), cudaMemcpyDeviceToHost, stream), op);
+  check(cudaStreamSynchronize(stream), op);
+  return static_cast<double>(host_tw);
+}
+
+void reset_bad_target(Stream stream, const char* op) {
+  const unsigned long long none = ~0ULL;
+  check(cudaMemcpyToSymbolAsync(g_bad_target, &none, sizeof(none), 0, cudaMemcpyHostToDevice, stream), op);
+}
+
+// The first bad class index the kernels met since reset_bad_target, or -1 (waits for the stream).
+int64_t read_bad_target(Stream stream, const char* op) {
+  unsigned long long bad = ~0ULL;
+  check(cudaMemcpyFromSymbolAsync(&bad, g_bad_target, sizeof(bad), 0, cudaMemcpyDeviceToHost, stream), op);
+  check(cudaStreamSynchronize(stream), op);
+  return bad == ~0ULL ? -1 : static_cast<int64_t>(bad);
+}
+
+// nll_loss of log-probabilities laid out like the logits: row i's loss -w[t_i] x[i, t_i], weight w[t_i]
+// (both 0 for an ignored row or a bad target, which is reported).
+template <typename T>
+__global__ void nll_rows_kernel(T* row_loss, T* row_weight, const T* x, const T* w, const int64_t* target,
+                                CrossEntropyArgs a) {
+  FL_GRID_LOOP(i, a.N * a.S) {
+    const int64_t t = target[i];
+    row_loss[i] = row_weight[i] = T(0);
+    if (t == a.ignore_index) continue;
+    if (t < 0 || t >= a.C) {
+      atomicCAS(&g_bad_target, ~0ULL, static_cast<unsigned long long>(t));
+      continue;
+    }
+    const T wt = w ? w[t] : T(1);
+    row_loss[i] = -wt * x[((i / a.S) * a.C + t) * a.S + i % a.S];
+    row_weight[i] = wt;
+  }
+}
+
+// dinput[i, c] = -g_i w[t_i] (over total_weight for 'mean') at c == t_i, else 0: one thread per element.
+template <typename T>
+__global__ void nll_backward_kernel(T* dx, const T* grad_loss, const T* w, const int64_t* target, T total_weight,
+                                    CrossEntropyArgs a) {
+  FL_GRID_LOOP(j, a.N * a.C * a.S) {
+    const int64_t s = j % a.S, c = (j / a.S) % a.C, n = j / (a.S * a.C), i = n * a.S + s, t = target[i];
+    if (c != t || t == a.ignore_index) {
+      dx[j] = T(0);
+      continue;
+    }
+    const T g = a.reduction == 0 ? grad_loss[i] : a.reduction == 1 ? grad_loss[0] / total_weight : grad_loss[0];
+    dx[j] = -g * (w ? w[t] : T(1));
+  }
+}
+
 }  // namespace
+
+int64_t nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& workspace,
+                         const TensorView& input, const int64_t* target, const TensorView& weight,
+                         const CrossEntropyArgs& a, Stream stream) {
+  DeviceGuard guard(input);
+  const int64_t rows = a.N * a.S;
+  reset_bad_target(stream, "nll_loss_forward");
+  double tw = 0;
+  dispatch_float(input.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* ws = workspace.ptr<T>();
+    T* row_loss = a.reduction == 0 ? loss.ptr<T>() : ws;
+    if (rows > 0)
+      nll_rows_kernel<T><<<blocks_for(rows), kThreads, 0, stream>>>(
+          row_loss, ws + rows, input.ptr<T>(), weight.defined() ? weight.ptr<T>() : nullptr, target, a);
+    tw = reduce_rows<T>(loss, ws, row_loss, rows, a.reduction, stream, "nll_loss_forward");
+  });
+  const int64_t bad = read_bad_target(stream, "nll_loss_forward");
+  if (total_weight) *total_weight = tw;
+  return bad;
+}
+
+void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                       const TensorView& weight, double total_weight, const CrossEntropyArgs& a, Stream stream) {
+  DeviceGuard guard(dinput);
+  const int64_t n = a.N * a.C * a.S;
+  if (n == 0) return;
+  dispatch_float(dinput.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    nll_backward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(
+        dinput.ptr<T>(), grad_loss.ptr<T>(), weight.defined() ? weight.ptr<T>() : nullptr, target,
+        static_cast<T>(total_weight), a);
+  });
+  check_launch("nll_loss_backward");
+}
 
 int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
                               const TensorView& workspace, const TensorView& logits, const int64_t* target,
@@ -122,9 +219,7 @@ int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, dou
                               Stream stream) {
   DeviceGuard guard(logits);
   const int64_t rows = a.N * a.S;
-  const unsigned long long none = ~0ULL;
-  check(cudaMemcpyToSymbolAsync(g_bad_target, &none, sizeof(none), 0, cudaMemcpyHostToDevice, stream),
-        "cross_entropy_forward");
+  reset_bad_target(stream, "cross_entropy_forward");
   double tw = 0;
   dispatch_float(logits.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -133,19 +228,11 @@ int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, dou
     if (rows > 0)
       ce_rows_kernel<T><<<blocks_for(rows, 128), 128, 0, stream>>>(row_loss, ws + rows, lse.ptr<T>(),
                                                                    row_of<T>(logits, target, target_prob, weight, a));
-    ce_reduce_kernel<T><<<1, kThreads, 0, stream>>>(a.reduction == 0 ? nullptr : loss.ptr<T>(), ws + 2 * rows,
-                                                    row_loss, ws + rows, rows, a.reduction == 1);
-    check_launch("cross_entropy_forward");
-    T host_tw = 0;
-    check(cudaMemcpyAsync(&host_tw, ws + 2 * rows, sizeof(T), cudaMemcpyDeviceToHost, stream), "cross_entropy_forward");
-    tw = static_cast<double>(host_tw);
+    tw = reduce_rows<T>(loss, ws, row_loss, rows, a.reduction, stream, "cross_entropy_forward");
   });
-  unsigned long long bad = none;
-  check(cudaMemcpyFromSymbolAsync(&bad, g_bad_target, sizeof(bad), 0, cudaMemcpyDeviceToHost, stream),
-        "cross_entropy_forward");
-  check(cudaStreamSynchronize(stream), "cross_entropy_forward");
+  const int64_t bad = read_bad_target(stream, "cross_entropy_forward");
   if (total_weight) *total_weight = tw;
-  return bad == none ? -1 : static_cast<int64_t>(bad);
+  return bad;
 }
 
 void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,

@@ -142,6 +142,13 @@ int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, dou
                               const TensorView& workspace, const TensorView& logits, const int64_t* target,
                               const TensorView& target_prob, const TensorView& weight, const CrossEntropyArgs& a,
                               Stream stream);
+// nll_loss of log-probabilities (N x C x S), the fields of `a` other than N, C, S, ignore_index and reduction
+// unused; workspace, return value and waiting as cross_entropy_forward.
+int64_t nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& workspace,
+                         const TensorView& input, const int64_t* target, const TensorView& weight,
+                         const CrossEntropyArgs& a, Stream stream);
+void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                       const TensorView& weight, double total_weight, const CrossEntropyArgs& a, Stream stream);
 // grad_loss: N*S values ('none') or one.
 void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
                             const int64_t* target, const TensorView& target_prob, const TensorView& weight,

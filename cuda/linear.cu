@@ -1,8 +1,10 @@
 // Linear layer on the GPU, torch's layout: y[M,N] = x[M,K] w[N,K]^T + b[N]. Gradients are written (=).
 // Three passes of the tiled GEMM in gemm.cuh, each element summed by one thread in a fixed order, and the
-// bias gradient one block per output feature: deterministic. The launchers take plain sizes so the linear
-// front door (LinearParams{M, K, N}) can call them as cuda::linear_*(..., p.M, p.K, p.N, stream).
+// bias gradient a two-level fixed-order reduction per output feature: deterministic. The launchers take
+// plain sizes so the linear front door (LinearParams{M, K, N}) can call them as
+// cuda::linear_*(..., p.M, p.K, p.N, stream). float16 / bfloat16 take the tensor-core GEMM (float accumulation).
 #include "cuda/gemm.cuh"
+#include "cuda/reduce.cuh"
 
 namespace fl::cuda {
 namespace {
@@ -49,23 +51,20 @@ struct LinearBackwardWeightLoader {
   __host__ __device__ void store(int64_t, int64_t n, int64_t k, A acc) const { dw[n * d.K + k] = static_cast<T>(acc); }
 };
 
-// db[n] = sum over m of dy[m, n]: one block per feature.
-template <typename T>
-__global__ void column_sum_kernel(T* db, const T* dy, int64_t M, int64_t N) {
-  using A = typename Accum<T>::type;
-  const int64_t n = blockIdx.x;
-  A acc = 0;
-  for (int64_t m = threadIdx.x; m < M; m += blockDim.x) acc += dy[m * N + n];
-  acc = block_sum(acc);
-  if (threadIdx.x == 0) db[n] = static_cast<T>(acc);
-}
+// db[n] = sum over m of dy[m, n]: a two-level reduction per feature (cuda/reduce.cuh).
+template <typename T, typename A = typename Accum<T>::type>
+struct ColumnTerm {
+  const T* dy;
+  int64_t N;
+  __device__ Sum2<A> operator()(int64_t n, int64_t m) const { return {A(dy[m * N + n]), A(0)}; }
+};
 
 }  // namespace
 
 void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b, int64_t M,
                     int64_t K, int64_t N, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     LinearForwardLoader<T> ld{{M, K, N}, x.ptr<T>(), w.ptr<T>(), b.defined() ? b.ptr<T>() : nullptr, y.ptr<T>()};
     launch_loader_gemm<T>(1, N, M, K, ld, stream, "linear_forward");
@@ -75,7 +74,7 @@ void linear_forward(const TensorView& y, const TensorView& x, const TensorView& 
 void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, int64_t M, int64_t K,
                           int64_t N, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     LinearBackwardDataLoader<T> ld{{M, K, N}, dy.ptr<T>(), w.ptr<T>(), dx.ptr<T>()};
     launch_loader_gemm<T>(1, K, M, N, ld, stream, "linear_backward_data");
@@ -85,14 +84,14 @@ void linear_backward_data(const TensorView& dx, const TensorView& dy, const Tens
 void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
                             int64_t M, int64_t K, int64_t N, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (dw.defined()) {
       LinearBackwardWeightLoader<T> ld{{M, K, N}, dy.ptr<T>(), x.ptr<T>(), dw.ptr<T>()};
       launch_loader_gemm<T>(1, N, K, M, ld, stream, "linear_backward_weight");
     }
     if (db.defined() && N > 0) {
-      column_sum_kernel<T><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(db.ptr<T>(), dy.ptr<T>(), M, N);
+      segment_sums<T, typename Accum<T>::type>(db.ptr<T>(), N, M, ColumnTerm<T>{dy.ptr<T>(), N}, stream);
       check_launch("linear_backward_weight (bias)");
     }
   });

@@ -1,147 +1,201 @@
 // Normalization on the GPU: batch norm (training with running statistics, evaluation), group norm (layer
-// and instance norm map onto it), local response norm. Gradients are written (=).
-// Statistics and weight gradients are reduced by one block per channel or per (sample, group), with the
-// fixed-order tree of block_sum: no floating-point atomics, results independent of scheduling. Two passes
-// (mean, then squared deviations) as the CPU reference does.
-#include "cuda/common.cuh"
+// and instance norm map onto it), local response norm. Gradients are written (=). Batch and group norm also
+// take float16/bfloat16 storage (every operand, statistics included, in that dtype), computing in float32.
+// Statistics and weight gradients are two-level reductions (chunk partials, then an in-order combination;
+// see below): no floating-point atomics, results independent of scheduling. Within a chunk two passes (mean,
+// then squared deviations) as the CPU reference does; chunks combine by Chan's pairwise update.
+#include "cuda/reduce.cuh"
 
 namespace fl::cuda {
 namespace {
 
-template <typename T> __device__ T gamma_at(const T* g, int64_t c) { return g ? g[c] : T(1); }
+template <typename T, typename A = typename Accum<T>::type>
+__device__ A gamma_at(const T* g, int64_t c) { return g ? A(g[c]) : A(1); }
+template <typename T, typename A = typename Accum<T>::type>
+__device__ A beta_at(const T* b, int64_t c) { return b ? A(b[c]) : A(0); }
 
-// One block per channel c: mean, rstd, the running statistics, then y.
-template <typename T>
-__global__ void bn_train_forward_kernel(T* y, T* mean, T* rstd, const T* x, const T* g, const T* b, T* rm, T* rv,
-                                        int64_t N, int64_t C, int64_t S, double eps, double momentum) {
-  const int64_t c = blockIdx.x, M = N * S;
-  auto at = [&](int64_t j) { return ((j / S) * C + c) * S + j % S; };
-  T sum = 0;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) sum += x[at(j)];
-  const T m = block_sum(sum) / T(M);
-  T sq = 0;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const T d = x[at(j)] - m;
-    sq += d * d;
+// Count, mean and sum of squared deviations of one chunk (two passes over the chunk, as the reference); the
+// chunks of a segment combine by Chan's pairwise update (the two-level reduction of cuda/reduce.cuh).
+template <typename A> struct Moments { A n, mean, m2; };
+
+// load(r, j): element j of segment r, already in the accumulation type.
+template <typename A, typename Load>
+__global__ void moments_partial_kernel(Moments<A>* part, int64_t M, int64_t len, Load load) {
+  const int64_t r = blockIdx.x, lo = blockIdx.y * len, hi = lo + len < M ? lo + len : M;
+  A s = 0;
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) s += load(r, j);
+  const A cnt = A(hi > lo ? hi - lo : 0), total = block_sum(s);
+  const A m = cnt > A(0) ? total / cnt : A(0);
+  A q = 0;
+  for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+    const A d = load(r, j) - m;
+    q += d * d;
   }
-  sq = block_sum(sq);
-  const T r = T(1) / sqrt(sq / T(M) + T(eps));
-  if (threadIdx.x == 0) {
-    mean[c] = m;
-    rstd[c] = r;
-    if (rm) rm[c] = T((1 - momentum) * double(rm[c]) + momentum * double(m));
-    if (rv) rv[c] = T((1 - momentum) * double(rv[c]) + momentum * double(M > 1 ? sq / T(M - 1) : sq));
+  q = block_sum(q);
+  if (threadIdx.x == 0) part[r * gridDim.y + blockIdx.y] = Moments<A>{cnt, m, q};
+}
+
+// Chan's pairwise update, partials taken in order.
+template <typename A>
+__device__ Moments<A> combine(const Moments<A>* part, int64_t count) {
+  Moments<A> t = part[0];
+  for (int64_t b = 1; b < count; ++b) {
+    const Moments<A> p = part[b];
+    if (p.n == A(0)) continue;
+    const A n = t.n + p.n, d = p.mean - t.mean;
+    t.mean += d * (p.n / n);
+    t.m2 += p.m2 + d * d * (t.n * p.n / n);
+    t.n = n;
   }
-  const T scale = r * gamma_at(g, c), shift = b ? b[c] : T(0);
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) y[at(j)] = (x[at(j)] - m) * scale + shift;
+  return t;
+}
+
+// Element j of channel c over (n, s): the batch-norm segment layout.
+struct ChannelIndex {
+  int64_t C, S;
+  __device__ int64_t operator()(int64_t c, int64_t j) const { return ((j / S) * C + c) * S + j % S; }
+};
+
+template <typename T, typename A>
+struct LoadX {
+  const T* x;
+  ChannelIndex at;  // C = 1, S = M gives a contiguous segment r * M + j
+  __device__ A operator()(int64_t r, int64_t j) const { return A(x[at(r, j)]); }
+};
+
+// Batch norm, per channel: mean, rstd and the running statistics from the combined partials.
+template <typename T, typename A>
+__global__ void bn_stats_kernel(T* mean, T* rstd, T* rm, T* rv, const Moments<A>* part, int64_t C, int64_t count,
+                                double eps, double momentum) {
+  FL_GRID_LOOP(c, C) {
+    const Moments<A> m = combine(part + c * count, count);
+    mean[c] = T(m.mean);
+    rstd[c] = T(A(1) / sqrt(m.m2 / m.n + A(eps)));
+    if (rm) rm[c] = T((1 - momentum) * double(A(rm[c])) + momentum * double(m.mean));
+    if (rv) rv[c] = T((1 - momentum) * double(A(rv[c])) + momentum * double(m.n > A(1) ? m.m2 / (m.n - A(1)) : m.m2));
+  }
 }
 
 template <typename T>
 __global__ void bn_eval_stats_kernel(T* mean, T* rstd, const T* rm, const T* rv, int64_t C, double eps) {
   FL_GRID_LOOP(c, C) {
     mean[c] = rm[c];
-    rstd[c] = T(1.0 / sqrt(double(rv[c]) + eps));
+    rstd[c] = T(1.0 / sqrt(double(typename Accum<T>::type(rv[c])) + eps));
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void bn_eval_forward_kernel(T* y, const T* x, const T* mean, const T* rstd, const T* g, const T* b,
                                        int64_t C, int64_t S, int64_t n) {
   FL_GRID_LOOP(i, n) {
     const int64_t c = (i / S) % C;
-    y[i] = (x[i] - mean[c]) * rstd[c] * gamma_at(g, c) + (b ? b[c] : T(0));
+    y[i] = T((A(x[i]) - A(mean[c])) * A(rstd[c]) * gamma_at(g, c) + beta_at(b, c));
   }
 }
 
-// One block per channel: sums of dy and dy * xhat (-> dbeta, dgamma), then dx.
-template <typename T>
-__global__ void bn_backward_kernel(T* dx, T* dg, T* db, const T* dy, const T* x, const T* mean, const T* rstd,
-                                   const T* g, int64_t N, int64_t C, int64_t S, bool batch_stats) {
-  const int64_t c = blockIdx.x, M = N * S;
-  auto at = [&](int64_t j) { return ((j / S) * C + c) * S + j % S; };
-  const T m = mean[c], r = rstd[c];
-  T sdy = 0, sdyx = 0;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const int64_t i = at(j);
-    sdy += dy[i];
-    sdyx += dy[i] * (x[i] - m) * r;
+// Sums of dy and dy * xhat over a batch-norm channel (-> dbeta, dgamma).
+template <typename T, typename A>
+struct BnGradTerms {
+  const T *dy, *x, *mean, *rstd;
+  ChannelIndex at;
+  __device__ Sum2<A> operator()(int64_t c, int64_t j) const {
+    const int64_t i = at(c, j);
+    const A d = A(dy[i]);
+    return {d, d * (A(x[i]) - A(mean[c])) * A(rstd[c])};
   }
-  sdy = block_sum(sdy);
-  sdyx = block_sum(sdyx);
-  if (threadIdx.x == 0) {
-    if (dg) dg[c] = sdyx;
-    if (db) db[c] = sdy;
-  }
-  if (!dx) return;
-  const T scale = gamma_at(g, c) * r;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const int64_t i = at(j);
-    const T xhat = (x[i] - m) * r;
-    dx[i] = batch_stats ? scale * (dy[i] - sdy / T(M) - xhat * sdyx / T(M)) : scale * dy[i];
+};
+
+template <typename T, typename A>
+__global__ void bn_grad_weight_kernel(T* dg, T* db, Sum2<A>* sums, const Sum2<A>* part, int64_t C, int64_t count) {
+  FL_GRID_LOOP(c, C) {
+    const Sum2<A> t = combine(part + c * count, count);
+    sums[c] = t;
+    if (dg) dg[c] = T(t.b);
+    if (db) db[c] = T(t.a);
   }
 }
 
-// One block per (n, group); a group's Cg * S values are contiguous.
-template <typename T>
-__global__ void gn_forward_kernel(T* y, T* mean, T* rstd, const T* x, const T* g, const T* b, int64_t G, int64_t Cg,
-                                  int64_t S, double eps) {
-  const int64_t ng = blockIdx.x, M = Cg * S, base = ng * M;
-  T sum = 0;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) sum += x[base + j];
-  const T m = block_sum(sum) / T(M);
-  T sq = 0;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const T d = x[base + j] - m;
-    sq += d * d;
-  }
-  const T r = T(1) / sqrt(block_sum(sq) / T(M) + T(eps));
-  if (threadIdx.x == 0) {
-    mean[ng] = m;
-    rstd[ng] = r;
-  }
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const int64_t c = (ng % G) * Cg + j / S;
-    y[base + j] = (x[base + j] - m) * r * gamma_at(g, c) + (b ? b[c] : T(0));
+template <typename T, typename A>
+__global__ void bn_backward_data_kernel(T* dx, const T* dy, const T* x, const T* mean, const T* rstd, const T* g,
+                                        const Sum2<A>* sums, int64_t C, int64_t S, int64_t M, int64_t n,
+                                        bool batch_stats) {
+  FL_GRID_LOOP(i, n) {
+    const int64_t c = (i / S) % C;
+    const A r = A(rstd[c]), scale = gamma_at(g, c) * r;
+    if (!batch_stats) {
+      dx[i] = T(scale * A(dy[i]));
+      continue;
+    }
+    const A xhat = (A(x[i]) - A(mean[c])) * r;
+    dx[i] = T(scale * (A(dy[i]) - sums[c].a / A(M) - xhat * sums[c].b / A(M)));
   }
 }
 
-// dgamma, dbeta: one block per channel, over n and s.
-template <typename T>
-__global__ void gn_backward_weight_kernel(T* dg, T* db, const T* dy, const T* x, const T* mean, const T* rstd,
-                                          int64_t N, int64_t C, int64_t S, int64_t G) {
-  const int64_t c = blockIdx.x, Cg = C / G;
-  T sdy = 0, sdyx = 0;
-  for (int64_t j = threadIdx.x; j < N * S; j += blockDim.x) {
-    const int64_t n = j / S, i = (n * C + c) * S + j % S, ng = n * G + c / Cg;
-    sdy += dy[i];
-    sdyx += dy[i] * (x[i] - mean[ng]) * rstd[ng];
-  }
-  sdy = block_sum(sdy);
-  sdyx = block_sum(sdyx);
-  if (threadIdx.x == 0) {
-    if (dg) dg[c] = sdyx;
-    if (db) db[c] = sdy;
+// Group norm: a (sample, group) segment is Cg * S contiguous values.
+template <typename T, typename A>
+__global__ void gn_stats_kernel(T* mean, T* rstd, const Moments<A>* part, int64_t R, int64_t count, double eps) {
+  FL_GRID_LOOP(r, R) {
+    const Moments<A> m = combine(part + r * count, count);
+    mean[r] = T(m.mean);
+    rstd[r] = T(A(1) / sqrt(m.m2 / m.n + A(eps)));
   }
 }
 
-// dx: one block per (n, group).
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
+__global__ void gn_forward_kernel(T* y, const T* x, const T* mean, const T* rstd, const T* g, const T* b, int64_t C,
+                                  int64_t G, int64_t S, int64_t n) {
+  FL_GRID_LOOP(i, n) {
+    const int64_t c = (i / S) % C, ng = (i / (S * C)) * G + c / (C / G);
+    y[i] = T((A(x[i]) - A(mean[ng])) * A(rstd[ng]) * gamma_at(g, c) + beta_at(b, c));
+  }
+}
+
+// dgamma, dbeta per channel over (n, s).
+template <typename T, typename A>
+struct GnWeightTerms {
+  const T *dy, *x, *mean, *rstd;
+  int64_t C, S, G;
+  __device__ Sum2<A> operator()(int64_t c, int64_t j) const {
+    const int64_t n = j / S, i = (n * C + c) * S + j % S, ng = n * G + c / (C / G);
+    const A d = A(dy[i]);
+    return {d, d * (A(x[i]) - A(mean[ng])) * A(rstd[ng])};
+  }
+};
+
+template <typename T, typename A>
+__global__ void gn_grad_weight_kernel(T* dg, T* db, const Sum2<A>* part, int64_t C, int64_t count) {
+  FL_GRID_LOOP(c, C) {
+    const Sum2<A> t = combine(part + c * count, count);
+    if (dg) dg[c] = T(t.b);
+    if (db) db[c] = T(t.a);
+  }
+}
+
+// Sums of dy * gamma and dy * gamma * xhat over a (sample, group) segment.
+template <typename T, typename A>
+struct GnDataTerms {
+  const T *dy, *x, *mean, *rstd, *g;
+  int64_t G, Cg, S;
+  __device__ Sum2<A> operator()(int64_t r, int64_t j) const {
+    const int64_t i = r * Cg * S + j;
+    const A dyg = A(dy[i]) * gamma_at(g, (r % G) * Cg + j / S);
+    return {dyg, dyg * (A(x[i]) - A(mean[r])) * A(rstd[r])};
+  }
+};
+
+template <typename A>
+__global__ void combine_sum2_kernel(Sum2<A>* out, const Sum2<A>* part, int64_t R, int64_t count) {
+  FL_GRID_LOOP(r, R) out[r] = combine(part + r * count, count);
+}
+
+template <typename T, typename A>
 __global__ void gn_backward_data_kernel(T* dx, const T* dy, const T* x, const T* mean, const T* rstd, const T* g,
-                                        int64_t G, int64_t Cg, int64_t S) {
-  const int64_t ng = blockIdx.x, M = Cg * S, base = ng * M;
-  const T m = mean[ng], r = rstd[ng];
-  T a = 0, bs = 0;
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const T dyg = dy[base + j] * gamma_at(g, (ng % G) * Cg + j / S);
-    a += dyg;
-    bs += dyg * (x[base + j] - m) * r;
-  }
-  a = block_sum(a);
-  bs = block_sum(bs);
-  for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-    const T dyg = dy[base + j] * gamma_at(g, (ng % G) * Cg + j / S);
-    const T xhat = (x[base + j] - m) * r;
-    dx[base + j] = r * (dyg - a / T(M) - xhat * bs / T(M));
+                                        const Sum2<A>* sums, int64_t C, int64_t G, int64_t S, int64_t n) {
+  const int64_t Cg = C / G, M = Cg * S;
+  FL_GRID_LOOP(i, n) {
+    const int64_t c = (i / S) % C, r = (i / (S * C)) * G + c / Cg;
+    const A rs = A(rstd[r]), dyg = A(dy[i]) * gamma_at(g, c), xhat = (A(x[i]) - A(mean[r])) * rs;
+    dx[i] = T(rs * (dyg - sums[r].a / A(M) - xhat * sums[r].b / A(M)));
   }
 }
 
@@ -184,11 +238,23 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
                         const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
                         const TensorView& running_var, const BatchNormParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  if (p.C == 0) return;
+  const int64_t M = p.N * p.S, n = p.N * p.C * p.S;
+  const Chunks ch = chunks_for(M);
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    bn_train_forward_kernel<T><<<static_cast<unsigned>(p.C), kThreads, 0, stream>>>(
-        y.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), x.ptr<T>(), cptr<T>(gamma), cptr<T>(beta), mptr<T>(running_mean),
-        mptr<T>(running_var), p.N, p.C, p.S, p.eps, p.momentum);
+    using A = typename Accum<T>::type;
+    Scratch part(sizeof(Moments<A>) * p.C * ch.count, stream);
+    moments_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
+        part.as<Moments<A>>(), M, ch.len, LoadX<T, A>{x.ptr<T>(), {p.C, p.S}});
+    bn_stats_kernel<T, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mean.ptr<T>(), rstd.ptr<T>(),
+                                                                    mptr<T>(running_mean), mptr<T>(running_var),
+                                                                    part.as<Moments<A>>(), p.C, ch.count, p.eps,
+                                                                    p.momentum);
+    if (n > 0)
+      bn_eval_forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), mean.ptr<T>(),
+                                                                        rstd.ptr<T>(), cptr<T>(gamma), cptr<T>(beta),
+                                                                        p.C, p.S, n);
   });
   check_launch("batch_norm_forward");
 }
@@ -197,7 +263,7 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
                              const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
                              const TensorView& running_var, const BatchNormParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     bn_eval_stats_kernel<T><<<blocks_for(p.C), kThreads, 0, stream>>>(mean.ptr<T>(), rstd.ptr<T>(),
                                                                        running_mean.ptr<T>(), running_var.ptr<T>(),
@@ -215,11 +281,24 @@ void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
                          const TensorView& x, const TensorView& mean, const TensorView& rstd, const TensorView& gamma,
                          bool batch_stats, const BatchNormParams& p, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  if (p.C == 0) return;
+  const int64_t M = p.N * p.S, n = p.N * p.C * p.S;
+  const Chunks ch = chunks_for(M);
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
-    bn_backward_kernel<T><<<static_cast<unsigned>(p.C), kThreads, 0, stream>>>(
-        mptr<T>(dx), mptr<T>(dgamma), mptr<T>(dbeta), dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(),
-        cptr<T>(gamma), p.N, p.C, p.S, batch_stats);
+    using A = typename Accum<T>::type;
+    // Partials, then the C per-channel totals (read by the dx pass).
+    Scratch part(sizeof(Sum2<A>) * p.C * (ch.count + 1), stream);
+    Sum2<A>* sums = part.as<Sum2<A>>() + p.C * ch.count;
+    sum2_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
+        part.as<Sum2<A>>(), M, ch.len,
+        BnGradTerms<T, A>{dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), {p.C, p.S}});
+    bn_grad_weight_kernel<T, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mptr<T>(dgamma), mptr<T>(dbeta), sums,
+                                                                          part.as<Sum2<A>>(), p.C, ch.count);
+    if (dx.defined() && n > 0)
+      bn_backward_data_kernel<T, A><<<blocks_for(n), kThreads, 0, stream>>>(
+          dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), cptr<T>(gamma), sums, p.C, p.S, M, n,
+          batch_stats);
   });
   check_launch("batch_norm_backward");
 }
@@ -227,11 +306,21 @@ void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
 void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
                         const TensorView& gamma, const TensorView& beta, const GroupNormParams& p, Stream stream) {
   DeviceGuard guard(x);
-  if (p.N * p.G == 0) return;
-  dispatch_float(x.dtype, [&](auto tag) {
+  const int64_t R = p.N * p.G, M = p.Cg() * p.S, n = p.N * p.C * p.S;
+  if (R == 0) return;
+  const Chunks ch = chunks_for(M);
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    gn_forward_kernel<T><<<static_cast<unsigned>(p.N * p.G), kThreads, 0, stream>>>(
-        y.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), x.ptr<T>(), cptr<T>(gamma), cptr<T>(beta), p.G, p.Cg(), p.S, p.eps);
+    using A = typename Accum<T>::type;
+    Scratch part(sizeof(Moments<A>) * R * ch.count, stream);
+    moments_partial_kernel<A><<<chunk_grid(R, ch), kThreads, 0, stream>>>(part.as<Moments<A>>(), M, ch.len,
+                                                                          LoadX<T, A>{x.ptr<T>(), {1, M}});
+    gn_stats_kernel<T, A><<<blocks_for(R), kThreads, 0, stream>>>(mean.ptr<T>(), rstd.ptr<T>(),
+                                                                  part.as<Moments<A>>(), R, ch.count, p.eps);
+    if (n > 0)
+      gn_forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), mean.ptr<T>(),
+                                                                   rstd.ptr<T>(), cptr<T>(gamma), cptr<T>(beta), p.C,
+                                                                   p.G, p.S, n);
   });
   check_launch("group_norm_forward");
 }
@@ -240,14 +329,32 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
                          const TensorView& x, const TensorView& mean, const TensorView& rstd, const TensorView& gamma,
                          const GroupNormParams& p, Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  if (p.C == 0) return;
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (dgamma.defined() || dbeta.defined())
-      gn_backward_weight_kernel<T><<<static_cast<unsigned>(p.C), kThreads, 0, stream>>>(
-          mptr<T>(dgamma), mptr<T>(dbeta), dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), p.N, p.C, p.S, p.G);
-    if (dx.defined() && p.N > 0)
-      gn_backward_data_kernel<T><<<static_cast<unsigned>(p.N * p.G), kThreads, 0, stream>>>(
-          dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), cptr<T>(gamma), p.G, p.Cg(), p.S);
+    using A = typename Accum<T>::type;
+    if (dgamma.defined() || dbeta.defined()) {
+      const int64_t M = p.N * p.S;
+      const Chunks ch = chunks_for(M);
+      Scratch part(sizeof(Sum2<A>) * p.C * ch.count, stream);
+      sum2_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
+          part.as<Sum2<A>>(), M, ch.len,
+          GnWeightTerms<T, A>{dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), p.C, p.S, p.G});
+      gn_grad_weight_kernel<T, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mptr<T>(dgamma), mptr<T>(dbeta),
+                                                                            part.as<Sum2<A>>(), p.C, ch.count);
+    }
+    const int64_t R = p.N * p.G, M = p.Cg() * p.S, n = p.N * p.C * p.S;
+    if (dx.defined() && R > 0) {
+      const Chunks ch = chunks_for(M);
+      Scratch part(sizeof(Sum2<A>) * R * (ch.count + 1), stream);
+      Sum2<A>* sums = part.as<Sum2<A>>() + R * ch.count;
+      sum2_partial_kernel<A><<<chunk_grid(R, ch), kThreads, 0, stream>>>(
+          part.as<Sum2<A>>(), M, ch.len,
+          GnDataTerms<T, A>{dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), cptr<T>(gamma), p.G, p.Cg(), p.S});
+      combine_sum2_kernel<A><<<blocks_for(R), kThreads, 0, stream>>>(sums, part.as<Sum2<A>>(), R, ch.count);
+      gn_backward_data_kernel<T, A><<<blocks_for(n), kThreads, 0, stream>>>(
+          dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), cptr<T>(gamma), sums, p.C, p.G, p.S, n);
+    }
   });
   check_launch("group_norm_backward");
 }

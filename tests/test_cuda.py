@@ -91,7 +91,7 @@ class _FakeCudaArray:
 
     def __init__(self, array):
         self.array = np.ascontiguousarray(array)
-        self.shape = self.array.shape
+        self.shape, self.dtype = self.array.shape, self.array.dtype
 
     def __dlpack_device__(self):
         return (2, 0)
@@ -147,7 +147,7 @@ def test_cuda_input_checks_shape_before_any_launch():
 
 @needs_build
 def test_cuda_input_with_an_unsupported_dtype_names_the_argument():
-    with pytest.raises(TypeError, match="conv2d: input must have dtype float32 or float64"):
+    with pytest.raises(TypeError, match="conv2d: input must have dtype float16, bfloat16, float32 or float64"):
         _C.conv2d_forward(_FakeCudaArray(np.zeros((1, 2, 5, 5), np.int32)), _fake((3, 2, 3, 3)))
 
 
@@ -466,3 +466,366 @@ def test_module_cuda_forward_backward_and_state_match_cpu():
     y_gpu.sum().backward()
     _close(_host(gpu[0].weight.grad.data), cpu[0].weight.grad.data, "conv weight grad on cuda", "mb2ic3ih6", 72)
     _close(_host(gpu[1].running_var.data), cpu[1].running_var.data, "bn running_var on cuda", "mb2ic3ih6", 72)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Linear and cross-entropy
+
+
+@needs_build
+def test_linear_rejects_a_cpu_weight_with_a_cuda_input():
+    with pytest.raises(RuntimeError, match=r"linear_forward: weight is on cpu but input is on cuda:0"):
+        _C.linear_forward(_fake((3, 4)), np.zeros((5, 4), np.float32), out=_fake((3, 5)))
+
+
+@needs_build
+def test_cross_entropy_with_a_cuda_input_wants_a_cuda_target():
+    with pytest.raises(TypeError, match=r"cross_entropy: target must be an int64 cuda array like the input"):
+        _C.cross_entropy_forward(_fake((3, 4)), np.zeros(3, np.int64))
+
+
+@needs_build
+def test_cross_entropy_with_a_cuda_input_checks_the_target_shape():
+    with pytest.raises(ValueError, match=r"cross_entropy: target must have shape \(3,\)"):
+        _C.cross_entropy_forward(_fake((3, 4)), _FakeCudaArray(np.zeros(4, np.int64)))
+
+
+@needs_build
+def test_nll_loss_with_a_cuda_input_wants_a_cuda_target():
+    with pytest.raises(TypeError, match=r"nll_loss: target must be an int64 cuda array like the input"):
+        _C.nll_loss_forward(_fake((3, 4)), np.zeros(3, np.int64))
+
+
+LINEAR_CASES = [(1, 7, 3), (5, 16, 9), (130, 33, 70), (0, 4, 3)]  # M (rows), K (in), N (out)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", LINEAR_CASES, ids=lambda c: "m%dk%dn%d" % c)
+def test_linear_cuda_matches_torch_and_cpu(case, bias, dtype):
+    M, K, N = case
+    rng = np.random.default_rng(12)
+    x, w, b = grid_data(rng, (M, K), dtype), grid_data(rng, (N, K), dtype), grid_data(rng, (N,), dtype)
+    y_gpu = _C.linear_forward(_gpu(x), _gpu(w), _gpu(b) if bias else None)
+    y_cpu = _C.linear_forward(x, w, b if bias else None)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    ty = torch.nn.functional.linear(tx, tw, tb if bias else None)
+    desc = "m%dk%dn%d bias=%s" % (M, K, N, bias)
+    _check(y_gpu, y_cpu, ty, "linear", desc, K, dtype)
+    dy = grid_data(rng, (M, N), dtype)
+    grads_gpu = _C.linear_backward(_gpu(dy), _gpu(x), _gpu(w), (True, True, bias))
+    grads_cpu = _C.linear_backward(dy, x, w, (True, True, bias))
+    ty.backward(_torch_cuda(dy))
+    theirs = (tx.grad if M else torch.zeros_like(tx), tw.grad, tb.grad if bias else None)
+    for name, ours, cpu, t in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu, theirs):
+        if t is None:
+            assert ours is None and cpu is None, f"linear {name} not asked for but returned ({desc})"
+            continue
+        _check(ours, cpu, t, "linear " + name, desc, max(M, N, 1), dtype)
+
+
+@needs_gpu
+def test_nn_linear_on_cuda_trains_like_cpu():
+    rng = np.random.default_rng(13)
+    x_np = grid_data(rng, (6, 2, 5), np.float32)
+    cpu, gpu = fl.nn.Linear(5, 3), fl.nn.Linear(5, 3)
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.cuda()
+    y_cpu, y_gpu = cpu(fl.tensor(x_np)), gpu(fl.tensor(x_np).to("cuda"))
+    assert y_gpu.device == "cuda:0" and y_gpu.shape == (6, 2, 3)
+    _close(_host(y_gpu.data), y_cpu.data, "nn.Linear on cuda", "in5out3 x(6,2,5)", 5)
+    y_cpu.sum().backward()
+    y_gpu.sum().backward()
+    _close(_host(gpu.weight.grad.data), cpu.weight.grad.data, "nn.Linear weight grad on cuda", "in5out3", 12)
+    _close(_host(gpu.bias.grad.data), cpu.bias.grad.data, "nn.Linear bias grad on cuda", "in5out3", 12)
+
+
+@needs_gpu
+def test_linear_cuda_weight_gradient_is_deterministic():
+    rng = np.random.default_rng(14)
+    # 9000 rows: the bias gradient's reduction spans several chunks of the two-level reduction
+    x_np, w_np = rng.standard_normal((9000, 64), np.float32), rng.standard_normal((32, 64), np.float32)
+    dy_np = rng.standard_normal((9000, 32), np.float32)
+    x, w, dy = _gpu(x_np), _gpu(w_np), _gpu(dy_np)
+    runs = [_C.linear_backward(dy, x, w) for _ in range(3)]
+    for r in runs[1:]:
+        for a, b in zip(runs[0], r):
+            assert cupy.array_equal(a, b), "linear backward on cuda differs between identical runs"
+    grads_cpu = _C.linear_backward(dy_np, x_np, w_np)
+    for name, ours, cpu in zip(("grad_input", "grad_weight", "grad_bias"), runs[0], grads_cpu):
+        _close(_host(ours), cpu, "linear " + name, "m9000k64n32", 9000)
+
+
+CE_CASES = [  # shape, target kind, weighted, ignore_index, label_smoothing, reduction
+    ((6, 5), "index", False, -100, 0.0, "mean"),
+    ((6, 5), "index", True, 2, 0.1, "mean"),
+    ((4, 7, 3), "index", True, -100, 0.0, "sum"),
+    ((4, 7, 3), "index", False, 1, 0.2, "none"),
+    ((5, 4), "prob", False, -100, 0.0, "mean"),
+    ((3, 4, 2, 2), "prob", True, -100, 0.3, "none"),
+]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CE_CASES, ids=lambda c: "%s_%s_w%d_ii%d_ls%g_%s" % (
+    "x".join(map(str, c[0])), *c[1:]))
+def test_cross_entropy_cuda_matches_torch_and_cpu(case, dtype):
+    shape, kind, weighted, ii, ls, red = case
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal(shape).astype(dtype)
+    C = shape[1]
+    rows = (shape[0],) + shape[2:]
+    if kind == "index":
+        t = rng.integers(0, C, rows).astype(np.int64)
+        t.flat[0] = ii if ii >= 0 else t.flat[0]
+    else:
+        t = rng.random(shape).astype(dtype)
+    w = rng.random(C).astype(dtype) + 0.5 if weighted else None
+    args = (ii, ls, red)
+    loss_gpu, lse_gpu, tw_gpu = _C.cross_entropy_forward(_gpu(x), _gpu(t), None if w is None else _gpu(w), *args)
+    loss_cpu, lse_cpu, tw_cpu = _C.cross_entropy_forward(x, t, w, *args)
+    tx = _torch_cuda(x, True)
+    tl = torch.nn.functional.cross_entropy(tx, _torch_cuda(t), None if w is None else _torch_cuda(w),
+                                           ignore_index=ii, reduction=red, label_smoothing=ls)
+    desc = str(case)
+    _check(loss_gpu, loss_cpu, tl, "cross_entropy", desc, C * int(np.prod(rows)), dtype)
+    assert abs(tw_gpu - tw_cpu) <= 1e-5 * max(1.0, abs(tw_cpu)), f"cross_entropy total_weight {tw_gpu} vs {tw_cpu}"
+    g = rng.standard_normal(loss_cpu.shape).astype(dtype)
+    tl.backward(_torch_cuda(g))
+    dx_gpu = _C.cross_entropy_backward(_gpu(g), _gpu(x), _gpu(t), None if w is None else _gpu(w), lse_gpu, tw_gpu,
+                                       *args)
+    dx_cpu = _C.cross_entropy_backward(g, x, t, w, lse_cpu, tw_cpu, *args)
+    _check(dx_gpu, dx_cpu, tx.grad, "cross_entropy backward", desc, C, dtype)
+
+
+@needs_gpu
+def test_cross_entropy_cuda_reports_a_bad_target_like_torch():
+    x, t = _gpu(np.zeros((3, 4), np.float32)), _gpu(np.array([0, 7, 1], np.int64))
+    with pytest.raises(IndexError, match="Target 7 is out of bounds."):
+        _C.cross_entropy_forward(x, t)
+
+
+@needs_gpu
+def test_functional_cross_entropy_on_cuda_backward_matches_cpu():
+    rng = np.random.default_rng(16)
+    x_np, t_np = rng.standard_normal((8, 5)).astype(np.float32), rng.integers(0, 5, 8)
+    x_cpu = fl.tensor(x_np, requires_grad=True)
+    x_gpu = fl.tensor(x_np).to("cuda").detach().requires_grad_()
+    l_cpu = F.cross_entropy(x_cpu, fl.tensor(t_np), label_smoothing=0.1)
+    l_gpu = F.cross_entropy(x_gpu, fl.tensor(t_np).to("cuda"), label_smoothing=0.1)
+    _close(_host(l_gpu.data), l_cpu.data, "F.cross_entropy on cuda", "mb8c5 ls0.1", 40)
+    l_cpu.backward()
+    l_gpu.backward()
+    _close(_host(x_gpu.grad.data), x_cpu.grad.data, "F.cross_entropy grad on cuda", "mb8c5 ls0.1", 5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Norms: shapes whose reductions span several chunks of the two-level reduction (4096 values per chunk)
+
+
+@needs_gpu
+@pytest.mark.parametrize("shape", [(8, 3, 32, 33), (2, 5, 3, 3)], ids=lambda s: "x".join(map(str, s)))
+def test_batch_norm_cuda_backward_matches_torch_and_is_deterministic(shape):
+    rng = np.random.default_rng(17)
+    C = shape[1]
+    x, dy = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+    _, m_gpu, r_gpu = _C.batch_norm_forward(_gpu(x), _gpu(w), _gpu(b), None, None, True, 0.1, 1e-5)
+    _, m_cpu, r_cpu = _C.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)
+    runs = [_C.batch_norm_backward(_gpu(dy), _gpu(x), m_gpu, r_gpu, _gpu(w), True) for _ in range(2)]
+    grads_cpu = _C.batch_norm_backward(dy, x, m_cpu, r_cpu, w, True)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    torch.nn.functional.batch_norm(tx, None, None, tw, tb, True, 0.1, 1e-5).backward(_torch_cuda(dy))
+    M = x.size // C
+    for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), runs[0], grads_cpu,
+                                       (tx.grad, tw.grad, tb.grad)):
+        _check(ours, cpu, theirs, "batch_norm " + name, str(shape), M)
+    for a, c in zip(runs[0], runs[1]):
+        assert cupy.array_equal(a, c), f"batch_norm backward on cuda differs between identical runs {shape}"
+
+
+@needs_gpu
+@pytest.mark.parametrize("groups", [1, 4])
+def test_group_norm_cuda_backward_matches_torch(groups):
+    rng = np.random.default_rng(18)
+    shape = (3, 8, 40, 30)  # a (sample, group) segment of up to 9600 values: several chunks
+    x, dy = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    w, b = rng.standard_normal(8).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    y_gpu, m_gpu, r_gpu = _C.group_norm_forward(_gpu(x), groups, _gpu(w), _gpu(b), 1e-5)
+    y_cpu, m_cpu, r_cpu = _C.group_norm_forward(x, groups, w, b, 1e-5)
+    tx, tw, tb = _torch_cuda(x, True), _torch_cuda(w, True), _torch_cuda(b, True)
+    ty = torch.nn.functional.group_norm(tx, groups, tw, tb, 1e-5)
+    _check(y_gpu, y_cpu, ty, "group_norm", f"G={groups} {shape}", x.size // (3 * groups))
+    ty.backward(_torch_cuda(dy))
+    grads_gpu = _C.group_norm_backward(_gpu(dy), _gpu(x), m_gpu, r_gpu, _gpu(w), groups)
+    grads_cpu = _C.group_norm_backward(dy, x, m_cpu, r_cpu, w, groups)
+    for name, ours, cpu, theirs in zip(("grad_input", "grad_weight", "grad_bias"), grads_gpu, grads_cpu,
+                                       (tx.grad, tw.grad, tb.grad)):
+        _check(ours, cpu, theirs, "group_norm " + name, f"G={groups} {shape}", x.size // 8)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Half types (float16, bfloat16): CUDA only
+
+
+@pytest.mark.parametrize("call", [
+    ("conv2d", lambda x: _C.conv2d_forward(x, np.zeros((3, 2, 3, 3), np.float32))),
+    ("linear", lambda x: _C.linear_forward(x, np.zeros((3, 5), np.float32))),
+    ("activation", lambda x: _C.activation_forward(x, "relu")),
+    ("batch_norm", lambda x: _C.batch_norm_forward(x, None, None, None, None, True)),
+], ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_input_on_the_cpu_is_refused_naming_op_argument_and_dtype(call, dtype):
+    name, fn = call
+    shape = (1, 2, 5, 5) if name == "conv2d" else (4, 5)
+    # numpy has no bfloat16: a torch CPU tensor reaches the bindings through DLPack.
+    x = np.zeros(shape, np.float16) if dtype == "float16" else torch.zeros(shape, dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match=rf"{name}: input has dtype {dtype}, which is supported on cuda only"):
+        fn(x)
+
+
+@needs_build
+def test_half_on_cuda_for_an_op_without_half_kernels_names_the_dtype():
+    x, w = _FakeCudaArray(np.zeros((1, 2, 3, 3), np.float16)), _FakeCudaArray(np.zeros((2, 3, 2, 2), np.float16))
+    with pytest.raises(TypeError, match="input has dtype float16, but .* has no float16/bfloat16 kernel on cuda"):
+        _C.conv_transpose2d_forward(x, w, out=_FakeCudaArray(np.zeros((1, 3, 4, 4), np.float16)))
+
+
+HALF_DTYPES = ["float16", "bfloat16"]
+
+
+def _half_close(ours, theirs, op, case, tol=2e-2):
+    """ours: a torch CUDA tensor from our kernels; theirs: torch's result in the same half dtype. Both are
+    rounded to 8 (bfloat16) or 11 (float16) bits; float accumulation on both sides keeps them within tol."""
+    a, b = ours.float().cpu().numpy(), theirs.detach().float().cpu().numpy()
+    err = np.abs(a - b) / (1.0 + np.abs(b))
+    assert err.max() <= tol, f"{op} {case}: largest scaled error {err.max():.3g} > {tol}"
+
+
+def _th(a, dtype):
+    return torch.from_numpy(np.ascontiguousarray(a)).cuda().to(getattr(torch, dtype))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_half_activation_and_softmax_cuda_match_torch(dtype):
+    rng = np.random.default_rng(19)
+    x = _th(rng.standard_normal((6, 300)).astype(np.float32) * 3, dtype)
+    _half_close(_C.activation_forward(x, "gelu"), torch.nn.functional.gelu(x), "gelu", dtype)
+    _half_close(_C.activation_forward(x, "silu"), torch.nn.functional.silu(x), "silu", dtype)
+    _half_close(_C.softmax_forward(x, 1, False), torch.softmax(x, 1), "softmax", dtype)
+    _half_close(_C.softmax_forward(x, 1, True), torch.log_softmax(x, 1), "log_softmax", dtype, 5e-2)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("case", [(1, 7, 3), (70, 130, 33)], ids=lambda c: "m%dk%dn%d" % c)
+def test_half_linear_cuda_matches_torch(case, dtype):
+    M, K, N = case
+    rng = np.random.default_rng(20)
+    x, w, b = (_th(grid_data(rng, s, np.float32), dtype) for s in ((M, K), (N, K), (N,)))
+    _half_close(_C.linear_forward(x, w, b), torch.nn.functional.linear(x, w, b), "linear", f"{case} {dtype}")
+    dy = _th(grid_data(rng, (M, N), np.float32), dtype)
+    dx, dw, db = _C.linear_backward(dy, x, w)
+    _half_close(dx, dy @ w, "linear grad_input", f"{case} {dtype}")
+    _half_close(dw, dy.t() @ x, "linear grad_weight", f"{case} {dtype}")
+    _half_close(db, dy.float().sum(0).to(dy.dtype), "linear grad_bias", f"{case} {dtype}")
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "mb%dic%dih%diw%doc%dkh%dkw%ds%dp%dd%dg%d" % c)
+def test_half_conv2d_cuda_matches_torch(case, dtype):
+    N, C, H, W, K, R, S, st, pad, dil, g = case
+    rng = np.random.default_rng(21)
+    x, w, b = (_th(grid_data(rng, s, np.float32), dtype) for s in ((N, C, H, W), (K, C // g, R, S), (K,)))
+    args = ((st, st), (pad, pad), (dil, dil), g)
+    ty = torch.nn.functional.conv2d(x, w, b, st, pad, dil, g)
+    _half_close(_C.conv2d_forward(x, w, b, *args), ty, "conv2d", f"{case} {dtype}")
+    dy = _th(grid_data(rng, tuple(ty.shape), np.float32), dtype)
+    tx, tw = x.clone().requires_grad_(), w.clone().requires_grad_()
+    torch.nn.functional.conv2d(tx, tw, None, st, pad, dil, g).backward(dy)
+    dx, dw, _ = _C.conv2d_backward(dy, x, w, *args)
+    _half_close(dx, tx.grad, "conv2d grad_input", f"{case} {dtype}")
+    _half_close(dw, tw.grad, "conv2d grad_weight", f"{case} {dtype}", 5e-2)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_half_norms_and_pooling_cuda_match_torch(dtype):
+    rng = np.random.default_rng(22)
+    x = _th(rng.standard_normal((4, 6, 9, 8)).astype(np.float32), dtype)
+    w, b = _th(rng.standard_normal(6).astype(np.float32), dtype), _th(rng.standard_normal(6).astype(np.float32), dtype)
+    y = _C.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5)[0]
+    _half_close(y, torch.nn.functional.batch_norm(x, None, None, w, b, True, 0.1, 1e-5), "batch_norm", dtype, 5e-2)
+    y = _C.group_norm_forward(x, 3, w, b, 1e-5)[0]
+    _half_close(y, torch.nn.functional.group_norm(x, 3, w, b, 1e-5), "group_norm", dtype, 5e-2)
+    y, ind = _C.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), False, "")
+    ty, tind = torch.nn.functional.max_pool2d(x, 3, 2, 1, 1, False, return_indices=True)
+    _half_close(y, ty, "max_pool2d", dtype, 0)
+    assert torch.equal(ind, tind), f"max_pool2d indices differ from torch's ({dtype})"
+    y = _C.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1), False, True, 0, "")
+    _half_close(y, torch.nn.functional.avg_pool2d(x, 3, 2, 1), "avg_pool2d", dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bench/compare.py --device cuda
+
+
+_BENCH = __import__("pathlib").Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.skipif(HAS_GPU, reason="checks the message where no GPU is present")
+def test_compare_device_cuda_without_a_gpu_exits_with_a_clear_message():
+    import os
+    import subprocess
+    import sys
+    path = os.pathsep.join([str(_BENCH.parent / "python"), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
+    r = subprocess.run([sys.executable, str(_BENCH / "compare.py"), "--device", "cuda", "--quick"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, f"compare.py --device cuda without a GPU: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert "no CUDA device available" in r.stderr, r.stderr
+
+
+def test_cuda_bench_covers_every_layer_family_of_the_shared_table():
+    import importlib.util
+    import json
+    spec = importlib.util.spec_from_file_location("cuda_bench", _BENCH / "cuda_bench.py")
+    cb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cb)
+    table_path = cb.default_table()
+    if not table_path.is_file():
+        pytest.skip(f"shared table {table_path} not present")
+    families = {k for k, v in json.load(open(table_path)).items() if isinstance(v, list)} - {"end_to_end"}
+    assert families <= set(cb.BUILDERS), f"no CUDA bench builder for {sorted(families - set(cb.BUILDERS))}"
+    assert cb.wants_cuda(["--device", "cuda", "--quick"]) and not cb.wants_cuda(["--quick"])
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [((6, 5), False, -100, "mean"), ((4, 7, 3), True, 2, "mean"),
+                                  ((4, 7, 3), True, -100, "sum"), ((5, 4), False, 1, "none")],
+                         ids=lambda c: "%s_w%d_ii%d_%s" % ("x".join(map(str, c[0])), *c[1:]))
+def test_nll_loss_cuda_matches_torch_and_cpu(case, dtype):
+    shape, weighted, ii, red = case
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal(shape).astype(dtype)
+    C, rows = shape[1], (shape[0],) + shape[2:]
+    t = rng.integers(0, C, rows).astype(np.int64)
+    t.flat[0] = ii if ii >= 0 else t.flat[0]
+    w = rng.random(C).astype(dtype) + 0.5 if weighted else None
+    loss_gpu, tw_gpu = _C.nll_loss_forward(_gpu(x), _gpu(t), None if w is None else _gpu(w), ii, red)
+    loss_cpu, tw_cpu = _C.nll_loss_forward(x, t, w, ii, red)
+    tx = _torch_cuda(x, True)
+    tl = torch.nn.functional.nll_loss(tx, _torch_cuda(t), None if w is None else _torch_cuda(w), ignore_index=ii,
+                                      reduction=red)
+    _check(loss_gpu, loss_cpu, tl, "nll_loss", str(case), int(np.prod(rows)), dtype)
+    assert abs(tw_gpu - tw_cpu) <= 1e-5 * max(1.0, abs(tw_cpu)), f"nll_loss total_weight {tw_gpu} vs {tw_cpu}"
+    g = rng.standard_normal(loss_cpu.shape).astype(dtype)
+    tl.backward(_torch_cuda(g))
+    dx_gpu = _C.nll_loss_backward(_gpu(g), _gpu(x), _gpu(t), None if w is None else _gpu(w), tw_gpu, ii, red)
+    dx_cpu = _C.nll_loss_backward(g, x, t, w, tw_cpu, ii, red)
+    _check(dx_gpu, dx_cpu, tx.grad, "nll_loss backward", str(case), 1, dtype)

@@ -46,7 +46,21 @@ Device common_device(const char* op, std::initializer_list<NamedView> views) {
       throw std::runtime_error(cat_str(op, ": ", v.first, " is on ", where(b), " but ", first->first, " is on ",
                                        where(a), "; all arrays of one call must be on the same device"));
   }
-  return first ? first->second->device : Device::CPU;
+  const Device dev = first ? first->second->device : Device::CPU;
+  if (dev == Device::CPU)
+    for (const NamedView& v : views)
+      if (v.second->defined()) check_float_dtype(op, v.first, *v.second, false);
+  return dev;
+}
+
+void check_float_dtype(const char* op, const char* arg, const TensorView& v, bool half) {
+  if (!is_half(v.dtype)) return;
+  if (v.device == Device::CPU)
+    throw TypeError(cat_str(op, ": ", arg, " has dtype ", dtype_name(v.dtype), ", which is supported on cuda only; "
+                            "use float32 or float64 on the cpu"));
+  if (!half)
+    throw TypeError(cat_str(op, ": ", arg, " has dtype ", dtype_name(v.dtype), ", but ", op,
+                            " has no float16/bfloat16 kernel on cuda; use float32 or float64"));
 }
 
 void no_cuda_kernel(const char* op) {

@@ -21,15 +21,15 @@ std::atomic<bool> g_use_reference{[] {
 
 bool use_ref() { return g_use_reference.load(std::memory_order_relaxed); }
 
-void check_float(const TensorView& v, const char* op, const char* arg) {
-  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": ", arg,
-                " must be float32 or float64, got ", dtype_name(v.dtype));
+// half: the op has float16/bfloat16 kernels on CUDA (element-wise activations, softmax).
+void check_float(const TensorView& v, const char* op, const char* arg, bool half = false) {
+  check_float_dtype(op, arg, v, half);
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
 }
 
 void check_like(const TensorView& v, const TensorView& like, int64_t numel, const char* op, const char* arg,
                 const char* like_name) {
-  check_float(v, op, arg);
+  check_float(v, op, arg, true);  // the dtype of `like`, checked before
   FL_CHECK_TYPE(v.dtype == like.dtype, op, ": ", arg, " must have dtype ", dtype_name(like.dtype), " like ",
                 like_name, ", got ", dtype_name(v.dtype));
   FL_CHECK_VALUE(v.numel() == numel, op, ": ", arg, " must have ", numel, " elements, got shape ", v.shape_str());
@@ -96,7 +96,7 @@ void set_activation_reference(bool use_reference) { g_use_reference.store(use_re
 void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p) {
   const char* op = "activation_forward";
   const Device dev = common_device(op, {{"input", &x}, {"output", &y}});
-  check_float(x, op, "input");
+  check_float(x, op, "input", true);
   FL_CHECK_VALUE(x.numel() == p.numel, op, ": input must have ", p.numel, " elements, got shape ", x.shape_str());
   check_like(y, x, p.numel, op, "output", "the input");
   if (p.kind == ActKind::Softplus) FL_CHECK_VALUE(p.beta != 0, op, ": softplus beta must be nonzero");
@@ -109,7 +109,7 @@ void activation_backward(const TensorView& dx, const TensorView& dy, const Tenso
                          const ActivationParams& p) {
   const char* op = "activation_backward";
   const Device dev = common_device(op, {{"grad_output", &dy}, {"saved", &saved}, {"grad_input", &dx}});
-  check_float(dy, op, "grad_output");
+  check_float(dy, op, "grad_output", true);
   FL_CHECK_VALUE(dy.numel() == p.numel, op, ": grad_output must have ", p.numel, " elements, got shape ",
                  dy.shape_str());
   check_like(saved, dy, p.numel, op, from_output ? "output" : "input", "grad_output");
@@ -128,7 +128,7 @@ void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxPara
   const Device dev = common_device(op, {{"input", &x}, {"output", &y}});
   FL_CHECK_VALUE(p.outer >= 0 && p.dim >= 0 && p.inner >= 0, op, ": sizes must be >= 0, got ", p.str());
   const int64_t n = p.outer * p.dim * p.inner;
-  check_float(x, op, "input");
+  check_float(x, op, "input", true);
   FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
@@ -140,7 +140,7 @@ void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorVi
   const char* op = p.log ? "log_softmax_backward" : "softmax_backward";
   const Device dev = common_device(op, {{"grad_output", &dy}, {"output", &y}, {"grad_input", &dx}});
   const int64_t n = p.outer * p.dim * p.inner;
-  check_float(dy, op, "grad_output");
+  check_float(dy, op, "grad_output", true);
   FL_CHECK_VALUE(dy.numel() == n, op, ": grad_output must have ", n, " elements, got shape ", dy.shape_str());
   check_like(y, dy, n, op, "output", "grad_output");
   check_like(dx, dy, n, op, "grad_input", "grad_output");

@@ -96,8 +96,7 @@ void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& 
   const char* op = "conv2d_forward";
   const Device dev = common_device(op, {{"input", &x}, {"weight", &w}, {"bias", &b}, {"output", &y}});
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, x.dtype);
-  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
-                dtype_name(x.dtype));
+  check_float_dtype(op, "input", x, true);
   check_view(w, op, "weight", {p.K, p.Cg(), p.R, p.S}, x.dtype);
   if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
   check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
@@ -134,7 +133,7 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
   if (dev == Device::CUDA)  // an empty batch is fine here: the kernels write zeros
     return FL_CUDA_LAUNCH(op, cuda::conv2d_backward_weight(dw, db, dy, x, p, cuda::current_stream()));
   if (p.N == 0) {  // an empty batch contributes nothing
-    const size_t elem = dy.dtype == DType::Float32 ? sizeof(float) : sizeof(double);
+    const size_t elem = static_cast<size_t>(dtype_size(dy.dtype));
     if (dw.defined()) std::memset(dw.data, 0, dw.numel() * elem);
     if (db.defined()) std::memset(db.data, 0, db.numel() * elem);
     return;

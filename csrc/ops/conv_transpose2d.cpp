@@ -101,8 +101,7 @@ void bias_grad(const TensorView& dbv, const TensorView& dyv, const ConvTranspose
 }
 
 void check_dtype(const TensorView& v, const char* op) {
-  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": unsupported dtype ",
-                dtype_name(v.dtype));
+  check_float_dtype(op, "input", v, false);
 }
 
 }  // namespace

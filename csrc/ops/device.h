@@ -20,6 +20,11 @@ using NamedView = std::pair<const char*, const TensorView*>;
 // the operand that differs (RuntimeError, as torch) ("conv2d_forward: weight is on cpu but input is on cuda:0").
 Device common_device(const char* op, std::initializer_list<NamedView> views);
 
+// The front doors' dtype rule: float32 / float64 on every device; float16 / bfloat16 only on CUDA and only for
+// ops with half kernels (`half`). Throws TypeError naming `op`, `arg` and the dtype. (common_device already
+// refuses half operands on the cpu for every op.)
+void check_float_dtype(const char* op, const char* arg, const TensorView& v, bool half);
+
 // Throws the RuntimeError for a CUDA operand reaching an op this build cannot run on the GPU: built without CUDA,
 // or no CUDA kernel for `op` yet.
 [[noreturn]] void no_cuda_kernel(const char* op);

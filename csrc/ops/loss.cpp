@@ -6,6 +6,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/device.h"
 
 namespace fl {
 namespace {
@@ -19,7 +20,6 @@ bool use_reference(const char* impl, const char* op) {
 void check_float(const TensorView& v, int64_t numel, const char* op, const char* arg, const TensorView* like) {
   FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": ", arg,
                 " must be float32 or float64, got ", dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.device == Device::CPU, op, ": ", arg, " must be on the cpu, got ", device_name(v.device));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
   FL_CHECK_VALUE(v.numel() == numel, op, ": ", arg, " must have ", numel, " elements, got shape ", v.shape_str());
   if (like)
@@ -43,6 +43,7 @@ void check_targets(const int64_t* target, int64_t rows, int64_t C, int64_t ignor
 
 int64_t loss_numel(Reduction r, int64_t rows) { return r == Reduction::None ? rows : 1; }
 
+// Index targets in device memory are checked by the CUDA launcher instead (it reports the first bad one).
 void check_ce(const TensorView& logits, const int64_t* target, const TensorView& target_prob,
               const TensorView& weight, const CrossEntropyParams& p, const char* op) {
   check_sizes(p.N, p.C, p.S, op);
@@ -51,14 +52,56 @@ void check_ce(const TensorView& logits, const int64_t* target, const TensorView&
   check_float(logits, p.N * p.C * p.S, op, "input", nullptr);
   if (weight.defined()) check_float(weight, p.C, op, "weight", &logits);
   if (p.prob_target) check_float(target_prob, p.N * p.C * p.S, op, "target", &logits);
-  else check_targets(target, p.rows(), p.C, p.ignore_index, op);
+  else if (logits.device == Device::CPU) check_targets(target, p.rows(), p.C, p.ignore_index, op);
+  else FL_CHECK_VALUE(target != nullptr || p.rows() == 0, op, ": class-index target is missing");
 }
+
+#ifdef FL_WITH_CUDA
+cuda::CrossEntropyArgs ce_args(const CrossEntropyParams& p) {
+  cuda::CrossEntropyArgs a;
+  a.N = p.N;
+  a.C = p.C;
+  a.S = p.S;
+  a.prob_target = p.prob_target;
+  a.ignore_index = p.ignore_index;
+  a.label_smoothing = p.label_smoothing;
+  a.reduction = static_cast<int>(p.reduction);
+  return a;
+}
+
+void ce_forward_cuda(const TensorView& loss, const TensorView& lse, double* total_weight, const TensorView& workspace,
+                     const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+                     const TensorView& weight, const CrossEntropyParams& p) {
+  const int64_t bad = cuda::cross_entropy_forward(loss, lse, total_weight, workspace, logits, target, target_prob,
+                                                  weight, ce_args(p), cuda::current_stream());
+  if (bad != -1) throw IndexError(cat_str("Target ", bad, " is out of bounds."));
+}
+
+cuda::CrossEntropyArgs nll_args(const NLLLossParams& p) {
+  CrossEntropyParams ce;
+  ce.N = p.N;
+  ce.C = p.C;
+  ce.S = p.S;
+  ce.ignore_index = p.ignore_index;
+  ce.reduction = p.reduction;
+  return ce_args(ce);
+}
+
+void nll_forward_cuda(const TensorView& loss, double* total_weight, const TensorView& workspace,
+                      const TensorView& input, const int64_t* target, const TensorView& weight,
+                      const NLLLossParams& p) {
+  const int64_t bad = cuda::nll_loss_forward(loss, total_weight, workspace, input, target, weight, nll_args(p),
+                                             cuda::current_stream());
+  if (bad != -1) throw IndexError(cat_str("Target ", bad, " is out of bounds."));
+}
+#endif
 
 void check_nll(const int64_t* target, const TensorView& weight, const TensorView& like, const NLLLossParams& p,
                const char* op) {
   check_sizes(p.N, p.C, p.S, op);
   if (weight.defined()) check_float(weight, p.C, op, "weight", &like);
-  check_targets(target, p.rows(), p.C, p.ignore_index, op);
+  if (like.device == Device::CPU) check_targets(target, p.rows(), p.C, p.ignore_index, op);
+  else FL_CHECK_VALUE(target != nullptr || p.rows() == 0, op, ": class-index target is missing");
 }
 
 }  // namespace
@@ -83,13 +126,21 @@ std::string NLLLossParams::str() const {
 
 void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
                            const TensorView& logits, const int64_t* target, const TensorView& target_prob,
-                           const TensorView& weight, const CrossEntropyParams& p, const char* impl) {
+                           const TensorView& weight, const CrossEntropyParams& p, const char* impl,
+                           const TensorView& workspace) {
   const char* op = "cross_entropy";
   const bool ref = use_reference(impl, op);
   check_ce(logits, target, target_prob, weight, p, op);
   check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &logits);
   check_float(lse, p.rows(), op, "lse", &logits);
   FL_CHECK_VALUE(total_weight != nullptr, op, ": total_weight must not be null");
+  const Device dev = common_device(op, {{"input", &logits}, {"target", &target_prob}, {"weight", &weight},
+                                        {"output", &loss}, {"lse", &lse}, {"workspace", &workspace}});
+  if (dev == Device::CUDA) {
+    check_float(workspace, 2 * p.rows() + 1, op, "workspace", &logits);
+    return FL_CUDA_LAUNCH(op, ce_forward_cuda(loss, lse, total_weight, workspace, logits, target, target_prob,
+                                              weight, p));
+  }
   if (ref) ref::cross_entropy_forward(loss, lse, total_weight, logits, target, target_prob, weight, p);
   else cpu::cross_entropy_forward(loss, lse, total_weight, logits, target, target_prob, weight, p);
 }
@@ -104,19 +155,31 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
   check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &logits);
   check_float(lse, p.rows(), op, "lse", &logits);
   check_float(dlogits, p.N * p.C * p.S, op, "grad_input", &logits);
+  const Device dev = common_device(op, {{"input", &logits}, {"target", &target_prob}, {"weight", &weight},
+                                        {"grad_output", &grad_loss}, {"lse", &lse}, {"grad_input", &dlogits}});
   if (p.rows() == 0) return;
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight,
+                                                           lse, total_weight, ce_args(p), cuda::current_stream()));
   if (ref) ref::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
   else cpu::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
 }
 
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
-                      const TensorView& weight, const NLLLossParams& p, const char* impl) {
+                      const TensorView& weight, const NLLLossParams& p, const char* impl,
+                      const TensorView& workspace) {
   const char* op = "nll_loss";
   const bool ref = use_reference(impl, op);
   check_float(input, p.N * p.C * p.S, op, "input", nullptr);
   check_nll(target, weight, input, p, op);
   check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &input);
   FL_CHECK_VALUE(total_weight != nullptr, op, ": total_weight must not be null");
+  const Device dev = common_device(op, {{"input", &input}, {"weight", &weight}, {"output", &loss},
+                                        {"workspace", &workspace}});
+  if (dev == Device::CUDA) {
+    check_float(workspace, 2 * p.rows() + 1, op, "workspace", &input);
+    return FL_CUDA_LAUNCH(op, nll_forward_cuda(loss, total_weight, workspace, input, target, weight, p));
+  }
   if (ref) ref::nll_loss_forward(loss, total_weight, input, target, weight, p);
   else cpu::nll_loss_forward(loss, total_weight, input, target, weight, p);
 }
@@ -128,7 +191,11 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
   check_float(dinput, p.N * p.C * p.S, op, "grad_input", nullptr);
   check_nll(target, weight, dinput, p, op);
   check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &dinput);
+  const Device dev = common_device(op, {{"grad_input", &dinput}, {"weight", &weight}, {"grad_output", &grad_loss}});
   if (p.rows() == 0) return;
+  if (dev == Device::CUDA)
+    return FL_CUDA_LAUNCH(op, cuda::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, nll_args(p),
+                                                      cuda::current_stream()));
   if (ref) ref::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
   else cpu::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
 }

@@ -52,15 +52,13 @@ void check_opt(const TensorView& v, const char* op, const char* arg, int64_t n, 
 
 void check_bn(const char* op, const TensorView& x, const BatchNormParams& p) {
   check_batch_norm_params(p);
-  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
-                dtype_name(x.dtype));
+  check_float_dtype(op, "input", x, true);
   check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
 }
 
 void check_gn(const char* op, const TensorView& x, const GroupNormParams& p) {
   check_group_norm_params(p);
-  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
-                dtype_name(x.dtype));
+  check_float_dtype(op, "input", x, true);
   check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
 }
 
@@ -219,8 +217,7 @@ void check_lrn_params(const LRNParams& p) {
 namespace {
 void check_lrn(const char* op, const TensorView& x, const LRNParams& p) {
   check_lrn_params(p);
-  FL_CHECK_TYPE(x.dtype == DType::Float32 || x.dtype == DType::Float64, op, ": unsupported dtype ",
-                dtype_name(x.dtype));
+  check_float_dtype(op, "input", x, false);
   check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
 }
 }  // namespace

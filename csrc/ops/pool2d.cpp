@@ -123,8 +123,7 @@ void check_view(const TensorView& v, const char* op, const char* arg, std::initi
     for (int64_t s : shape) want.shape[i++] = s;
     throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
   }
-  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": unsupported dtype ",
-                dtype_name(v.dtype));
+  check_float_dtype(op, arg, v, true);
   FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), ", got ",
                 dtype_name(v.dtype));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");

@@ -18,9 +18,22 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 std::string shape_str(const py::array& a) { return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim())); }
 
+// The refusal of a half-precision array on the cpu (the kernels there are float32/float64 only).
+[[noreturn]] void half_on_cpu(const char* op, const char* arg, const char* dtype) {
+  throw TypeError(cat_str(op, ": ", arg, " has dtype ", dtype, ", which is supported on cuda only; use float32 or "
+                          "float64 on the cpu"));
+}
+
+// float16 / bfloat16 for a DLPack dtype that is one of them, else nullptr.
+const char* dlpack_half_name(int code, int bits, int lanes) {
+  if (lanes != 1 || bits != 16) return nullptr;
+  return code == dlpack::kDLFloat ? "float16" : code == dlpack::kDLBfloat ? "bfloat16" : nullptr;
+}
+
 DType dtype_of_array(const py::array& a, const char* op, const char* arg) {
   if (a.dtype().is(py::dtype::of<float>())) return DType::Float32;
   if (a.dtype().is(py::dtype::of<double>())) return DType::Float64;
+  if (a.dtype().kind() == 'f' && a.itemsize() == 2) half_on_cpu(op, arg, "float16");
   throw TypeError(cat_str(op, ": ", arg, " must have dtype float32 or float64, got ", std::string(py::str(a.dtype()))));
 }
 
@@ -59,6 +72,7 @@ py::array from_dlpack_capsule(const py::capsule& capsule, const char* name, cons
   py::capsule owner(managed, release_managed<Managed>);
   FL_CHECK_VALUE(on_cpu, op, ": ", arg, " must be a cpu array, got a DLPack array on device type ",
                  t.device.device_type);
+  if (const char* half = dlpack_half_name(t.dtype.code, t.dtype.bits, t.dtype.lanes)) half_on_cpu(op, arg, half);
   FL_CHECK_TYPE(is_float, op, ": ", arg, " must have dtype float32 or float64, got DLPack dtype code ",
                 int(t.dtype.code), " with ", int(t.dtype.bits), " bits");
   const py::ssize_t item = t.dtype.bits / 8;
@@ -102,7 +116,9 @@ CudaTensor cuda_tensor_of_capsule(const py::capsule& capsule, const char* name, 
   c.bits = t.dtype.bits;
   TensorView& v = c.view;
   v.data = static_cast<char*>(t.data) + t.byte_offset;
-  v.dtype = t.dtype.bits == 32 ? DType::Float32 : DType::Float64;
+  v.dtype = t.dtype.bits == 32 ? DType::Float32
+            : t.dtype.bits == 64 ? DType::Float64
+            : t.dtype.code == dlpack::kDLBfloat ? DType::BFloat16 : DType::Float16;
   v.device = Device::CUDA;
   v.device_index = t.device.device_id;
   v.ndim = t.ndim;
@@ -141,8 +157,10 @@ Input import_cuda_dlpack(py::handle obj, const char* op, const char* arg) {
   Input in;
   in.source = py::reinterpret_borrow<py::object>(obj);
   const CudaTensor c = import_cuda_tensor(obj, op, arg, in.owner);
-  FL_CHECK_TYPE(c.code == dlpack::kDLFloat && (c.bits == 32 || c.bits == 64), op, ": ", arg,
-                " must have dtype float32 or float64, got DLPack dtype code ", c.code, " with ", c.bits, " bits");
+  const bool is_float = c.code == dlpack::kDLFloat && (c.bits == 16 || c.bits == 32 || c.bits == 64);
+  FL_CHECK_TYPE(is_float || (c.code == dlpack::kDLBfloat && c.bits == 16), op, ": ", arg,
+                " must have dtype float16, bfloat16, float32 or float64, got DLPack dtype code ", c.code, " with ",
+                c.bits, " bits");
   in.view = c.view;
   return in;
 }
@@ -241,20 +259,20 @@ py::object result(const Input& a) { return a.view.device == Device::CPU ? py::ob
 
 py::object result_or_none(const Input& a) { return a.view.defined() ? result(a) : py::object(py::none()); }
 
-DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape) {
-  FL_CHECK_TYPE(is_cuda_dlpack(obj), op, ": indices must be an int64 cuda array like the input, got ",
+DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape, const char* arg) {
+  FL_CHECK_TYPE(is_cuda_dlpack(obj), op, ": ", arg, " must be an int64 cuda array like the input, got ",
                 std::string(py::str(py::type::of(obj).attr("__name__"))));
   DeviceIndex d;
   d.source = py::reinterpret_borrow<py::object>(obj);
-  CudaTensor c = import_cuda_tensor(obj, op, "indices", d.owner);
-  FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": indices must have dtype int64, got DLPack dtype code ",
-                c.code, " with ", c.bits, " bits");
+  CudaTensor c = import_cuda_tensor(obj, op, arg, d.owner);
+  FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": ", arg,
+                " must have dtype int64, got DLPack dtype code ", c.code, " with ", c.bits, " bits");
   if (!c.view.is_contiguous()) {
     d.source = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
-    c = import_cuda_tensor(d.source, op, "indices", d.owner);
+    c = import_cuda_tensor(d.source, op, arg, d.owner);
   }
-  FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op,
-                 ": indices must have shape ", shape_str(shape), ", got ", c.view.shape_str());
+  FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op, ": ", arg,
+                 " must have shape ", shape_str(shape), ", got ", c.view.shape_str());
   d.view = c.view;
   return d;
 }

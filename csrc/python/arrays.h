@@ -45,8 +45,9 @@ struct DeviceIndex {
   TensorView view;
   int64_t* data() const { return static_cast<int64_t*>(view.data); }
 };
-// Checks an int64 CUDA array of exactly `shape` (a contiguous copy when strided).
-DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape);
+// Checks an int64 CUDA array of exactly `shape` (a contiguous copy when strided); errors name `arg`.
+DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vector<int64_t>& shape,
+                                const char* arg = "indices");
 // A new int64 array of `shape` on like's device, from like's framework.
 DeviceIndex new_cuda_indices(const Input& like, const std::vector<int64_t>& shape, const char* op);
 

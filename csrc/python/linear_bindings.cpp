@@ -27,39 +27,38 @@ LinearParams linear_params(const TensorView& x, const TensorView& w, const char*
   return p;
 }
 
-py::array linear_forward(py::handle input, py::handle weight, py::handle bias, py::handle out) {
+py::object linear_forward(py::handle input, py::handle weight, py::handle bias, py::handle out) {
   const char* op = "linear";
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
-  Input b = py_arrays::import_optional(bias, op, "bias");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
+  Input b = py_arrays::import_optional(bias, op, "bias", true);
   LinearParams p = linear_params(x.view, w.view, op);
-  Input y = py_arrays::output_array(out, x.view.dtype, {p.M, p.N}, op);
+  Input y = py_arrays::output_like(out, x, {p.M, p.N}, op);
   {
     py::gil_scoped_release release;
     fl::linear_forward(y.view, x.view, w.view, b.view, p);
   }
-  return y.array;
+  return py_arrays::result(y);
 }
 
 // Returns (grad_input, grad_weight, grad_bias), each None where its mask entry is False.
 py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle weight, std::array<bool, 3> mask) {
   const char* op = "linear_backward";
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input x = py_arrays::import_float_array(input, op, "input");
-  Input w = py_arrays::import_float_array(weight, op, "weight");
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input x = py_arrays::import_float_array(input, op, "input", true);
+  Input w = py_arrays::import_float_array(weight, op, "weight", true);
   LinearParams p = linear_params(x.view, w.view, op);
-  const DType dt = x.view.dtype;
   Input dx, dw, db;
-  if (mask[0]) dx = py_arrays::output_array(py::none(), dt, {p.M, p.K}, op);
-  if (mask[1]) dw = py_arrays::output_array(py::none(), dt, {p.N, p.K}, op);
-  if (mask[2]) db = py_arrays::output_array(py::none(), dt, {p.N}, op);
+  if (mask[0]) dx = py_arrays::output_like(py::none(), x, {p.M, p.K}, op);
+  if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.N, p.K}, op);
+  if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.N}, op);
   {
     py::gil_scoped_release release;
     if (mask[0]) fl::linear_backward_data(dx.view, dy.view, w.view, p);
     if (mask[1] || mask[2]) fl::linear_backward_weight(dw.view, db.view, dy.view, x.view, p);
   }
-  auto or_none = [](const Input& a) { return a.view.defined() ? py::object(a.array) : py::object(py::none()); };
-  return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
+  return py::make_tuple(py_arrays::result_or_none(dx), py_arrays::result_or_none(dw),
+                        py_arrays::result_or_none(db));
 }
 
 std::string linear_impl(py::handle input, py::handle weight, const std::string& pass) {

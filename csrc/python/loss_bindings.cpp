@@ -72,29 +72,47 @@ Index import_index_target(py::handle obj, const std::vector<int64_t>& shape, con
 }
 
 bool is_float_array(py::handle obj) {
-  if (!py::isinstance<py::array>(obj)) return py::hasattr(obj, "__dlpack__");
+  if (!py::isinstance<py::array>(obj)) {
+    // CuPy / torch arrays name their dtype ("float32", "torch.int64"); other DLPack exporters count as float.
+    if (py::hasattr(obj, "dtype")) return std::string(py::str(obj.attr("dtype"))).find("float") != std::string::npos;
+    return py::hasattr(obj, "__dlpack__");
+  }
   const char kind = py::reinterpret_borrow<py::array>(obj).dtype().kind();
   return kind == 'f';
 }
 
 struct Target {
   bool is_prob = false;
-  Index index;  // class indices (when !is_prob)
-  Input prob;   // class probabilities (when is_prob)
-  const int64_t* ptr() const { return is_prob ? nullptr : index.data(); }
+  Index index;                       // class indices on the cpu (when !is_prob)
+  py_arrays::DeviceIndex cuda_index;  // class indices on a GPU (when !is_prob and the input is there)
+  Input prob;                        // class probabilities (when is_prob)
+  const int64_t* ptr() const {
+    if (is_prob) return nullptr;
+    return cuda_index.view.data ? cuda_index.data() : index.data();
+  }
 };
 
-// Class indices (int64) or class probabilities (a float array shaped like the input).
-Target import_target(py::handle obj, const TensorView& x, const char* op) {
+// Class indices (int64) on the input's device.
+Target import_class_indices(py::handle obj, const Input& x, const char* op) {
   Target t;
-  t.is_prob = is_float_array(obj);
-  if (t.is_prob) {
-    t.prob = py_arrays::import_float_array(obj, op, "target");
-    FL_CHECK_VALUE(shape_of(t.prob.view) == shape_of(x), op, ": a class-probability target must have the input's "
-                   "shape ", x.shape_str(), ", got ", t.prob.view.shape_str());
+  if (x.view.device == Device::CUDA) {
+    t.cuda_index = py_arrays::import_cuda_indices(obj, op, row_shape(x.view), "target");
+    FL_CHECK_VALUE(t.cuda_index.view.device_index == x.view.device_index, op, ": target is on cuda:",
+                   t.cuda_index.view.device_index, " but input is on cuda:", x.view.device_index);
   } else {
-    t.index = import_index_target(obj, row_shape(x), op);
+    t.index = import_index_target(obj, row_shape(x.view), op);
   }
+  return t;
+}
+
+// Class indices (int64) or class probabilities (a float array shaped like the input), on the input's device.
+Target import_target(py::handle obj, const Input& x, const char* op) {
+  if (!is_float_array(obj)) return import_class_indices(obj, x, op);
+  Target t;
+  t.is_prob = true;
+  t.prob = py_arrays::import_float_array(obj, op, "target", x.view.device == Device::CUDA);
+  FL_CHECK_VALUE(shape_of(t.prob.view) == shape_of(x.view), op, ": a class-probability target must have the "
+                 "input's shape ", x.view.shape_str(), ", got ", t.prob.view.shape_str());
   return t;
 }
 
@@ -116,40 +134,42 @@ std::vector<int64_t> loss_shape(const TensorView& x, Reduction r) {
 py::tuple cross_entropy_forward(py::handle input, py::handle target, py::handle weight, int64_t ignore_index,
                                 double label_smoothing, const std::string& reduction, const std::string& impl) {
   const char* op = "cross_entropy";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   CrossEntropyParams p = ce_params(x.view, false, ignore_index, label_smoothing, reduction, op);
-  Target t = import_target(target, x.view, op);
+  Target t = import_target(target, x, op);
   p.prob_target = t.is_prob;
-  Input w = py_arrays::import_optional(weight, op, "weight");
-  Input loss = py_arrays::output_array(py::none(), x.view.dtype, loss_shape(x.view, p.reduction), op);
-  Input lse = py_arrays::output_array(py::none(), x.view.dtype, row_shape(x.view), op);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
+  Input loss = py_arrays::output_like(py::none(), x, loss_shape(x.view, p.reduction), op);
+  Input lse = py_arrays::output_like(py::none(), x, row_shape(x.view), op);
+  Input workspace;  // the GPU path's row losses, row weights and total
+  if (x.view.device == Device::CUDA) workspace = py_arrays::output_like(py::none(), x, {2 * p.rows() + 1}, op);
   double total_weight = 0;
   {
     py::gil_scoped_release release;
     fl::cross_entropy_forward(loss.view, lse.view, &total_weight, x.view, t.ptr(), t.prob.view, w.view, p,
-                              impl.c_str());
+                              impl.c_str(), workspace.view);
   }
-  return py::make_tuple(loss.array, lse.array, total_weight);
+  return py::make_tuple(py_arrays::result(loss), py_arrays::result(lse), total_weight);
 }
 
-py::array cross_entropy_backward(py::handle grad_output, py::handle input, py::handle target, py::handle weight,
-                                 py::handle lse, double total_weight, int64_t ignore_index, double label_smoothing,
-                                 const std::string& reduction, const std::string& impl) {
+py::object cross_entropy_backward(py::handle grad_output, py::handle input, py::handle target, py::handle weight,
+                                  py::handle lse, double total_weight, int64_t ignore_index, double label_smoothing,
+                                  const std::string& reduction, const std::string& impl) {
   const char* op = "cross_entropy_backward";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   CrossEntropyParams p = ce_params(x.view, false, ignore_index, label_smoothing, reduction, op);
-  Target t = import_target(target, x.view, op);
+  Target t = import_target(target, x, op);
   p.prob_target = t.is_prob;
-  Input w = py_arrays::import_optional(weight, op, "weight");
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input l = py_arrays::import_float_array(lse, op, "lse");
-  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input l = py_arrays::import_float_array(lse, op, "lse", true);
+  Input dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
     fl::cross_entropy_backward(dx.view, dy.view, x.view, t.ptr(), t.prob.view, w.view, l.view, total_weight, p,
                                impl.c_str());
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 NLLLossParams nll_params(const TensorView& x, int64_t ignore_index, const std::string& reduction, const char* op) {
@@ -163,35 +183,37 @@ NLLLossParams nll_params(const TensorView& x, int64_t ignore_index, const std::s
 py::tuple nll_loss_forward(py::handle input, py::handle target, py::handle weight, int64_t ignore_index,
                            const std::string& reduction, const std::string& impl) {
   const char* op = "nll_loss";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   NLLLossParams p = nll_params(x.view, ignore_index, reduction, op);
-  Index t = import_index_target(target, row_shape(x.view), op);
-  Input w = py_arrays::import_optional(weight, op, "weight");
-  Input loss = py_arrays::output_array(py::none(), x.view.dtype, loss_shape(x.view, p.reduction), op);
+  Target t = import_class_indices(target, x, op);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
+  Input loss = py_arrays::output_like(py::none(), x, loss_shape(x.view, p.reduction), op);
+  Input workspace;  // the GPU path's row losses, row weights and total
+  if (x.view.device == Device::CUDA) workspace = py_arrays::output_like(py::none(), x, {2 * p.rows() + 1}, op);
   double total_weight = 0;
   {
     py::gil_scoped_release release;
-    fl::nll_loss_forward(loss.view, &total_weight, x.view, t.data(), w.view, p, impl.c_str());
+    fl::nll_loss_forward(loss.view, &total_weight, x.view, t.ptr(), w.view, p, impl.c_str(), workspace.view);
   }
-  return py::make_tuple(loss.array, total_weight);
+  return py::make_tuple(py_arrays::result(loss), total_weight);
 }
 
 // input: only its shape and dtype are read (the gradient does not depend on its values).
-py::array nll_loss_backward(py::handle grad_output, py::handle input, py::handle target, py::handle weight,
-                            double total_weight, int64_t ignore_index, const std::string& reduction,
-                            const std::string& impl) {
+py::object nll_loss_backward(py::handle grad_output, py::handle input, py::handle target, py::handle weight,
+                             double total_weight, int64_t ignore_index, const std::string& reduction,
+                             const std::string& impl) {
   const char* op = "nll_loss_backward";
-  Input x = py_arrays::import_float_array(input, op, "input");
+  Input x = py_arrays::import_float_array(input, op, "input", true);
   NLLLossParams p = nll_params(x.view, ignore_index, reduction, op);
-  Index t = import_index_target(target, row_shape(x.view), op);
-  Input w = py_arrays::import_optional(weight, op, "weight");
-  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output");
-  Input dx = py_arrays::output_array(py::none(), x.view.dtype, shape_of(x.view), op);
+  Target t = import_class_indices(target, x, op);
+  Input w = py_arrays::import_optional(weight, op, "weight", true);
+  Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
+  Input dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
-    fl::nll_loss_backward(dx.view, dy.view, t.data(), w.view, total_weight, p, impl.c_str());
+    fl::nll_loss_backward(dx.view, dy.view, t.ptr(), w.view, total_weight, p, impl.c_str());
   }
-  return dx.array;
+  return py_arrays::result(dx);
 }
 
 }  // namespace

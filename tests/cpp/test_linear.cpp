@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "fastlayers/error.h"
 #include "fastlayers/ops.h"
 #include "fastlayers/runtime.h"
 
@@ -160,7 +161,31 @@ void test_shape(const Shape& s, fl::SimdLevel level) {
 
 }  // namespace
 
+// float16 / bfloat16 views are CUDA-only: the cpu front doors refuse them with a TypeError naming the op,
+// the argument and the dtype.
+void test_half_refused_on_cpu() {
+  for (fl::DType dt : {fl::DType::Float16, fl::DType::BFloat16}) {
+    std::vector<uint16_t> x(6), w(6), y(4);
+    fl::LinearParams p;
+    p.M = 2; p.K = 3; p.N = 2;
+    std::string msg;
+    try {
+      fl::linear_forward(fl::make_view(y.data(), dt, {2, 2}), fl::make_view(x.data(), dt, {2, 3}),
+                         fl::make_view(w.data(), dt, {2, 3}), fl::TensorView(), p);
+    } catch (const fl::TypeError& e) {
+      msg = e.what();
+    }
+    const std::string want = std::string("linear_forward: input has dtype ") + fl::dtype_name(dt) +
+                             ", which is supported on cuda only";
+    const bool ok = msg.find(want) != std::string::npos;
+    if (!ok) std::printf("FAIL half on cpu (%s): expected a TypeError containing '%s', got '%s'\n",
+                         fl::dtype_name(dt), want.c_str(), msg.c_str());
+    ok ? ++g_passed : ++g_failed;
+  }
+}
+
 int main() {
+  test_half_refused_on_cpu();
   const fl::SimdLevel max = fl::max_simd_level();
   const int threads0 = fl::get_num_threads();
   for (int lv = 0; lv <= static_cast<int>(max); ++lv) {

@@ -188,17 +188,22 @@ namespace fl {
 // (IndexError "Target 7 is out of bounds." as torch); throws ValueError / TypeError naming the argument.
 // lse: N*S per-row logsumexp, kept for the backward. total_weight: sum of weight[t_i] over the rows not
 // ignored (their count when unweighted; N*S for probability targets), the divisor of 'mean'.
+// On CUDA (every view and target on one device; target then int64 device memory) workspace holds 2*N*S + 1
+// elements of the logits' dtype on that device, allocated by the caller; unused on the CPU.
 void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
                            const TensorView& logits, const int64_t* target, const TensorView& target_prob,
-                           const TensorView& weight, const CrossEntropyParams& p, const char* impl = nullptr);
+                           const TensorView& weight, const CrossEntropyParams& p, const char* impl = nullptr,
+                           const TensorView& workspace = TensorView());
 // dlogits = scale_i * (A_i softmax(x_i) - a_i) with a_i the (smoothed, weighted) target row and A_i its sum,
 // in one pass over the logits from the saved lse. grad_loss: N*S values ('none') or one.
 void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
                             const int64_t* target, const TensorView& target_prob, const TensorView& weight,
                             const TensorView& lse, double total_weight, const CrossEntropyParams& p,
                             const char* impl = nullptr);
+// workspace: as cross_entropy_forward's (CUDA only).
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
-                      const TensorView& weight, const NLLLossParams& p, const char* impl = nullptr);
+                      const TensorView& weight, const NLLLossParams& p, const char* impl = nullptr,
+                      const TensorView& workspace = TensorView());
 // dinput (N x C x S) = -grad_i w[t_i] at (i, t_i) (divided by total_weight for 'mean'), 0 elsewhere.
 void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
                        const TensorView& weight, double total_weight, const NLLLossParams& p,

@@ -5,10 +5,22 @@
 
 namespace fl {
 
-enum class DType : int { Float32 = 0, Float64 = 1 };
+// Float16 / BFloat16 (IEEE half, bfloat16) are storage types of the CUDA kernels only, which accumulate in
+// float32; every CPU front door refuses them (TypeError naming the op, the argument and the dtype).
+enum class DType : int { Float32 = 0, Float64 = 1, Float16 = 2, BFloat16 = 3 };
 enum class Device : int { CPU = 0, CUDA = 1 };
 
-inline const char* dtype_name(DType d) { return d == DType::Float32 ? "float32" : "float64"; }
+inline const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::Float32: return "float32";
+    case DType::Float64: return "float64";
+    case DType::Float16: return "float16";
+    case DType::BFloat16: return "bfloat16";
+  }
+  return "unknown";
+}
+inline bool is_half(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
+inline int64_t dtype_size(DType d) { return d == DType::Float64 ? 8 : d == DType::Float32 ? 4 : 2; }
 inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 template <typename T> constexpr DType dtype_of();

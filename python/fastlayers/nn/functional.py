@@ -562,6 +562,11 @@ class _MaxUnpool2d(Function):
         return _C.max_unpool2d_backward(grad_output, ctx.indices), None, None
 
 
+def _half_on_gpu(input):
+    """float16 on a GPU (CuPy) passes: the CUDA kernels of pooling, softmax and the layers take it."""
+    return input.dtype == np.float16 and input.device != "cpu"
+
+
 def _pool_input(input, op, nd):
     """Checks a pooling input of nd spatial dims (batched or not); returns it batched and whether it was not."""
     _check_tensor(input, op, "input")
@@ -570,7 +575,7 @@ def _pool_input(input, op, nd):
     if (ndim != nd + 2 and ndim != nd + 1) or 0 in shape[ndim - nd - 1:]:
         raise ValueError(f"{op}(): expected a non-empty {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                          f"got input of shape {tuple(input.shape)}")
-    if input.data.dtype.char not in ("f", "d"):  # float32, float64
+    if input.data.dtype.char not in ("f", "d") and not _half_on_gpu(input):  # float32, float64
         raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
     unbatched = ndim == nd + 1
     return (input.unsqueeze(0) if unbatched else input), unbatched
@@ -947,7 +952,7 @@ def _softmax(op, input, dim, stacklevel, dtype, log):
                          f"but got {dim})")
     if dtype is not None:
         input = input.to(dtype)
-    if input.dtype not in (np.float32, np.float64):
+    if input.dtype not in (np.float32, np.float64) and not _half_on_gpu(input):
         raise TypeError(f"{op}(): expected a float32 or float64 input, got {input.dtype}")
     return _Softmax.apply(input, int(dim) % extent, log)
 
@@ -1919,6 +1924,9 @@ def _check_class_input(input, op):
         raise ValueError(f"{op}(): expected an input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d input")
 
 
+from fastlayers._device import array_module as _ce_array_module  # noqa: E402
+
+
 class _NLLLoss(Function):
     @staticmethod
     def forward(ctx, input, target, weight, ignore_index, reduction):
@@ -1934,7 +1942,8 @@ class _NLLLoss(Function):
         x, t, weight = ctx.saved_tensors
         total_weight, ignore_index, reduction, shape, unbatched = ctx.args
         g = grad.reshape(1) if unbatched and reduction == "none" else grad
-        dx = _C.nll_loss_backward(np.ascontiguousarray(g), x, t, weight, total_weight, ignore_index, reduction)
+        g = _ce_array_module(g).ascontiguousarray(g)  # numpy or CuPy, where the input lives
+        dx = _C.nll_loss_backward(g, x, t, weight, total_weight, ignore_index, reduction)
         return dx.reshape(shape), None, None, None, None
 
 
@@ -1964,7 +1973,8 @@ class _CrossEntropy(Function):
     def backward(ctx, grad):
         x, t, weight, lse = ctx.saved_tensors
         total_weight, ignore_index, eps, reduction, shape, unbatched = ctx.args
-        g = np.ascontiguousarray(grad.reshape(1) if unbatched and reduction == "none" else grad)
+        g = grad.reshape(1) if unbatched and reduction == "none" else grad
+        g = _ce_array_module(g).ascontiguousarray(g)  # numpy or CuPy, where the logits live
         needs = ctx.needs_input_grad
         dx = dt = None
         if needs[0]:

@@ -4,10 +4,8 @@ import logging
 import torch
 import torch.nn as nn
 
-from .. import _C
-from .. import cuda as _flcuda
 from . import modules as M
-from ._bridge import _NO_CUDA_KERNEL, cuda_unavailable_reason
+from ._bridge import cuda_unavailable_reason
 
 __all__ = ["replace", "ReplaceReport", "SUPPORTED"]
 
@@ -45,49 +43,6 @@ def _device_reason(device):
     if device.type == "cuda":
         return cuda_unavailable_reason()
     return "fastlayers runs on cpu and cuda only"
-
-
-class _Probed(Exception):
-    pass
-
-
-class _CudaProbe:
-    """Stands in for a CUDA array to ask a binding whether it has a CUDA front door, without a GPU: a binding
-    without one refuses the array from its __dlpack_device__ alone; one with one asks for its __dlpack__ next."""
-
-    def __dlpack_device__(self):
-        return (2, 0)  # kDLCUDA, device 0
-
-    def __dlpack__(self, *args, **kwargs):
-        raise _Probed
-
-
-def _binding_has_cuda_kernel(name, nargs):
-    """Whether _C.<name>, called with `nargs` CUDA arrays, gets past the device check."""
-    if not _flcuda.is_built():
-        return False
-    probe = _CudaProbe()
-    try:
-        getattr(_C, name)(*([probe] * nargs))
-    except _Probed:
-        return True
-    except RuntimeError as e:
-        if _NO_CUDA_KERNEL in str(e):
-            return False
-        raise
-    return True
-
-
-# Drop-ins whose CUDA front door may be missing from a build (bound on another branch): class -> (binding, number
-# of array arguments to probe it with). Every other drop-in's bindings take CUDA arrays wherever CUDA is built.
-_CUDA_PROBES = {nn.Linear: ("linear_forward", 2)}
-
-
-def _no_cuda_kernel_reason(module):
-    probe = _CUDA_PROBES.get(type(module))
-    if probe is None or _binding_has_cuda_kernel(*probe):
-        return None
-    return f"no CUDA kernel for {probe[0]} in this fastlayers build"
 
 
 def _model_device(model):
@@ -168,7 +123,7 @@ def replace(model, include=None, exclude=None):
         why = _unsupported_config(module)
         if why is None and device is not None and device.type != "cpu":
             device_why = _device_reason(device)
-            why = f"the model is on {device} ({device_why})" if device_why else _no_cuda_kernel_reason(module)
+            why = f"the model is on {device} ({device_why})" if device_why else None
         if why is not None:
             report.left.append((qualname, cls.__name__, why))
             continue
