@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/conv_runs.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
@@ -98,51 +99,62 @@ void gather_col(const T* x, const Geo& g, int64_t i0, int64_t mi, int64_t j0, in
   }
 }
 
-// ---- forward: Y[(n,p,q), k] = sum_j col(x)[(n,p,q), j] W[k, j] + bias[k] ----
+// ---- forward: Y^T[k, (n,p,q)] = sum_j W[k, j] col(x)^T[j, (n,p,q)] + bias[k] ----
+// Computed transposed, with the batch's pixels as the GEMM columns: a column panel spans images (its run
+// table has one piece per image), so no panel is half empty when P*Q < nr, and the im2col panels are nr
+// wide (the vectorized im2col). Each column panel streams the packed weights once (from L3).
 template <typename T>
-void forward_impl(T* y, const T* x, const T* w, const T* bias, const Geo& g) {
-  const GemmKernel<T> kr = pick_gemm_kernel<T>(kTileRows, g.K);
+void forward_impl(T* y, const T* x, const T* w, const T* bias, const Conv2dParams& p) {
+  const Geo g = geo(p);
+  const int64_t PQ = g.PQ(), HW = g.HW(), RS = g.RS(), Kdim = g.CRS(), cols = g.N * PQ;
+  const GemmKernel<T> kr = pick_gemm_kernel<T>(g.K, cols);
+  const ConvKernels<T> ck = conv_kernels<T>(simd_level());
   const int mr = kr.mr, nr = kr.nr;
-  const int64_t PQ = g.PQ(), CRS = g.CRS(), Kd = CRS;
-  const int64_t kc = split_block(Kd, kKc), nkb = ceil_div(Kd, kc), npan = ceil_div(g.K, nr);
-  // W^T packed once: B(j, k) = w[k CRS + j]; block kb, panel jp at bpack + kb kc npan nr + jp kl nr.
-  T* bpack = thread_scratch<T>(static_cast<size_t>(Kd * npan * nr), kSharedSlot);
-  parallel_for(nkb * npan, [&](int64_t t) {
-    const int64_t kb = t / npan, jp = t % npan, k0 = kb * kc, kl = std::min(kc, Kd - k0), c0 = jp * nr;
-    pack_b(w + c0 * CRS + k0, 1, CRS, kl, std::min<int64_t>(nr, g.K - c0), nr,
-           bpack + kb * kc * npan * nr + jp * kl * nr);
+  const int64_t kc = split_block(Kdim, kKc), mpan = ceil_div(g.K, mr), npan = ceil_div(cols, nr);
+  T* apack = thread_scratch<T>(static_cast<size_t>(mpan * mr * Kdim), kSharedSlot);
+  parallel_for(mpan, [&](int64_t ip) {
+    const int64_t m0 = ip * mr;
+    pack_a(w + m0 * Kdim, Kdim, 1, std::min<int64_t>(mr, g.K - m0), Kdim, mr, apack + ip * Kdim * mr);
   });
-  // A task: whole images, every column (the tile need not stay in cache: each micro-kernel call reads
-  // and writes its mr x nr block once per kc steps).
-  const int64_t ipt = images_per_task(g);
-  parallel_for_dynamic(ceil_div(g.N, ipt), [&](int64_t t) {
-    const int64_t n0 = t * ipt, n1 = std::min(g.N, n0 + ipt), rows = (n1 - n0) * PQ;
-    const int64_t mpan = ceil_div(rows, mr), ld = npan * nr;
-    T* tile = thread_scratch<T>(static_cast<size_t>(mpan * mr * ld), 0);
-    T* apack = thread_scratch<T>(static_cast<size_t>(mpan * mr * kc), 1);
-    for (int64_t kb = 0; kb < nkb; ++kb) {
-      const int64_t k0 = kb * kc, kl = std::min(kc, Kd - k0);
-      for (int64_t ip = 0; ip < mpan; ++ip) {
-        const int64_t mi = std::min<int64_t>(mr, rows - ip * mr);
-        T* d = apack + ip * kl * mr;
-        if (mi < mr) std::fill(d, d + kl * mr, T(0));
-        gather_col(x, g, n0 * PQ + ip * mr, mi, k0, kl, d, 1, mr);
+  const int64_t max_pieces = ceil_div(nr - 1, PQ) + 1, max_seg = max_segments(nr, g.Q, max_pieces);
+  // Blocks of column panels: a few per thread (the result does not depend on the split).
+  const int64_t threads = kernel_threads(), nblk = threads > 1 ? std::min(npan, 4 * threads) : 1;
+  parallel_for_dynamic(nblk, [&](int64_t t) {
+    const int64_t jp0 = t * npan / nblk, jp1 = (t + 1) * npan / nblk;
+    T* bbuf = thread_scratch<T>(static_cast<size_t>(kc * nr), 0);
+    T* cbuf = thread_scratch<T>(static_cast<size_t>(mpan * mr * nr), 1);
+    Piece* pieces = thread_scratch<Piece>(static_cast<size_t>(max_pieces), 0);
+    Segment* seg = thread_scratch<Segment>(static_cast<size_t>(max_seg), 0);
+    Run* run = thread_scratch<Run>(static_cast<size_t>(RS * max_seg), 0);
+    for (int64_t jp = jp0; jp < jp1; ++jp) {
+      const int64_t j0 = jp * nr, nj = std::min<int64_t>(nr, cols - j0), nfirst = j0 / PQ;
+      int np = 0;
+      for (int64_t j = j0; j < j0 + nj;) {
+        const int64_t n = j / PQ, pq0 = j - n * PQ, len = std::min(PQ - pq0, j0 + nj - j);
+        pieces[np++] = Piece{j - j0, pq0, len, (n - nfirst) * g.C * HW, n};
+        j += len;
       }
-      const T* bblk = bpack + kb * kc * npan * nr;
-      for (int64_t jp = 0; jp < npan; ++jp) {
-        const int nj = static_cast<int>(std::min<int64_t>(nr, g.K - jp * nr));
-        for (int64_t ip = 0; ip < mpan; ++ip)
-          kr.fn(kl, apack + ip * kl * mr, bblk + jp * kl * nr, tile + ip * mr * ld + jp * nr, ld,
-                static_cast<int>(std::min<int64_t>(mr, rows - ip * mr)), nj, kb > 0, static_cast<const T*>(nullptr));
+      const int ns = make_runs(p, pieces, np, seg, run);
+      const T* xg = x + nfirst * g.C * HW;
+      for (int64_t k0 = 0; k0 < Kdim; k0 += kc) {
+        const int64_t kl = std::min(kc, Kdim - k0);
+        ck.im2col(xg, HW, RS, g.sw, k0, kl, run, ns, nj, nr, nr, 0, bbuf);
+        for (int64_t ip = 0; ip < mpan; ++ip) {
+          const int64_t m0 = ip * mr;
+          kr.fn(kl, apack + ip * Kdim * mr + k0 * mr, bbuf, cbuf + m0 * nr, nr,
+                static_cast<int>(std::min<int64_t>(mr, g.K - m0)), static_cast<int>(nj), k0 > 0,
+                bias ? bias + m0 : nullptr);
+        }
+      }
+      for (int i = 0; i < np; ++i) {
+        const Piece& pc = pieces[i];
+        T* yn = y + pc.n * g.K * PQ + pc.pq0;
+        if (ck.copy2d) ck.copy2d(cbuf + pc.dst, nr, yn, PQ, g.K, pc.len);
+        else
+          for (int64_t k = 0; k < g.K; ++k)
+            for (int64_t u = 0; u < pc.len; ++u) yn[k * PQ + u] = cbuf[k * nr + pc.dst + u];
       }
     }
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t k = 0; k < g.K; ++k) {
-        T* yk = y + (n * g.K + k) * PQ;
-        const T* src = tile + (n - n0) * PQ * ld + k;
-        const T b0 = bias ? bias[k] : T(0);
-        for (int64_t i = 0; i < PQ; ++i) yk[i] = src[i * ld] + b0;
-      }
   });
 }
 
@@ -254,8 +266,8 @@ bool conv2d_batch_gemm_accepts(const Conv2dParams& p) {
 
 void conv2d_batch_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                                const Conv2dParams& p) {
-  if (x.dtype == DType::Float32) forward_impl<float>(y.ptr<float>(), x.ptr<float>(), w.ptr<float>(), b.ptr<float>(), geo(p));
-  else forward_impl<double>(y.ptr<double>(), x.ptr<double>(), w.ptr<double>(), b.ptr<double>(), geo(p));
+  if (x.dtype == DType::Float32) forward_impl<float>(y.ptr<float>(), x.ptr<float>(), w.ptr<float>(), b.ptr<float>(), p);
+  else forward_impl<double>(y.ptr<double>(), x.ptr<double>(), w.ptr<double>(), b.ptr<double>(), p);
 }
 
 void conv2d_batch_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
