@@ -8,6 +8,8 @@
 //   forward          Y   [NPQ x K]   = col(x) [NPQ x CRS] * W^T [CRS x K]  (+ bias), col(x) gathered (im2col)
 //   backward data    col [NPQ x CRS] = dY [NPQ x K] * W [K x CRS], then scattered into dx (col2im)
 //   backward weight  dW  [K x CRS]   = dY^T [K x NPQ] * col(x), a reduction over all NPQ rows
+// The forward is computed transposed (see forward_impl). Backward data beyond 32 pixels per image runs
+// conv2d_gemm.cpp's per-image path (measured faster there).
 // Panels are packed straight from the NCHW arrays; nothing of col is materialized beyond one tile.
 // Determinism: every GEMM element is summed over fixed kc blocks in ascending order (cpu/gemm.h); a task
 // owns whole images (forward, backward data) or whole column panels of dW (backward weight), and each
@@ -16,7 +18,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cpu/conv_runs.h"
+#include "cpu/conv_gemm_shared.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
@@ -272,7 +274,10 @@ void conv2d_batch_gemm_forward(const TensorView& y, const TensorView& x, const T
 
 void conv2d_batch_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
                                      const Conv2dParams& p) {
-  if (dy.dtype == DType::Float32) backward_data_impl<float>(dx.ptr<float>(), dy.ptr<float>(), w.ptr<float>(), geo(p));
+  // Beyond 32 pixels per image the per-image dcol is at least 2 column panels wide, and the per-image
+  // path (with its stride-1 flipped-forward form) measured faster.
+  if (p.P() * p.Q() > 32) conv2d_gemm_backward_data(dx, dy, w, p);
+  else if (dy.dtype == DType::Float32) backward_data_impl<float>(dx.ptr<float>(), dy.ptr<float>(), w.ptr<float>(), geo(p));
   else backward_data_impl<double>(dx.ptr<double>(), dy.ptr<double>(), w.ptr<double>(), geo(p));
 }
 

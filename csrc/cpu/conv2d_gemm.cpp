@@ -23,7 +23,7 @@
 #include <numeric>
 #include <vector>
 
-#include "cpu/conv_runs.h"
+#include "cpu/conv_gemm_shared.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
@@ -291,13 +291,18 @@ void backward_data_flipped(T* dx, const T* dy, const T* w, const Conv2dParams& p
   q.pad_w = p.dil_w * (S - 1) - p.pad_w;
   // w2[g*Cg + c][kk][r][s] = w[g*Kg + kk][c][R-1-r][S-1-s]
   T* w2 = thread_scratch<T>(static_cast<size_t>(p.C * Kg * RS), kSharedSlot - 1);
-  parallel_for(G * Cg, [&](int64_t gc) {
-    const int64_t g = gc / Cg, c = gc % Cg;
-    for (int64_t kk = 0; kk < Kg; ++kk) {
-      const T* src = w + ((g * Kg + kk) * Cg + c) * RS;
-      T* dst = w2 + (gc * Kg + kk) * RS;
-      for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
-    }
+  // Blocks of 16 channels: each kk reads one contiguous stretch of w and appends to 16 rows of w2 (one
+  // channel at a time read w with a stride of Cg*R*S, missing the cache for large weights).
+  constexpr int64_t kBlock = 16;
+  const int64_t nb = ceil_div(Cg, kBlock);
+  parallel_for(G * nb, [&](int64_t t) {
+    const int64_t g = t / nb, c0 = (t % nb) * kBlock, c1 = std::min(Cg, c0 + kBlock);
+    for (int64_t kk = 0; kk < Kg; ++kk)
+      for (int64_t c = c0; c < c1; ++c) {
+        const T* src = w + ((g * Kg + kk) * Cg + c) * RS;
+        T* dst = w2 + ((g * Cg + c) * Kg + kk) * RS;
+        for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+      }
   });
   forward_impl<T>(dx, dy, w2, nullptr, q);
 }

@@ -1,6 +1,6 @@
-// Run tables of im2col / col2im blocks (see Run in cpu/gemm.h), shared by the convolution kernels
-// (conv2d_gemm.cpp: one image per block; conv2d_batch_gemm.cpp: blocks across images). Helpers are
-// static inline, like those of cpu/gemm.h.
+// Pieces shared by the convolution GEMM kernels (conv2d_gemm.cpp: one image per block;
+// conv2d_batch_gemm.cpp: blocks across images): run tables of im2col / col2im blocks (see Run in
+// cpu/gemm.h). Helpers are static inline, like those of cpu/gemm.h.
 #pragma once
 #include <algorithm>
 #include <cstdint>
