@@ -106,15 +106,15 @@ const Cfg kConfigs[] = {
     {2, 6, 20, 20, 9, 3, 3, 1, 1, 1, 1, 1, 1, 3},     // groups on the phase grid, K edge rows
     {1, 30, 20, 20, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // phase grid, reduction in 2 blocks, batch 1
     {3, 4, 33, 34, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // stride 2 on the phase grid, odd H
-    {16, 8, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // batch GEMM: resnet layer4-like
-    {16, 6, 8, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // batch GEMM, stride 2
-    {19, 7, 7, 5, 9, 3, 2, 2, 1, 2, 0, 1, 2, 1},      // batch GEMM, 15 pixels: images across row panels
-    {17, 12, 8, 8, 20, 1, 1, 2, 2, 0, 0, 1, 1, 1},    // batch GEMM, strided pointwise
+    {16, 8, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // batch GEMM: resnet layer4-like
+    {16, 6, 8, 8, 130, 3, 3, 2, 2, 1, 1, 1, 1, 1},    // batch GEMM, stride 2
+    {19, 7, 7, 5, 131, 3, 2, 2, 1, 2, 0, 1, 2, 1},    // batch GEMM, 15 pixels: images across row panels
+    {17, 12, 8, 8, 136, 1, 1, 2, 2, 0, 0, 1, 1, 1},   // batch GEMM, strided pointwise
     {20, 4, 6, 5, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // batch GEMM, backward-data reduction in 2 blocks
-    {16, 30, 4, 4, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // batch GEMM, forward reduction in 2 blocks
+    {16, 30, 4, 4, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // batch GEMM, forward reduction in 2 blocks
 };
 
-// Shapes the batch GEMM's accept rule turns away (batch 1, larger outputs), run on it directly: the
+// Shapes the batch GEMM's accept rule turns away (batch 1, larger outputs, few channels), run on it directly: the
 // kernels must still be right there.
 const Cfg kBatchGemmDirect[] = {
     {1, 5, 4, 4, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},       // batch 1
