@@ -192,15 +192,30 @@ void alloc(Buffers<T>& B, const fl::Conv2dParams& p) {
   B.db.assign(B.b.size(), T(0));
 }
 
+// Inputs on the grid (see fill_grid), so that most sums are exact.
+template <typename T>
+void fill_inputs(Buffers<T>& B, std::mt19937& rng) {
+  fill_grid(B.x, rng, 4, 4.0);
+  fill_grid(B.w, rng, 4, 8.0);
+  fill_grid(B.b, rng, 8, 4.0);
+  fill_grid(B.dy, rng, 4, 4.0);
+}
+
+// Outputs pre-filled with garbage, so that a kernel that accumulates instead of writing shows up.
+template <typename T>
+void poison_outputs(Buffers<T>& B) {
+  std::fill(B.y.begin(), B.y.end(), T(7));
+  std::fill(B.dx.begin(), B.dx.end(), T(7));
+  std::fill(B.dw.begin(), B.dw.end(), T(7));
+  std::fill(B.db.begin(), B.db.end(), T(7));
+}
+
 // Runs every pass through the front door into `out` (whose inputs x, w, b, dy must be set).
 // Outputs are pre-filled with garbage so that a kernel that accumulates instead of writing shows up.
 template <typename T>
 void run_all(Buffers<T>& B, const fl::Conv2dParams& p, bool with_bias, int dw_db_mode) {
   const int64_t P = p.P(), Q = p.Q();
-  std::fill(B.y.begin(), B.y.end(), T(7));
-  std::fill(B.dx.begin(), B.dx.end(), T(7));
-  std::fill(B.dw.begin(), B.dw.end(), T(7));
-  std::fill(B.db.begin(), B.db.end(), T(7));
+  poison_outputs(B);
   auto x = view(B.x, {p.N, p.C, p.H, p.W});
   auto w = view(B.w, {p.K, p.Cg(), p.R, p.S});
   auto b = with_bias ? view(B.b, {p.K}) : absent<T>();
@@ -235,10 +250,7 @@ void test_config(const Cfg& cfg, fl::SimdLevel level) {
   std::mt19937 rng(static_cast<unsigned>(p.N * 131 + p.C * 31 + p.K * 7 + p.H + p.R));
   Buffers<T> ref, got;
   alloc(ref, p);
-  fill_grid(ref.x, rng, 4, 4.0);
-  fill_grid(ref.w, rng, 4, 8.0);
-  fill_grid(ref.b, rng, 8, 4.0);
-  fill_grid(ref.dy, rng, 4, 4.0);
+  fill_inputs(ref, rng);
   got = ref;
   const int64_t PQ = p.P() * p.Q();
   const int64_t len_f = p.Cg() * p.R * p.S, len_d = p.Kg() * p.R * p.S, len_w = p.N * PQ;
@@ -288,16 +300,10 @@ void test_batch_gemm_direct(const Cfg& cfg, fl::SimdLevel level) {
   std::mt19937 rng(static_cast<unsigned>(p.N * 17 + p.C * 5 + p.K));
   Buffers<T> ref, got;
   alloc(ref, p);
-  fill_grid(ref.x, rng, 4, 4.0);
-  fill_grid(ref.w, rng, 4, 8.0);
-  fill_grid(ref.b, rng, 8, 4.0);
-  fill_grid(ref.dy, rng, 4, 4.0);
+  fill_inputs(ref, rng);
   got = ref;
   run_ref(ref, p, true);
-  std::fill(got.y.begin(), got.y.end(), T(7));
-  std::fill(got.dx.begin(), got.dx.end(), T(7));
-  std::fill(got.dw.begin(), got.dw.end(), T(7));
-  std::fill(got.db.begin(), got.db.end(), T(7));
+  poison_outputs(got);
   const int64_t P = p.P(), Q = p.Q();
   auto x = view(got.x, {p.N, p.C, p.H, p.W});
   auto w = view(got.w, {p.K, p.C, p.R, p.S});
