@@ -82,6 +82,22 @@ CASES = [
     Case(3, 2, 5, 5, 3, 2, 3, stride=(1, 2), padding=(0, 1), dilation=(2, 1)),
     Case(0, 3, 5, 5, 4, 3, 3),                          # empty batch
 ]
+# Small outputs with a batch that fills the rows: one GEMM over the batch (cpu/conv2d_batch_gemm.cpp).
+BATCH_GEMM_CASES = [
+    Case(16, 8, 4, 4, 128, 3, 3, padding=1),            # ResNet-18 layer4-like, 16 pixels per image
+    Case(16, 6, 8, 8, 130, 3, 3, stride=2, padding=1),  # stride 2 (8x8 -> 4x4)
+    Case(17, 12, 8, 8, 136, 1, 1, stride=2, bias=False), # strided pointwise (downsample)
+    Case(8, 5, 9, 9, 129, 3, 3, dilation=2, padding=1),  # dilation, 49 pixels per image
+    Case(19, 7, 7, 5, 131, 3, 2, stride=(2, 1), padding=(2, 0), dilation=(1, 2)),  # 15 pixels: images across row panels
+    Case(16, 30, 4, 4, 160, 3, 3, padding=1),           # forward reduction in 2 blocks, 2 column panels
+    Case(20, 4, 6, 5, 300, 3, 3, padding=1),            # backward-data reduction (K) in 2 blocks
+    Case(260, 3, 3, 3, 128, 3, 3),                      # one pixel per image, many images per task
+    Case(9, 3, 10, 10, 133, 4, 4, stride=2, padding=3),  # windows in padding on both sides, even kernel
+    Case(1, 8, 4, 4, 128, 3, 3, padding=1),             # batch 1
+    Case(5, 24, 4, 4, 12, 4, 4),                        # 1 pixel, few channels (a DCGAN latent layer's adjoint)
+    Case(3, 6, 3, 2, 10, 2, 1, padding=(0, 0)),         # 2 pixels per image, few channels
+]
+CASES += BATCH_GEMM_CASES
 DTYPES = [np.float32, np.float64]
 
 
@@ -171,8 +187,26 @@ def test_conv2d_gradcheck_float64(case):
         lambda x, w, b: F.conv2d(x, w, b, case.stride, case.padding, case.dilation, case.groups), (x, w, b))
 
 
+def test_small_output_batches_take_the_batch_gemm_path():
+    for case in BATCH_GEMM_CASES:
+        x = np.zeros((case.N, case.C, case.H, case.W), np.float32)
+        w = np.zeros((case.K, case.C // case.groups, case.R, case.S), np.float32)
+        impl = _C.conv2d_impl(x, w, case.stride, case.padding, case.dilation, case.groups)
+        assert impl.startswith("batch_gemm "), f"conv2d {case}: took {impl}"
+    # Batch 1 takes it too (measured: 512 -> 512 at 4x4, fwd+bwd 5.1 ms vs 13.5 ms per image); so do outputs of
+    # at most 4 pixels with few channels (a DCGAN latent layer's adjoint). Large outputs and few output
+    # channels over more pixels keep the per-image GEMM.
+    for shape, pad in [(((1, 8, 4, 4), (128, 8, 3, 3)), 1), (((64, 16, 4, 4), (8, 16, 4, 4)), 0)]:
+        impl = _C.conv2d_impl(np.zeros(shape[0], np.float32), np.zeros(shape[1], np.float32), (1, 1), (pad, pad))
+        assert impl.startswith("batch_gemm "), f"conv2d input {shape[0]} weight {shape[1]}: took {impl}"
+    for shape in [((16, 8, 16, 16), (128, 8, 3, 3)), ((16, 8, 4, 4), (64, 8, 3, 3))]:
+        impl = _C.conv2d_impl(np.zeros(shape[0], np.float32), np.zeros(shape[1], np.float32), (1, 1), (1, 1))
+        assert impl.startswith("gemm "), f"conv2d input {shape[0]} weight {shape[1]}: took {impl}"
+
+
 @pytest.mark.parametrize("case", [Case(2, 16, 20, 20, 24, 3, 3, padding=1), Case(1, 32, 17, 17, 32, 3, 3, groups=32,
-                                                                                    padding=1)], ids=str)
+                                                                                    padding=1),
+                                  Case(16, 32, 8, 8, 160, 3, 3, stride=2, padding=1)], ids=str)
 def test_conv2d_one_and_two_threads_agree(case, threads):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((case.N, case.C, case.H, case.W)).astype(np.float32)

@@ -70,7 +70,7 @@ CASES = [
     Case(4, 3, 3, 3, 2, 3, 3, stride=2),
     Case(1, 6, 7, 7, 6, 3, 3, groups=2, stride=2, padding=2, dilation=2, output_padding=1),
     Case(0, 3, 4, 4, 2, 3, 3),                                           # empty batch
-    # batches of small inputs: one GEMM over the batch (cpu/conv_transpose2d_gemm.cpp)
+    # batches of small inputs: one GEMM over the batch (cpu/conv2d_batch_gemm.cpp, through the adjoint conv2d)
     Case(16, 20, 4, 4, 9, 4, 4, stride=2, padding=1),
     Case(5, 12, 7, 9, 5, 3, 3, stride=2, padding=1, output_padding=1),  # images straddle row panels
     Case(6, 9, 8, 6, 7, 3, 2, stride=(1, 2), padding=(2, 0), dilation=(2, 1), bias=False),

@@ -23,6 +23,7 @@
 #include <numeric>
 #include <vector>
 
+#include "cpu/conv_gemm_shared.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
@@ -33,64 +34,6 @@ namespace {
 // Reduction blocks (the micro-kernels' kc). Fixed, so results never depend on the thread count.
 constexpr int64_t kKcMax = 256;
 constexpr int64_t kKcGrid = 192;  // on the phase grid, B rows are read in place: keep them in L1
-
-// A stretch of consecutive block columns inside one image: block columns [dst, dst + len) are the
-// flattened output positions pq0 .. pq0 + len - 1 of the image whose input starts img_off elements
-// after the block's input base.
-struct Piece {
-  int64_t dst, pq0, len, img_off, n;
-};
-
-// One output row's run of block columns: [dst, dst + len) are positions (p, q .. q + len - 1).
-struct Segment {
-  int64_t dst, p, q, len, img_off;
-};
-
-// Upper bound on the segments of a block of `width` consecutive columns.
-int64_t max_segments(int64_t width, int64_t Q, int64_t n_pieces) {
-  return std::min(width, ceil_div(std::max<int64_t>(width - 1, 0), Q) + 1) + n_pieces;
-}
-
-// The run table of a block (see Run in cpu/gemm.h): run[rs * ns + i] for every (r, s). Returns ns.
-int make_runs(const Conv2dParams& p, const Piece* pieces, int n_pieces, Segment* seg, Run* run) {
-  const int64_t Q = p.Q();
-  int ns = 0;
-  for (int k = 0; k < n_pieces; ++k) {
-    const Piece& pc = pieces[k];
-    for (int64_t j = pc.pq0; j < pc.pq0 + pc.len;) {
-      const int64_t pp = j / Q, q = j % Q;
-      const int64_t len = std::min(Q - q, pc.pq0 + pc.len - j);
-      seg[ns++] = {pc.dst + (j - pc.pq0), pp, q, len, pc.img_off};
-      j += len;
-    }
-  }
-  for (int64_t r = 0; r < p.R; ++r)
-    for (int64_t s = 0; s < p.S; ++s) {
-      Run* out = run + (r * p.S + s) * ns;
-      const int64_t off_w = s * p.dil_w - p.pad_w;  // iw = q * sw + off_w
-      // valid q: 0 <= q*sw + off_w <= W-1
-      const int64_t q_lo = off_w >= 0 ? 0 : ceil_div(-off_w, p.stride_w);
-      const int64_t q_hi = p.W - 1 - off_w < 0 ? 0 : (p.W - 1 - off_w) / p.stride_w + 1;  // exclusive
-      for (int i = 0; i < ns; ++i) {
-        const Segment& sg = seg[i];
-        const int64_t ih = sg.p * p.stride_h - p.pad_h + r * p.dil_h;
-        Run& o = out[i];
-        o.dst = sg.dst;
-        o.len = sg.len;
-        const int64_t lo = std::max(sg.q, q_lo), hi = std::min(sg.q + sg.len, q_hi);
-        if (ih < 0 || ih >= p.H || lo >= hi) {
-          o.z0 = sg.len;
-          o.n = 0;
-          o.src = 0;
-        } else {
-          o.z0 = lo - sg.q;
-          o.n = hi - lo;
-          o.src = sg.img_off + ih * p.W + lo * p.stride_w + off_w;
-        }
-      }
-    }
-  return ns;
-}
 
 // Splits n_items (panels, channels) into n_blocks nearly equal contiguous blocks: block b is
 // [first(b), first(b+1)).
@@ -348,13 +291,18 @@ void backward_data_flipped(T* dx, const T* dy, const T* w, const Conv2dParams& p
   q.pad_w = p.dil_w * (S - 1) - p.pad_w;
   // w2[g*Cg + c][kk][r][s] = w[g*Kg + kk][c][R-1-r][S-1-s]
   T* w2 = thread_scratch<T>(static_cast<size_t>(p.C * Kg * RS), kSharedSlot - 1);
-  parallel_for(G * Cg, [&](int64_t gc) {
-    const int64_t g = gc / Cg, c = gc % Cg;
-    for (int64_t kk = 0; kk < Kg; ++kk) {
-      const T* src = w + ((g * Kg + kk) * Cg + c) * RS;
-      T* dst = w2 + (gc * Kg + kk) * RS;
-      for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
-    }
+  // Blocks of 16 channels: each kk reads one contiguous stretch of w and appends to 16 rows of w2 (one
+  // channel at a time read w with a stride of Cg*R*S, missing the cache for large weights).
+  constexpr int64_t kBlock = 16;
+  const int64_t nb = ceil_div(Cg, kBlock);
+  parallel_for(G * nb, [&](int64_t t) {
+    const int64_t g = t / nb, c0 = (t % nb) * kBlock, c1 = std::min(Cg, c0 + kBlock);
+    for (int64_t kk = 0; kk < Kg; ++kk)
+      for (int64_t c = c0; c < c1; ++c) {
+        const T* src = w + ((g * Kg + kk) * Cg + c) * RS;
+        T* dst = w2 + ((g * Cg + c) * Kg + kk) * RS;
+        for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+      }
   });
   forward_impl<T>(dx, dy, w2, nullptr, q);
 }

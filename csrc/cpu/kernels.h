@@ -227,15 +227,14 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
                        const TensorView& weight, double total_weight, const NLLLossParams& p);
 }  // namespace cpu
 }  // namespace fl
-// ---- transposed convolution: direct GEMM over the batch ----
-// groups == 1 and small inputs (see conv_transpose2d_gemm.cpp); the front door falls back to the
-// convolution kernels with roles swapped otherwise. Gradients are written (=).
+// ---- conv2d: one GEMM over the batch ----
+// groups == 1 and small outputs (see conv2d_batch_gemm.cpp). Gradients are written (=).
 namespace fl::cpu {
-bool conv_transpose2d_gemm_accepts(const ConvTranspose2dParams& p);
-void conv_transpose2d_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w,
-                                   const TensorView& b, const ConvTranspose2dParams& p);
-void conv_transpose2d_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
-                                         const ConvTranspose2dParams& p);
-void conv_transpose2d_gemm_backward_weight(const TensorView& dw, const TensorView& dy, const TensorView& x,
-                                           const ConvTranspose2dParams& p);
+bool conv2d_batch_gemm_accepts(const Conv2dParams& p);
+void conv2d_batch_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                               const Conv2dParams& p);
+void conv2d_batch_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                     const Conv2dParams& p);
+void conv2d_batch_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                       const TensorView& x, const Conv2dParams& p);
 }  // namespace fl::cpu

@@ -5,8 +5,8 @@
 //   backward_weight  = conv2d_backward_weight (grad_output := x,  input := dy)
 // through the public conv2d front doors, which pick the fastest convolution implementation. Only the bias
 // (added to y, summed from dy) is done here. Gradients are written (=).
-// For one group and small inputs, cpu::conv_transpose2d_gemm_* run one GEMM over the whole batch
-// instead (the adjoint convolution's GEMMs are only H*W wide there).
+// For one group and small inputs the adjoint convolution has a small output, so conv2d picks its
+// one-GEMM-over-the-batch implementation (cpu/conv2d_batch_gemm.cpp).
 // When output_padding >= stride (torch allows it when output_padding < dilation) the adjoint convolution
 // has extra_h()/extra_w() more output rows/columns than x: x is then zero-extended into a workspace, and
 // the cropped part of backward_data's result is dropped.
@@ -145,10 +145,6 @@ void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const Te
   if (p.N == 0) return;
   if (common_device(op, {{"input", &x}, {"weight", &w}, {"bias", &b}, {"output", &y}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::conv_transpose2d_forward(y, x, w, b, p, cuda::current_stream()));
-  if (cpu::conv_transpose2d_gemm_accepts(p)) {  // bias fused into its col2im
-    cpu::conv_transpose2d_gemm_forward(y, x, w, b, p);
-    return;
-  }
   const Conv2dParams c = p.as_conv();
   std::vector<char> workspace;
   const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
@@ -170,10 +166,6 @@ void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, 
   if (p.N == 0) return;
   if (common_device(op, {{"grad_output", &dy}, {"weight", &w}, {"grad_input", &dx}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::conv_transpose2d_backward_data(dx, dy, w, p, cuda::current_stream()));
-  if (cpu::conv_transpose2d_gemm_accepts(p)) {
-    cpu::conv_transpose2d_gemm_backward_data(dx, dy, w, p);
-    return;
-  }
   const Conv2dParams c = p.as_conv();
   if (!p.extra_h() && !p.extra_w()) {
     conv2d_forward(dx, dy, w, TensorView(), c);
@@ -208,8 +200,6 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
   if (dw.defined()) {
     if (p.N == 0) {
       std::memset(dw.data, 0, dw.numel() * elem_size(dy.dtype));
-    } else if (cpu::conv_transpose2d_gemm_accepts(p)) {
-      cpu::conv_transpose2d_gemm_backward_weight(dw, dy, x, p);
     } else {
       std::vector<char> workspace;
       const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;

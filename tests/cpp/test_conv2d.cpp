@@ -106,6 +106,20 @@ const Cfg kConfigs[] = {
     {2, 6, 20, 20, 9, 3, 3, 1, 1, 1, 1, 1, 1, 3},     // groups on the phase grid, K edge rows
     {1, 30, 20, 20, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // phase grid, reduction in 2 blocks, batch 1
     {3, 4, 33, 34, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1},     // stride 2 on the phase grid, odd H
+    {16, 8, 4, 4, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // batch GEMM: resnet layer4-like
+    {16, 6, 8, 8, 130, 3, 3, 2, 2, 1, 1, 1, 1, 1},    // batch GEMM, stride 2
+    {19, 7, 7, 5, 131, 3, 2, 2, 1, 2, 0, 1, 2, 1},    // batch GEMM, 15 pixels: images across row panels
+    {17, 12, 8, 8, 136, 1, 1, 2, 2, 0, 0, 1, 1, 1},   // batch GEMM, strided pointwise
+    {20, 4, 6, 5, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1},    // batch GEMM, backward-data reduction in 2 blocks
+    {16, 30, 4, 4, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // batch GEMM, forward reduction in 2 blocks
+};
+
+// Shapes the batch GEMM's accept rule turns away (batch 1, larger outputs, few channels), run on it directly: the
+// kernels must still be right there.
+const Cfg kBatchGemmDirect[] = {
+    {1, 5, 4, 4, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},       // batch 1
+    {1, 3, 9, 7, 4, 2, 3, 2, 1, 1, 0, 2, 1, 1},       // batch 1, stride, dilation, odd sizes
+    {3, 4, 12, 12, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // 144 pixels per image
 };
 
 template <typename T>
@@ -178,15 +192,30 @@ void alloc(Buffers<T>& B, const fl::Conv2dParams& p) {
   B.db.assign(B.b.size(), T(0));
 }
 
+// Inputs on the grid (see fill_grid), so that most sums are exact.
+template <typename T>
+void fill_inputs(Buffers<T>& B, std::mt19937& rng) {
+  fill_grid(B.x, rng, 4, 4.0);
+  fill_grid(B.w, rng, 4, 8.0);
+  fill_grid(B.b, rng, 8, 4.0);
+  fill_grid(B.dy, rng, 4, 4.0);
+}
+
+// Outputs pre-filled with garbage, so that a kernel that accumulates instead of writing shows up.
+template <typename T>
+void poison_outputs(Buffers<T>& B) {
+  std::fill(B.y.begin(), B.y.end(), T(7));
+  std::fill(B.dx.begin(), B.dx.end(), T(7));
+  std::fill(B.dw.begin(), B.dw.end(), T(7));
+  std::fill(B.db.begin(), B.db.end(), T(7));
+}
+
 // Runs every pass through the front door into `out` (whose inputs x, w, b, dy must be set).
 // Outputs are pre-filled with garbage so that a kernel that accumulates instead of writing shows up.
 template <typename T>
 void run_all(Buffers<T>& B, const fl::Conv2dParams& p, bool with_bias, int dw_db_mode) {
   const int64_t P = p.P(), Q = p.Q();
-  std::fill(B.y.begin(), B.y.end(), T(7));
-  std::fill(B.dx.begin(), B.dx.end(), T(7));
-  std::fill(B.dw.begin(), B.dw.end(), T(7));
-  std::fill(B.db.begin(), B.db.end(), T(7));
+  poison_outputs(B);
   auto x = view(B.x, {p.N, p.C, p.H, p.W});
   auto w = view(B.w, {p.K, p.Cg(), p.R, p.S});
   auto b = with_bias ? view(B.b, {p.K}) : absent<T>();
@@ -221,10 +250,7 @@ void test_config(const Cfg& cfg, fl::SimdLevel level) {
   std::mt19937 rng(static_cast<unsigned>(p.N * 131 + p.C * 31 + p.K * 7 + p.H + p.R));
   Buffers<T> ref, got;
   alloc(ref, p);
-  fill_grid(ref.x, rng, 4, 4.0);
-  fill_grid(ref.w, rng, 4, 8.0);
-  fill_grid(ref.b, rng, 8, 4.0);
-  fill_grid(ref.dy, rng, 4, 4.0);
+  fill_inputs(ref, rng);
   got = ref;
   const int64_t PQ = p.P() * p.Q();
   const int64_t len_f = p.Cg() * p.R * p.S, len_d = p.Kg() * p.R * p.S, len_w = p.N * PQ;
@@ -264,6 +290,32 @@ void test_config(const Cfg& cfg, fl::SimdLevel level) {
   check_bitwise(one.dx, two.dx, "backward_data 1 vs 2 threads " + id);
   check_bitwise(one.dw, two.dw, "backward_weight dw 1 vs 2 threads " + id);
   check_bitwise(one.db, two.db, "backward_weight db 1 vs 2 threads " + id);
+}
+
+template <typename T>
+void test_batch_gemm_direct(const Cfg& cfg, fl::SimdLevel level) {
+  const fl::Conv2dParams p = to_params(cfg);
+  const std::string id =
+      std::string(fl::dtype_name(fl::dtype_of<T>())) + " " + fl::simd_level_name(level) + " " + p.str() + " [batch_gemm direct]";
+  std::mt19937 rng(static_cast<unsigned>(p.N * 17 + p.C * 5 + p.K));
+  Buffers<T> ref, got;
+  alloc(ref, p);
+  fill_inputs(ref, rng);
+  got = ref;
+  run_ref(ref, p, true);
+  poison_outputs(got);
+  const int64_t P = p.P(), Q = p.Q();
+  auto x = view(got.x, {p.N, p.C, p.H, p.W});
+  auto w = view(got.w, {p.K, p.C, p.R, p.S});
+  auto dy = view(got.dy, {p.N, p.K, P, Q});
+  fl::cpu::conv2d_batch_gemm_forward(view(got.y, {p.N, p.K, P, Q}), x, w, view(got.b, {p.K}), p);
+  fl::cpu::conv2d_batch_gemm_backward_data(view(got.dx, {p.N, p.C, p.H, p.W}), dy, w, p);
+  fl::cpu::conv2d_batch_gemm_backward_weight(view(got.dw, {p.K, p.C, p.R, p.S}), view(got.db, {p.K}), dy, x, p);
+  const int64_t len_w = p.N * P * Q;
+  check_close(got.y, ref.y, p.C * p.R * p.S + 1, 0.5, "forward " + id);
+  check_close(got.dx, ref.dx, p.K * p.R * p.S, 0.5, "backward_data " + id);
+  check_close(got.dw, ref.dw, len_w, 1.0, "backward_weight dw " + id);
+  check_close(got.db, ref.db, len_w, 1.0, "backward_weight db " + id);
 }
 
 // Every micro-kernel of a level on GEMMs with edge tiles, in its three store modes.
@@ -346,6 +398,10 @@ int main() {
     for (const Cfg& c : kConfigs) {
       test_config<float>(c, level);
       test_config<double>(c, level);
+    }
+    for (const Cfg& c : kBatchGemmDirect) {
+      test_batch_gemm_direct<float>(c, level);
+      test_batch_gemm_direct<double>(c, level);
     }
     std::printf("simd level %s: %s\n", fl::simd_level_name(level), g_failed == before ? "ok" : "FAILURES");
   }
