@@ -96,6 +96,7 @@ BATCH_GEMM_CASES = [
     Case(1, 8, 4, 4, 128, 3, 3, padding=1),             # batch 1
     Case(5, 24, 4, 4, 12, 4, 4),                        # 1 pixel, few channels (a DCGAN latent layer's adjoint)
     Case(3, 6, 3, 2, 10, 2, 1, padding=(0, 0)),         # 2 pixels per image, few channels
+    Case(7, 5, 8, 8, 64, 5, 5),                         # LeNet's second layer shape (64 channels, 4x4 output)
 ]
 CASES += BATCH_GEMM_CASES
 DTYPES = [np.float32, np.float64]
@@ -199,7 +200,7 @@ def test_small_output_batches_take_the_batch_gemm_path():
     for shape, pad in [(((1, 8, 4, 4), (128, 8, 3, 3)), 1), (((64, 16, 4, 4), (8, 16, 4, 4)), 0)]:
         impl = _C.conv2d_impl(np.zeros(shape[0], np.float32), np.zeros(shape[1], np.float32), (1, 1), (pad, pad))
         assert impl.startswith("batch_gemm "), f"conv2d input {shape[0]} weight {shape[1]}: took {impl}"
-    for shape in [((16, 8, 16, 16), (128, 8, 3, 3)), ((16, 8, 4, 4), (64, 8, 3, 3))]:
+    for shape in [((16, 8, 16, 16), (128, 8, 3, 3)), ((16, 8, 4, 4), (32, 8, 3, 3))]:
         impl = _C.conv2d_impl(np.zeros(shape[0], np.float32), np.zeros(shape[1], np.float32), (1, 1), (1, 1))
         assert impl.startswith("gemm "), f"conv2d input {shape[0]} weight {shape[1]}: took {impl}"
 
