@@ -30,6 +30,7 @@ constexpr int64_t kKc = 256;  // reduction block of the micro-kernels
 // Rows (output pixels) per task, rounded to whole images: each packed B micro-panel (L1) is reused for
 // kTileRows / mr micro-kernel calls, which keeps the stream of packed weights from L3 cheap.
 constexpr int64_t kTileRows = 128;
+constexpr int64_t kPanelsPerTask = 4;  // forward: column panels (of nr pixels) per task
 
 struct Geo {
   int64_t N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw;
@@ -104,7 +105,7 @@ void gather_col(const T* x, const Geo& g, int64_t i0, int64_t mi, int64_t j0, in
 // ---- forward: Y^T[k, (n,p,q)] = sum_j W[k, j] col(x)^T[j, (n,p,q)] + bias[k] ----
 // Computed transposed, with the batch's pixels as the GEMM columns: a column panel spans images (its run
 // table has one piece per image), so no panel is half empty when P*Q < nr, and the im2col panels are nr
-// wide (the vectorized im2col). Each column panel streams the packed weights once (from L3).
+// wide (the vectorized im2col). A task of a few column panels streams the packed weights once.
 template <typename T>
 void forward_impl(T* y, const T* x, const T* w, const T* bias, const Conv2dParams& p) {
   const Geo g = geo(p);
@@ -119,42 +120,54 @@ void forward_impl(T* y, const T* x, const T* w, const T* bias, const Conv2dParam
     pack_a(w + m0 * Kdim, Kdim, 1, std::min<int64_t>(mr, g.K - m0), Kdim, mr, apack + ip * Kdim * mr);
   });
   const int64_t max_pieces = ceil_div(nr - 1, PQ) + 1, max_seg = max_segments(nr, g.Q, max_pieces);
-  // Blocks of column panels: a few per thread (the result does not depend on the split).
-  const int64_t threads = kernel_threads(), nblk = threads > 1 ? std::min(npan, 4 * threads) : 1;
-  parallel_for_dynamic(nblk, [&](int64_t t) {
-    const int64_t jp0 = t * npan / nblk, jp1 = (t + 1) * npan / nblk;
-    T* bbuf = thread_scratch<T>(static_cast<size_t>(kc * nr), 0);
-    T* cbuf = thread_scratch<T>(static_cast<size_t>(mpan * mr * nr), 1);
-    Piece* pieces = thread_scratch<Piece>(static_cast<size_t>(max_pieces), 0);
+  // A task takes up to kPanelsPerTask column panels and runs each packed weight panel (L1) against all
+  // of them: the weights are streamed once per task, not once per panel (with 2 threads, once per
+  // 32 pixels was bound by memory bandwidth). The result does not depend on the split.
+  const int64_t ppt = std::max<int64_t>(1, std::min(kPanelsPerTask, ceil_div(npan, kernel_threads())));
+  parallel_for_dynamic(ceil_div(npan, ppt), [&](int64_t t) {
+    const int64_t jp0 = t * ppt, nb = std::min(npan, jp0 + ppt) - jp0;
+    T* bbuf = thread_scratch<T>(static_cast<size_t>(ppt * kc * nr), 0);
+    T* cbuf = thread_scratch<T>(static_cast<size_t>(ppt * mpan * mr * nr), 1);
+    Piece* pieces = thread_scratch<Piece>(static_cast<size_t>(ppt * max_pieces), 0);
     Segment* seg = thread_scratch<Segment>(static_cast<size_t>(max_seg), 0);
-    Run* run = thread_scratch<Run>(static_cast<size_t>(RS * max_seg), 0);
-    for (int64_t jp = jp0; jp < jp1; ++jp) {
-      const int64_t j0 = jp * nr, nj = std::min<int64_t>(nr, cols - j0), nfirst = j0 / PQ;
-      int np = 0;
-      for (int64_t j = j0; j < j0 + nj;) {
-        const int64_t n = j / PQ, pq0 = j - n * PQ, len = std::min(PQ - pq0, j0 + nj - j);
-        pieces[np++] = Piece{j - j0, pq0, len, (n - nfirst) * g.C * HW, n};
+    Run* run = thread_scratch<Run>(static_cast<size_t>(ppt * RS * max_seg), 0);
+    int np[kPanelsPerTask], ns[kPanelsPerTask];
+    int64_t nj[kPanelsPerTask];
+    const T* xg[kPanelsPerTask];
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t j0 = (jp0 + b) * nr, nfirst = j0 / PQ;
+      Piece* pb = pieces + b * max_pieces;
+      nj[b] = std::min<int64_t>(nr, cols - j0);
+      np[b] = 0;
+      for (int64_t j = j0; j < j0 + nj[b];) {
+        const int64_t n = j / PQ, pq0 = j - n * PQ, len = std::min(PQ - pq0, j0 + nj[b] - j);
+        pb[np[b]++] = Piece{j - j0, pq0, len, (n - nfirst) * g.C * HW, n};
         j += len;
       }
-      const int ns = make_runs(p, pieces, np, seg, run);
-      const T* xg = x + nfirst * g.C * HW;
-      for (int64_t k0 = 0; k0 < Kdim; k0 += kc) {
-        const int64_t kl = std::min(kc, Kdim - k0);
-        ck.im2col(xg, HW, RS, g.sw, k0, kl, run, ns, nj, nr, nr, 0, bbuf);
-        for (int64_t ip = 0; ip < mpan; ++ip) {
-          const int64_t m0 = ip * mr;
-          kr.fn(kl, apack + ip * Kdim * mr + k0 * mr, bbuf, cbuf + m0 * nr, nr,
-                static_cast<int>(std::min<int64_t>(mr, g.K - m0)), static_cast<int>(nj), k0 > 0,
+      ns[b] = make_runs(p, pb, np[b], seg, run + b * RS * max_seg);
+      xg[b] = x + nfirst * g.C * HW;
+    }
+    for (int64_t k0 = 0; k0 < Kdim; k0 += kc) {
+      const int64_t kl = std::min(kc, Kdim - k0);
+      for (int64_t b = 0; b < nb; ++b)
+        ck.im2col(xg[b], HW, RS, g.sw, k0, kl, run + b * RS * max_seg, ns[b], nj[b], nr, nr, 0, bbuf + b * kc * nr);
+      for (int64_t ip = 0; ip < mpan; ++ip) {
+        const int64_t m0 = ip * mr;
+        for (int64_t b = 0; b < nb; ++b)
+          kr.fn(kl, apack + ip * Kdim * mr + k0 * mr, bbuf + b * kc * nr, cbuf + (b * mpan * mr + m0) * nr, nr,
+                static_cast<int>(std::min<int64_t>(mr, g.K - m0)), static_cast<int>(nj[b]), k0 > 0,
                 bias ? bias + m0 : nullptr);
-        }
       }
-      for (int i = 0; i < np; ++i) {
-        const Piece& pc = pieces[i];
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      const T* cb = cbuf + b * mpan * mr * nr;
+      for (int i = 0; i < np[b]; ++i) {
+        const Piece& pc = pieces[b * max_pieces + i];
         T* yn = y + pc.n * g.K * PQ + pc.pq0;
-        if (ck.copy2d) ck.copy2d(cbuf + pc.dst, nr, yn, PQ, g.K, pc.len);
+        if (ck.copy2d) ck.copy2d(cb + pc.dst, nr, yn, PQ, g.K, pc.len);
         else
           for (int64_t k = 0; k < g.K; ++k)
-            for (int64_t u = 0; u < pc.len; ++u) yn[k * PQ + u] = cbuf[k * nr + pc.dst + u];
+            for (int64_t u = 0; u < pc.len; ++u) yn[k * PQ + u] = cb[k * nr + pc.dst + u];
       }
     }
   });
