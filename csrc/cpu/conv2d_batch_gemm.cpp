@@ -274,13 +274,13 @@ void backward_weight_impl(T* dw, const T* x, const T* dy, const Geo& g) {
 }  // namespace
 
 bool conv2d_batch_gemm_accepts(const Conv2dParams& p) {
-  // One group and small outputs (the per-image GEMMs are P*Q wide: narrow up to ~64), with enough output
-  // channels to pay for the im2col gathers (each im2col element is used K times; LeNet's 32 -> 64 5x5
-  // layer at batch 64, 1 thread: fwd / bwd data / bwd weight 0.85 / 1.06 / 1.18 ms here vs 1.55 / 1.64 /
-  // 2.01 per image) -- or outputs of at most 4 pixels, where the per-image path is a matrix-vector product
-  // (a DCGAN 1x1 latent layer: 7x faster here at batch 64).
+  // One group and small outputs (the per-image GEMMs are P*Q wide, narrow up to ~64), when the output
+  // channels pay for the im2col gathers (each im2col element is used K times). Measured here, 1 thread:
+  // LeNet's 32 -> 64 5x5 layer at 4x4 outputs is ~10% faster over the three passes this way, at 8x8 its
+  // backward weight is 1.4x slower; outputs of at most 4 pixels (a DCGAN 1x1 latent layer's adjoint) are
+  // 7x faster at batch 64, where the per-image path is a matrix-vector product.
   const int64_t pq = p.P() * p.Q();
-  return p.groups == 1 && pq <= 64 && (p.K >= 64 || pq <= 4);
+  return p.groups == 1 && (pq <= 4 || (pq <= 16 && p.K >= 64) || (pq <= 64 && p.K >= 128));
 }
 
 void conv2d_batch_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
