@@ -7,6 +7,7 @@ a GPU array; it only ever reaches checks that raise before any kernel runs (or, 
 CUDA runtime's own error), never a kernel.
 """
 import ctypes
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -782,7 +783,8 @@ def test_compare_device_cuda_without_a_gpu_exits_with_a_clear_message():
     import os
     import subprocess
     import sys
-    path = os.pathsep.join([str(_BENCH.parent / "python"), os.environ.get("PYTHONPATH", "")])
+    # the fastlayers this test imported (installed, or the source tree on PYTHONPATH), not a guess at it
+    path = os.pathsep.join([str(Path(fl.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)
     r = subprocess.run([sys.executable, str(_BENCH / "compare.py"), "--device", "cuda", "--quick"], env=env,
                        capture_output=True, text=True, timeout=120)
