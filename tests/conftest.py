@@ -52,3 +52,23 @@ def assert_close(ours, expected, op, case, reduction_len=1, dtype=np.float64):
         raise AssertionError(f"{op} {case}: {int(bad.sum())} of {err.size} elements off; largest error "
                              f"{err.max():.3g} (at {tuple(int(i) for i in worst)}: ours {ours[worst]!r}, expected "
                              f"{expected[worst]!r}, tolerance {tol[worst]:.3g})")
+
+
+def check_module_with_torch_weights(ours, ref, x, reduction_len, dtype):
+    """Loads torch module `ref`'s state_dict into ours (same keys required), runs both on x with the same
+    output gradient, and compares the output and the gradients of the input and of every parameter."""
+    assert list(ours.state_dict()) == list(ref.state_dict()), "state_dict keys differ from torch"
+    ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = ref(tx)
+    dy = grid_data(np.random.default_rng(1), tuple(ty.shape), dtype)
+    ty.backward(torch.from_numpy(dy))
+    fx = fl.tensor(x, requires_grad=True)
+    y = ours(fx)
+    y.backward(dy)
+    case = repr(ref)
+    assert_close(y.detach().numpy(), ty.detach().numpy(), "module forward", case, reduction_len, dtype)
+    assert_close(fx.grad.numpy(), tx.grad.numpy(), "module grad_input", case, reduction_len, dtype)
+    for (name, p), (tname, tp) in zip(ours.named_parameters(), ref.named_parameters()):
+        assert name == tname
+        assert_close(p.grad.numpy(), tp.grad.numpy(), f"module grad {name}", case, reduction_len, dtype)

@@ -11,7 +11,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data
+from conftest import assert_close, check_module_with_torch_weights, grid_data
 
 
 def pair(v):
@@ -362,24 +362,9 @@ def _nd(cls):
 def test_conv_transpose_module_matches_torch_with_loaded_weights(ours_cls, torch_cls, args, dtype):
     ref = torch_cls(**args).to(torch.float64 if dtype == np.float64 else torch.float32)
     ours = ours_cls(**args).to(dtype)
-    assert list(ours.state_dict()) == list(ref.state_dict()), "state_dict keys differ from torch"
-    ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
     rng = np.random.default_rng(0)
     x = grid_data(rng, (2, args["in_channels"]) + ((5, 6) if _nd(ours_cls) == 2 else (7,)), dtype)
-    tx = torch.from_numpy(x).requires_grad_()
-    ty = ref(tx)
-    dy = grid_data(rng, tuple(ty.shape), dtype)
-    ty.backward(torch.from_numpy(dy))
-    fx = fl.tensor(x, requires_grad=True)
-    y = ours(fx)
-    y.backward(dy)
-    case = f"{ours_cls.__name__}({args})"
-    red = args["out_channels"] * int(np.prod(ours.kernel_size)) * x.size
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "module forward", case, red, dtype)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "module grad_input", case, red, dtype)
-    for (name, p), (tname, tp) in zip(ours.named_parameters(), ref.named_parameters()):
-        assert name == tname
-        assert_close(p.grad.numpy(), tp.grad.numpy(), f"module grad {name}", case, red, dtype)
+    check_module_with_torch_weights(ours, ref, x, args["out_channels"] * int(np.prod(ours.kernel_size)) * x.size, dtype)
 
 
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULE_ARGS, ids=_ids)

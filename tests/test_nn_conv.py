@@ -6,7 +6,7 @@ import torch
 
 import fastlayers as fl
 from fastlayers import nn
-from conftest import assert_close, grid_data
+from conftest import check_module_with_torch_weights, grid_data
 
 MODULE_ARGS = [
     (nn.Conv2d, torch.nn.Conv2d, dict(in_channels=3, out_channels=8, kernel_size=3)),
@@ -43,24 +43,9 @@ def _input_for(args, nd, dtype, rng):
 def test_conv_module_matches_torch_with_loaded_weights(ours_cls, torch_cls, args, dtype):
     ref = torch_cls(**args).to(torch.float64 if dtype == np.float64 else torch.float32)
     ours = ours_cls(**args).to(dtype)
-    assert list(ours.state_dict()) == list(ref.state_dict()), "state_dict keys differ from torch"
-    ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
     rng = np.random.default_rng(0)
     x = _input_for(args, ours_cls is nn.Conv2d and 2 or 1, dtype, rng)
-    tx = torch.from_numpy(x).requires_grad_()
-    ty = ref(tx)
-    dy = grid_data(rng, tuple(ty.shape), dtype)
-    ty.backward(torch.from_numpy(dy))
-    fx = fl.tensor(x, requires_grad=True)
-    y = ours(fx)
-    y.backward(dy)
-    case = f"{ours_cls.__name__}({args})"
-    red = args["in_channels"] * int(np.prod(ours.kernel_size)) * x.size
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "module forward", case, red, dtype)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "module grad_input", case, red, dtype)
-    for (name, p), (tname, tp) in zip(ours.named_parameters(), ref.named_parameters()):
-        assert name == tname
-        assert_close(p.grad.numpy(), tp.grad.numpy(), f"module grad {name}", case, red, dtype)
+    check_module_with_torch_weights(ours, ref, x, args["in_channels"] * int(np.prod(ours.kernel_size)) * x.size, dtype)
 
 
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULE_ARGS, ids=_ids)
