@@ -31,6 +31,36 @@ def threads():
     fl.set_num_threads(before)
 
 
+HAS_GPU = fl.cuda.is_available()
+# Every op test that checks semantics (not a CPU-only property such as a SIMD path or the thread count) runs
+# on each device; the CUDA cases are skipped, with this reason shown, where no GPU is present.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not HAS_GPU, reason="no CUDA device"))]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """'cpu' or 'cuda': where the test puts our inputs (torch, the oracle, stays on the CPU)."""
+    return request.param
+
+
+def to_device(a, device):
+    """A host array (or None) moved to `device`: a CuPy array for 'cuda', the array itself for 'cpu'."""
+    if a is None or device == "cpu":
+        return a
+    import cupy
+    return cupy.asarray(a)
+
+
+def to_host(a):
+    """A numpy copy of an array or Tensor from either device (detached), for comparisons."""
+    if isinstance(a, fl.Tensor):
+        a = a.detach().data
+    if isinstance(a, np.ndarray) or np.isscalar(a):
+        return np.asarray(a)
+    import cupy
+    return cupy.asnumpy(a)
+
+
 def grid_data(rng, shape, dtype):
     """Values on a coarse grid (multiples of 1/4 in [-2, 2]) so sums of products are nearly exact and
     comparisons can be tight."""
