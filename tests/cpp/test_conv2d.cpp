@@ -23,18 +23,11 @@
 #include "fastlayers/ops.h"
 #include "fastlayers/runtime.h"
 
+#include "check.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void report(bool ok, const std::string& what, double err, double tol) {
-  if (ok) {
-    ++g_passed;
-    return;
-  }
-  ++g_failed;
-  std::printf("FAIL %s: largest error %.3g (tolerance %.3g)\n", what.c_str(), err, tol);
-}
+using namespace fl_test;
 
 struct Cfg {
   int64_t N, C, H, W, K, R, S, sh, sw, ph, pw, dh, dw, g;
@@ -128,58 +121,6 @@ struct Buffers {
 };
 
 template <typename T>
-fl::TensorView view(std::vector<T>& v, std::initializer_list<int64_t> shape) {
-  return fl::make_view(v.data(), fl::dtype_of<T>(), shape);
-}
-template <typename T>
-fl::TensorView absent() {
-  fl::TensorView v;
-  v.dtype = fl::dtype_of<T>();
-  return v;
-}
-
-// Values on a grid: k / den for k in [-span, span].
-template <typename T>
-void fill_grid(std::vector<T>& v, std::mt19937& rng, int span, double den) {
-  std::uniform_int_distribution<int> d(-span, span);
-  for (T& e : v) e = static_cast<T>(d(rng) / den);
-}
-template <typename T>
-void fill_random(std::vector<T>& v, std::mt19937& rng) {
-  std::uniform_real_distribution<double> d(-1.0, 1.0);
-  for (T& e : v) e = static_cast<T>(d(rng));
-}
-
-template <typename T>
-double max_err(const std::vector<T>& a, const std::vector<T>& ref, double* ref_max) {
-  double e = 0, m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(double(a[i]) - double(ref[i]));
-    e = std::isnan(d) ? INFINITY : std::max(e, d);
-    m = std::max(m, std::fabs(double(ref[i])));
-  }
-  if (ref_max) *ref_max = m;
-  return e;
-}
-
-template <typename T>
-void check_close(const std::vector<T>& got, const std::vector<T>& ref, int64_t len, double scale,
-                 const std::string& what) {
-  double ref_max = 0;
-  const double err = max_err(got, ref, &ref_max);
-  const double eps = std::numeric_limits<T>::epsilon();
-  const double tol = 4 * eps * double(len) * scale + 4 * eps * ref_max + 1e-30;
-  report(err <= tol, what, err, tol);
-}
-
-template <typename T>
-void check_bitwise(const std::vector<T>& a, const std::vector<T>& b, const std::string& what) {
-  const bool same = a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-  double ref_max = 0;
-  report(same, what, same ? 0.0 : max_err(a, b, &ref_max), 0.0);
-}
-
-template <typename T>
 void alloc(Buffers<T>& B, const fl::Conv2dParams& p) {
   const int64_t P = p.P(), Q = p.Q();
   B.x.assign(p.N * p.C * p.H * p.W, T(0));
@@ -260,14 +201,14 @@ void test_config(const Cfg& cfg, fl::SimdLevel level) {
     run_ref(ref, p, with_bias);
     run_all(got, p, with_bias, mode);
     const std::string m = mode == 0 ? "" : mode == 1 ? " (no bias, dw only)" : " (db only)";
-    check_close(got.y, ref.y, len_f + 1, 0.5, "forward " + id + m);
-    check_close(got.dx, ref.dx, len_d, 0.5, "backward_data " + id + m);
-    if (mode != 2) check_close(got.dw, ref.dw, len_w, 1.0, "backward_weight dw " + id + m);
+    check_close(got.y, ref.y, len_f + 1, "forward " + id + m, 0.5);
+    check_close(got.dx, ref.dx, len_d, "backward_data " + id + m, 0.5);
+    if (mode != 2) check_close(got.dw, ref.dw, len_w, "backward_weight dw " + id + m);
     else {
       const bool untouched = std::all_of(got.dw.begin(), got.dw.end(), [](T v) { return v == T(7); });
       report(untouched, "backward_weight wrote the absent dw " + id, 0, 0);
     }
-    if (mode != 1) check_close(got.db, ref.db, len_w, 1.0, "backward_weight db " + id + m);
+    if (mode != 1) check_close(got.db, ref.db, len_w, "backward_weight db " + id + m);
     else {
       const bool untouched = std::all_of(got.db.begin(), got.db.end(), [](T v) { return v == T(7); });
       report(untouched, "backward_weight wrote the absent db " + id, 0, 0);
@@ -312,10 +253,10 @@ void test_batch_gemm_direct(const Cfg& cfg, fl::SimdLevel level) {
   fl::cpu::conv2d_batch_gemm_backward_data(view(got.dx, {p.N, p.C, p.H, p.W}), dy, w, p);
   fl::cpu::conv2d_batch_gemm_backward_weight(view(got.dw, {p.K, p.C, p.R, p.S}), view(got.db, {p.K}), dy, x, p);
   const int64_t len_w = p.N * P * Q;
-  check_close(got.y, ref.y, p.C * p.R * p.S + 1, 0.5, "forward " + id);
-  check_close(got.dx, ref.dx, p.K * p.R * p.S, 0.5, "backward_data " + id);
-  check_close(got.dw, ref.dw, len_w, 1.0, "backward_weight dw " + id);
-  check_close(got.db, ref.db, len_w, 1.0, "backward_weight db " + id);
+  check_close(got.y, ref.y, p.C * p.R * p.S + 1, "forward " + id, 0.5);
+  check_close(got.dx, ref.dx, p.K * p.R * p.S, "backward_data " + id, 0.5);
+  check_close(got.dw, ref.dw, len_w, "backward_weight dw " + id);
+  check_close(got.db, ref.db, len_w, "backward_weight db " + id);
 }
 
 // Every micro-kernel of a level on GEMMs with edge tiles, in its three store modes.
@@ -387,12 +328,7 @@ void test_micro_kernels(fl::SimdLevel level) {
 }  // namespace
 
 int main() {
-  const fl::SimdLevel max = fl::max_simd_level();
-  const int threads0 = fl::get_num_threads();
-  for (int lv = 0; lv <= static_cast<int>(max); ++lv) {
-    const auto level = static_cast<fl::SimdLevel>(lv);
-    fl::set_simd_level(level);
-    const int before = g_failed;
+  fl_test::for_each_simd_level([](fl::SimdLevel level) {
     test_micro_kernels<float>(level);
     test_micro_kernels<double>(level);
     for (const Cfg& c : kConfigs) {
@@ -403,10 +339,6 @@ int main() {
       test_batch_gemm_direct<float>(c, level);
       test_batch_gemm_direct<double>(c, level);
     }
-    std::printf("simd level %s: %s\n", fl::simd_level_name(level), g_failed == before ? "ok" : "FAILURES");
-  }
-  fl::set_simd_level(max);
-  fl::set_num_threads(threads0);
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  });
+  return fl_test::finish();
 }

@@ -24,18 +24,11 @@
 #include "fastlayers/ops.h"
 #include "fastlayers/runtime.h"
 
+#include "check.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void report(bool ok, const std::string& what, double err, double tol) {
-  if (ok) {
-    ++g_passed;
-    return;
-  }
-  ++g_failed;
-  std::printf("FAIL %s: largest error %.3g (tolerance %.3g)\n", what.c_str(), err, tol);
-}
+using namespace fl_test;
 
 struct Shape {
   int64_t M, K, N;
@@ -52,37 +45,6 @@ template <typename T>
 struct Buffers {
   std::vector<T> x, w, b, y, dy, dx, dw, db;
 };
-
-template <typename T>
-fl::TensorView view(std::vector<T>& v, std::initializer_list<int64_t> shape) {
-  return fl::make_view(v.data(), fl::dtype_of<T>(), shape);
-}
-template <typename T>
-fl::TensorView absent() {
-  fl::TensorView v;
-  v.dtype = fl::dtype_of<T>();
-  return v;
-}
-
-template <typename T>
-void fill(std::vector<T>& v, std::mt19937& rng, bool grid) {
-  std::uniform_int_distribution<int> d(-8, 8);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (T& e : v) e = grid ? static_cast<T>(d(rng) / 8.0) : static_cast<T>(u(rng));
-}
-
-template <typename T>
-void check_close(const std::vector<T>& got, const std::vector<T>& ref, int64_t len, const std::string& what) {
-  double err = 0, ref_max = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double d = std::fabs(double(got[i]) - double(ref[i]));
-    err = std::isnan(d) ? INFINITY : std::max(err, d);
-    ref_max = std::max(ref_max, std::fabs(double(ref[i])));
-  }
-  const double eps = std::numeric_limits<T>::epsilon();
-  const double tol = 4 * eps * double(len) + 4 * eps * ref_max + 1e-30;
-  report(err <= tol, what, err, tol);
-}
 
 template <typename T>
 void alloc(Buffers<T>& B, const fl::LinearParams& p) {
@@ -128,10 +90,7 @@ void test_shape(const Shape& s, fl::SimdLevel level) {
   std::mt19937 rng(static_cast<unsigned>(s.M * 1000003 + s.K * 1009 + s.N));
   Buffers<T> ref, got;
   alloc(ref, p);
-  fill(ref.x, rng, true);
-  fill(ref.w, rng, true);
-  fill(ref.b, rng, true);
-  fill(ref.dy, rng, true);
+  for (auto* v : {&ref.x, &ref.w, &ref.b, &ref.dy}) fill_grid(*v, rng, 8, 8.0);
   for (bool with_bias : {true, false}) {
     run_ref(ref, p, with_bias);
     for (int mode = 0; mode < 3; ++mode) {
@@ -147,9 +106,7 @@ void test_shape(const Shape& s, fl::SimdLevel level) {
     }
   }
   // Random (off-grid) data: 1 and 2 threads bitwise equal.
-  fill(got.x, rng, false);
-  fill(got.w, rng, false);
-  fill(got.dy, rng, false);
+  for (auto* v : {&got.x, &got.w, &got.dy}) fill_random(*v, rng);
   Buffers<T> two = got;
   fl::set_num_threads(1);
   run_fast(got, p, true, 0);
@@ -178,28 +135,18 @@ void test_half_refused_on_cpu() {
     const std::string want = std::string("linear_forward: input has dtype ") + fl::dtype_name(dt) +
                              ", which is supported on cuda only";
     const bool ok = msg.find(want) != std::string::npos;
-    if (!ok) std::printf("FAIL half on cpu (%s): expected a TypeError containing '%s', got '%s'\n",
-                         fl::dtype_name(dt), want.c_str(), msg.c_str());
-    ok ? ++g_passed : ++g_failed;
+    report(ok, std::string("half on cpu (") + fl::dtype_name(dt) + "): expected a TypeError containing '" + want +
+               "', got '" + msg + "'", ok ? 0 : 1, 0);
   }
 }
 
 int main() {
   test_half_refused_on_cpu();
-  const fl::SimdLevel max = fl::max_simd_level();
-  const int threads0 = fl::get_num_threads();
-  for (int lv = 0; lv <= static_cast<int>(max); ++lv) {
-    const auto level = static_cast<fl::SimdLevel>(lv);
-    fl::set_simd_level(level);
-    const int before = g_failed;
+  fl_test::for_each_simd_level([](fl::SimdLevel level) {
     for (const Shape& s : kShapes) {
       test_shape<float>(s, level);
       test_shape<double>(s, level);
     }
-    std::printf("simd level %s: %s\n", fl::simd_level_name(level), g_failed == before ? "ok" : "FAILURES");
-  }
-  fl::set_simd_level(max);
-  fl::set_num_threads(threads0);
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  });
+  return fl_test::finish();
 }

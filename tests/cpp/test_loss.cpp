@@ -19,15 +19,11 @@
 #include "fastlayers/ops.h"
 #include "fastlayers/runtime.h"
 
+#include "check.h"
+
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void report(bool ok, const std::string& what, double err, double tol) {
-  if (ok) { ++g_passed; return; }
-  ++g_failed;
-  std::printf("FAIL %s: largest error %.3g (tolerance %.3g)\n", what.c_str(), err, tol);
-}
+using namespace fl_test;
 
 struct Cfg {
   int64_t N, C, S;
@@ -64,7 +60,7 @@ std::string name(const Cfg& c, const char* dtype, fl::SimdLevel level) {
 template <typename T> fl::DType dt() { return fl::dtype_of<T>(); }
 
 template <typename T>
-double max_err(const std::vector<T>& a, const std::vector<T>& b, double& tol_out, double scale) {
+double err_beyond_tol(const std::vector<T>& a, const std::vector<T>& b, double& tol_out, double scale) {
   double worst = 0, tol = 0;
   const double eps = std::is_same<T, float>::value ? 1.2e-7 : 2.3e-16;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -143,12 +139,12 @@ void test_config(const Cfg& c, fl::SimdLevel level) {
   run(c, d, "fast", l1, s1, tw1, g1);
   double tol;
   const double scale = std::sqrt(double(c.C * c.N * c.S));
-  double e = max_err(l1, l0, tol, scale);
+  double e = err_beyond_tol(l1, l0, tol, scale);
   report(e == 0, id + " loss", e, tol);
-  e = max_err(s1, s0, tol, 1);
+  e = err_beyond_tol(s1, s0, tol, 1);
   report(e == 0, id + " lse", e, tol);
   report(std::fabs(tw1 - tw0) <= 1e-6 * (1 + std::fabs(tw0)), id + " total_weight", std::fabs(tw1 - tw0), 1e-6);
-  e = max_err(g1, g0, tol, std::sqrt(double(c.C)));
+  e = err_beyond_tol(g1, g0, tol, std::sqrt(double(c.C)));
   report(e == 0, id + " grad_input", e, tol);
   // Thread count independence: bitwise identical with 1 and 2 threads.
   std::vector<T> la, sa, ga, lb, sb, gb;
@@ -192,9 +188,9 @@ void test_nll(fl::Reduction red, bool weighted) {
   }
   double tol;
   const std::string id = p.str() + (weighted ? "_w" : "") + (std::is_same<T, float>::value ? "_f32" : "_f64");
-  double e = max_err(out[1], out[0], tol, std::sqrt(double(N * S)));
+  double e = err_beyond_tol(out[1], out[0], tol, std::sqrt(double(N * S)));
   report(e == 0, id + " loss", e, tol);
-  e = max_err(dx[1], dx[0], tol, 1);
+  e = err_beyond_tol(dx[1], dx[0], tol, 1);
   report(e == 0, id + " grad_input", e, tol);
   report(tw[0] == tw[1] || std::fabs(tw[0] - tw[1]) < 1e-9 * std::fabs(tw[0]), id + " total_weight", tw[1] - tw[0], 0);
 }
@@ -220,26 +216,17 @@ void test_out_of_range() {
 }  // namespace
 
 int main() {
-  const fl::SimdLevel max = fl::max_simd_level();
-  const int threads0 = fl::get_num_threads();
-  for (int lv = 0; lv <= static_cast<int>(max); ++lv) {
-    const auto level = static_cast<fl::SimdLevel>(lv);
-    fl::set_simd_level(level);
-    const int before = g_failed;
+  fl_test::for_each_simd_level([](fl::SimdLevel level) {
     for (const Cfg& c : kConfigs) {
       test_config<float>(c, level);
       test_config<double>(c, level);
     }
-    std::printf("simd level %s: %s\n", fl::simd_level_name(level), g_failed == before ? "ok" : "FAILURES");
-  }
-  fl::set_simd_level(max);
-  fl::set_num_threads(threads0);
+  });
   for (auto red : {fl::Reduction::None, fl::Reduction::Mean, fl::Reduction::Sum})
     for (bool weighted : {false, true}) {
       test_nll<float>(red, weighted);
       test_nll<double>(red, weighted);
     }
   test_out_of_range();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return fl_test::finish();
 }
