@@ -5,6 +5,7 @@ over the part of the graph reachable from the roots), so each node sees the sum 
 Leaves' gradients are summed over all their uses and accumulated into `.grad` at the end.
 """
 import numbers
+import sys
 
 from .function import FunctionCtx, _as_array
 
@@ -121,7 +122,11 @@ def _execute(roots, root_grads, retain_graph, capture):
             node._saved = None
 
     if capture is None:
-        for leaf, gradient, fresh in leaf_grads.values():
+        # Drop the walk's own references so that a gradient array nobody else holds can be stored as is.
+        output_grads = input_grads = gradient = None
+        while leaf_grads:
+            leaf, gradient, fresh = leaf_grads.popitem()[1]
+            fresh = fresh or _unshared(gradient)
             _accumulate(leaf, gradient, fresh)
         return None
     for slot, tensor in enumerate(capture):
@@ -162,6 +167,18 @@ def _add_leaf_grad(leaf_grads, leaf, gradient):
     else:
         entry[1] = entry[1] + gradient
         entry[2] = True
+
+
+# References to an unshared leaf gradient while _unshared looks at it: _execute's local, _unshared's argument
+# and getrefcount's own. Any more (the caller's array, a context's saved array, another leaf's gradient, a
+# view's base reference) and it must be copied before `.grad` owns it.
+_UNSHARED_REFS = 3
+
+
+def _unshared(gradient):
+    """Whether `.grad` may own this array without a copy, as torch steals a gradient nobody else uses: it
+    owns its memory (not a view) and only the walk refers to it."""
+    return getattr(gradient, "base", True) is None and sys.getrefcount(gradient) <= _UNSHARED_REFS
 
 
 def _accumulate(tensor, gradient, fresh):
