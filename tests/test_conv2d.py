@@ -142,7 +142,7 @@ def make_data(case, dtype, seed=0):
 def check_against_torch(case, dtype, x, w, b, dy, device):
     y, grads = run_ours(case, x, w, b, dy, device)
     # torch rejects negative strides: the oracle gets contiguous copies of the same values.
-    ty, tgrads = run_torch(case, *(None if a is None else np.ascontiguousarray(a) for a in (x, w, b, dy)))
+    ty, tgrads = run_torch(case, *(None if a is None else np.ascontiguousarray(to_host(a)) for a in (x, w, b, dy)))
     n = case.reduction_len()
     where = f"{case} on {device}"
     assert_close(y, ty, "conv2d forward", where, n, dtype)
@@ -163,9 +163,10 @@ def test_conv2d_matches_torch_forward_and_gradients(case, dtype, simd_device):
 def test_conv2d_non_contiguous_inputs_match_torch(case, device):
     x, w, b, dy = make_data(case, np.float32)
     # Same values, strided memory: a transposed copy viewed back, a reversed copy viewed back, a sliced batch.
-    xs = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
-    ws = np.ascontiguousarray(w[::-1])[::-1]
-    dys = np.repeat(dy, 2, axis=0)[::2]
+    # (Views taken where the arrays live, so that our kernels get strided memory on the GPU too.)
+    xs = to_device(np.ascontiguousarray(x.transpose(0, 1, 3, 2)), device).transpose(0, 1, 3, 2)
+    ws = to_device(np.ascontiguousarray(w[::-1]), device)[::-1]
+    dys = to_device(np.repeat(dy, 2, axis=0), device)[::2]
     assert not xs.flags.c_contiguous and not ws.flags.c_contiguous and not dys.flags.c_contiguous
     check_against_torch(case, np.float32, xs, ws, b, dys, device)
 

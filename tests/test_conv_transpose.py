@@ -116,7 +116,8 @@ def run_torch(case, x, w, b, dy, need=(True, True, True)):
 
 def check_against_torch(case, dtype, x, w, b, dy, device, need=(True, True, True)):
     y, grads = run_ours(case, x, w, b, dy, device, need)
-    ty, tgrads = run_torch(case, *(None if a is None else np.ascontiguousarray(a) for a in (x, w, b, dy)), need)
+    host = (None if a is None else np.ascontiguousarray(to_host(a)) for a in (x, w, b, dy))
+    ty, tgrads = run_torch(case, *host, need)
     n = case.reduction_len()
     where = f"{case} on {device}"
     assert_close(y, ty, "conv_transpose2d forward", where, n, dtype)
@@ -169,9 +170,10 @@ def test_conv_transpose2d_backward_mask_returns_none():
 @pytest.mark.parametrize("case", [CASES[3], CASES[15], CASES[16]], ids=str)
 def test_conv_transpose2d_non_contiguous_inputs_match_torch(case, device):
     x, w, b, dy = make_data(case, np.float32)
-    xs = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
-    ws = np.ascontiguousarray(w[::-1])[::-1]
-    dys = np.repeat(dy, 2, axis=0)[::2]
+    # (Views taken where the arrays live, so that our kernels get strided memory on the GPU too.)
+    xs = to_device(np.ascontiguousarray(x.transpose(0, 1, 3, 2)), device).transpose(0, 1, 3, 2)
+    ws = to_device(np.ascontiguousarray(w[::-1]), device)[::-1]
+    dys = to_device(np.repeat(dy, 2, axis=0), device)[::2]
     assert not xs.flags.c_contiguous and not ws.flags.c_contiguous and not dys.flags.c_contiguous
     check_against_torch(case, np.float32, xs, ws, b, dys, device)
 

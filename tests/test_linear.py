@@ -146,18 +146,23 @@ def test_linear_kernels_match_reference_every_implementation(simd):
 def test_linear_non_contiguous_input_and_weight(device):
     rng = np.random.default_rng(2)
     xb = grid_data(rng, (20, 6, 9), np.float64)
-    x = xb[::2, :, 1:].transpose(0, 2, 1)  # (10, 8, 6), strided
     wb = grid_data(rng, (6, 14), np.float64)
-    w = wb.T[::2]                         # (7, 6), transposed and strided
-    b = grid_data(rng, (14,), np.float64)[::2]
+    bb = grid_data(rng, (14,), np.float64)
     dy = grid_data(rng, (10, 8, 7), np.float64)
-    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+
+    def views(xb, wb, bb):  # input (10, 8, 6) strided; weight (7, 6) transposed and strided; bias strided
+        return xb[::2, :, 1:].transpose(0, 2, 1), wb.T[::2], bb[::2]
+
+    x, w, b = views(xb, wb, bb)  # on the host, for torch
+    # The views are taken where the arrays live, so that our kernels get strided memory on the GPU too.
+    xd, wd, bd = views(*(to_device(a, device) for a in (xb, wb, bb)))
+    assert not xd.flags.c_contiguous and not wd.flags.c_contiguous and not bd.flags.c_contiguous
     case = ((10, 8, 6), 7, True)
-    compare(run_ours(x, w, b, dy, device), run_torch(np.ascontiguousarray(x), np.ascontiguousarray(w), b, dy), case,
-            np.float64, f"non-contiguous on {device}")
+    compare(run_ours(xd, wd, bd, dy, device), run_torch(np.ascontiguousarray(x), np.ascontiguousarray(w), b, dy),
+            case, np.float64, f"non-contiguous on {device}")
     # transposed weight through the autograd (Tensor.t()), as a user would write x @ W.t()
     tw = fl.Tensor(to_device(np.ascontiguousarray(w.T), device), requires_grad=True)
-    y = F.linear(fl.Tensor(to_device(x, device)), tw.t())
+    y = F.linear(fl.Tensor(xd), tw.t())
     assert_close(to_host(y), np.ascontiguousarray(x) @ w.T, "linear", f"weight.t() on {device}", 6)
 
 
