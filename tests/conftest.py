@@ -84,21 +84,38 @@ def assert_close(ours, expected, op, case, reduction_len=1, dtype=np.float64):
                              f"{expected[worst]!r}, tolerance {tol[worst]:.3g})")
 
 
-def check_module_with_torch_weights(ours, ref, x, reduction_len, dtype):
-    """Loads torch module `ref`'s state_dict into ours (same keys required), runs both on x with the same
-    output gradient, and compares the output and the gradients of the input and of every parameter."""
+def check_module_with_torch_weights(ours, ref, x, reduction_len, dtype, device="cpu"):
+    """Loads torch module `ref`'s state_dict into ours (same keys required), moves ours to `device`, runs both
+    on x with the same output gradient, and compares the output and the gradients of the input and of every
+    parameter (ours brought back to the host; torch on the CPU)."""
     assert list(ours.state_dict()) == list(ref.state_dict()), "state_dict keys differ from torch"
     ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
+    ours.to(device)
     tx = torch.from_numpy(x).requires_grad_()
     ty = ref(tx)
     dy = grid_data(np.random.default_rng(1), tuple(ty.shape), dtype)
     ty.backward(torch.from_numpy(dy))
-    fx = fl.tensor(x, requires_grad=True)
+    fx = fl.tensor(to_device(x, device), requires_grad=True)
     y = ours(fx)
-    y.backward(dy)
-    case = repr(ref)
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "module forward", case, reduction_len, dtype)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "module grad_input", case, reduction_len, dtype)
+    y.backward(to_device(dy, device))
+    case = f"{ref!r} on {device}"
+    assert_close(to_host(y), ty.detach().numpy(), "module forward", case, reduction_len, dtype)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "module grad_input", case, reduction_len, dtype)
     for (name, p), (tname, tp) in zip(ours.named_parameters(), ref.named_parameters()):
         assert name == tname
-        assert_close(p.grad.numpy(), tp.grad.numpy(), f"module grad {name}", case, reduction_len, dtype)
+        assert_close(to_host(p.grad), tp.grad.numpy(), f"module grad {name}", case, reduction_len, dtype)
+
+
+# ---- devices A ----
+@pytest.fixture(params=simd_levels() + [pytest.param("cuda", marks=DEVICES[1].marks)])
+def simd_device(request):
+    """For a test that runs every SIMD path on the CPU and also runs on the GPU: 'cpu' once per SIMD path (set
+    as `simd` does), then 'cuda'. SIMD paths mean nothing to the CUDA kernels, so simd x device would only
+    repeat the GPU case."""
+    if request.param == "cuda":
+        yield "cuda"
+        return
+    before = _C.simd_level()
+    _C.set_simd_level(request.param)
+    yield "cpu"
+    _C.set_simd_level(before)

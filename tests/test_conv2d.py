@@ -1,5 +1,8 @@
 """conv2d and conv1d against torch: forward and every gradient, float32 and float64, every SIMD path,
-non-contiguous inputs, thread counts, finite differences, and bad input."""
+non-contiguous inputs, thread counts, finite differences, and bad input. The semantic tests also run on the
+GPU (`device` / `simd_device`; skipped with "no CUDA device" where none is present), torch staying the oracle
+on the CPU."""
+import functools
 import multiprocessing
 import os
 import subprocess
@@ -13,7 +16,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C
-from conftest import assert_close, grid_data
+from conftest import assert_close, grid_data, to_device, to_host
 
 
 def pair(v):
@@ -102,15 +105,16 @@ CASES += BATCH_GEMM_CASES
 DTYPES = [np.float32, np.float64]
 
 
-def run_ours(case, x, w, b, dy, need=(True, True, True)):
-    # fl.Tensor wraps without copying, so strided inputs reach the kernels strided.
+def run_ours(case, x, w, b, dy, device, need=(True, True, True)):
+    # fl.Tensor wraps without copying, so strided inputs reach the kernels strided (CuPy keeps the strides).
+    x, w, b, dy = (to_device(a, device) for a in (x, w, b, dy))
     tx = fl.Tensor(x, requires_grad=need[0])
     tw = fl.Tensor(w, requires_grad=need[1])
     tb = fl.Tensor(b, requires_grad=need[2]) if b is not None else None
     y = F.conv2d(tx, tw, tb, case.stride, case.padding, case.dilation, case.groups)
     y.backward(dy)
-    grads = [t.grad.numpy() if t is not None and t.grad is not None else None for t in (tx, tw, tb)]
-    return y.detach().numpy(), grads
+    grads = [to_host(t.grad) if t is not None and t.grad is not None else None for t in (tx, tw, tb)]
+    return to_host(y), grads
 
 
 def run_torch(case, x, w, b, dy):
@@ -135,34 +139,36 @@ def make_data(case, dtype, seed=0):
     return x, w, b, dy
 
 
-def check_against_torch(case, dtype, x, w, b, dy):
-    y, grads = run_ours(case, x, w, b, dy)
+def check_against_torch(case, dtype, x, w, b, dy, device):
+    y, grads = run_ours(case, x, w, b, dy, device)
     # torch rejects negative strides: the oracle gets contiguous copies of the same values.
-    ty, tgrads = run_torch(case, *(None if a is None else np.ascontiguousarray(a) for a in (x, w, b, dy)))
+    ty, tgrads = run_torch(case, *(None if a is None else np.ascontiguousarray(to_host(a)) for a in (x, w, b, dy)))
     n = case.reduction_len()
-    assert_close(y, ty, "conv2d forward", case, n, dtype)
+    where = f"{case} on {device}"
+    assert_close(y, ty, "conv2d forward", where, n, dtype)
     for name, g, tg in zip(("grad_input", "grad_weight", "grad_bias"), grads, tgrads):
         if tg is None:
-            assert g is None, f"conv2d {name} {case}: expected no gradient"
+            assert g is None, f"conv2d {name} {where}: expected no gradient"
         else:
-            assert_close(g, tg, f"conv2d {name}", case, n * case.H * case.W, dtype)
+            assert_close(g, tg, f"conv2d {name}", where, n * case.H * case.W, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_conv2d_matches_torch_forward_and_gradients(case, dtype, simd):
-    check_against_torch(case, dtype, *make_data(case, dtype))
+def test_conv2d_matches_torch_forward_and_gradients(case, dtype, simd_device):
+    check_against_torch(case, dtype, *make_data(case, dtype), simd_device)
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[4], CASES[13], CASES[18]], ids=str)
-def test_conv2d_non_contiguous_inputs_match_torch(case):
+def test_conv2d_non_contiguous_inputs_match_torch(case, device):
     x, w, b, dy = make_data(case, np.float32)
     # Same values, strided memory: a transposed copy viewed back, a reversed copy viewed back, a sliced batch.
-    xs = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
-    ws = np.ascontiguousarray(w[::-1])[::-1]
-    dys = np.repeat(dy, 2, axis=0)[::2]
+    # (Views taken where the arrays live, so that our kernels get strided memory on the GPU too.)
+    xs = to_device(np.ascontiguousarray(x.transpose(0, 1, 3, 2)), device).transpose(0, 1, 3, 2)
+    ws = to_device(np.ascontiguousarray(w[::-1]), device)[::-1]
+    dys = to_device(np.repeat(dy, 2, axis=0), device)[::2]
     assert not xs.flags.c_contiguous and not ws.flags.c_contiguous and not dys.flags.c_contiguous
-    check_against_torch(case, np.float32, xs, ws, b, dys)
+    check_against_torch(case, np.float32, xs, ws, b, dys, device)
 
 
 def test_conv2d_accepts_dlpack_arrays_and_out():
@@ -264,7 +270,7 @@ CASES_1D = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("cfg", CASES_1D, ids=lambda c: "_".join(f"{k}{v}" for k, v in c.items()))
-def test_conv1d_matches_torch_forward_and_gradients(cfg, dtype):
+def test_conv1d_matches_torch_forward_and_gradients(cfg, dtype, device):
     cfg = dict(cfg)
     N, C, L, K, k = (cfg.pop(n) for n in ("N", "C", "L", "K", "k"))
     has_bias = cfg.pop("bias", True)
@@ -277,61 +283,64 @@ def test_conv1d_matches_torch_forward_and_gradients(cfg, dtype):
     ty = TF.conv1d(tx, tw, tb, **cfg)
     dy = grid_data(rng, tuple(ty.shape), dtype)
     ty.backward(torch.from_numpy(dy))
-    fx, fw = fl.tensor(x, requires_grad=True), fl.tensor(w, requires_grad=True)
-    fb = fl.tensor(b, requires_grad=True) if has_bias else None
+    fx, fw = fl.tensor(to_device(x, device), requires_grad=True), fl.tensor(to_device(w, device), requires_grad=True)
+    fb = fl.tensor(to_device(b, device), requires_grad=True) if has_bias else None
     y = F.conv1d(fx, fw, fb, **cfg)
-    y.backward(dy)
-    case = f"conv1d {cfg} N{N} C{C} L{L} K{K} k{k}"
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "conv1d forward", case, C * k, dtype)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "conv1d grad_input", case, K * k, dtype)
-    assert_close(fw.grad.numpy(), tw.grad.numpy(), "conv1d grad_weight", case, N * L, dtype)
+    y.backward(to_device(dy, device))
+    case = f"conv1d {cfg} N{N} C{C} L{L} K{K} k{k} on {device}"
+    assert_close(to_host(y), ty.detach().numpy(), "conv1d forward", case, C * k, dtype)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "conv1d grad_input", case, K * k, dtype)
+    assert_close(to_host(fw.grad), tw.grad.numpy(), "conv1d grad_weight", case, N * L, dtype)
     if has_bias:
-        assert_close(fb.grad.numpy(), tb.grad.numpy(), "conv1d grad_bias", case, N * L, dtype)
+        assert_close(to_host(fb.grad), tb.grad.numpy(), "conv1d grad_bias", case, N * L, dtype)
 
 
-def test_conv2d_unbatched_input_matches_torch():
+def test_conv2d_unbatched_input_matches_torch(device):
     rng = np.random.default_rng(4)
     x, w = grid_data(rng, (3, 6, 5), np.float64), grid_data(rng, (2, 3, 3, 3), np.float64)
-    y = F.conv2d(fl.tensor(x), fl.tensor(w), padding=1)
-    assert_close(y.numpy(), TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy(),
-                 "conv2d unbatched", "C3H6W5", 27)
+    y = F.conv2d(fl.tensor(to_device(x, device)), fl.tensor(to_device(w, device)), padding=1)
+    assert_close(to_host(y), TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy(),
+                 "conv2d unbatched", f"C3H6W5 on {device}", 27)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Bad input: a clear exception naming the argument, never a crash or a wrong result.
 
-def _t(*shape, dtype=np.float32):
-    return fl.tensor(np.ones(shape, dtype))
+def _t(*shape, dtype=np.float32, device="cpu"):
+    return fl.tensor(to_device(np.ones(shape, dtype), device))
 
 
 @pytest.mark.parametrize("call, error, words", [
-    (lambda: F.conv2d(_t(3, 8, 8, 1, 1), _t(4, 3, 3, 3)), ValueError, ["input", "4-D"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3)), ValueError, ["weight", "(4, 3, 3)"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 2, 3, 3)), ValueError, ["3 channels", "expects 2"]),
-    (lambda: F.conv2d(_t(1, 4, 8, 8), _t(6, 2, 3, 3), groups=3), ValueError, ["4 channels", "groups=3", "expects 6"]),
-    (lambda: F.conv2d(_t(1, 6, 8, 8), _t(4, 2, 3, 3), groups=3), ValueError, ["groups=3", "out_channels=4"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=0), ValueError, ["stride", "(0, 0)"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, -2)), ValueError, ["stride", "(1, -2)"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), dilation=0), ValueError, ["dilation"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding=-1), ValueError, ["padding", "(-1, -1)"]),
-    (lambda: F.conv2d(_t(1, 3, 4, 4), _t(4, 3, 5, 5)), ValueError, ["kernel size (5, 5)", "(4, 4)"]),
-    (lambda: F.conv2d(_t(1, 3, 4, 4), _t(4, 3, 3, 3), dilation=3), ValueError, ["larger than the padded input"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=2, padding="same"), ValueError, ["same", "strided"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding="full"), ValueError, ["padding", "'full'"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), groups=0), ValueError, ["groups", "0"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), _t(5)), ValueError, ["bias", "(4,)", "(5,)"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3, dtype=np.float64)), TypeError, ["weight", "float32",
+    (lambda _t: F.conv2d(_t(3, 8, 8, 1, 1), _t(4, 3, 3, 3)), ValueError, ["input", "4-D"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3)), ValueError, ["weight", "(4, 3, 3)"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 2, 3, 3)), ValueError, ["3 channels", "expects 2"]),
+    (lambda _t: F.conv2d(_t(1, 4, 8, 8), _t(6, 2, 3, 3), groups=3), ValueError,
+     ["4 channels", "groups=3", "expects 6"]),
+    (lambda _t: F.conv2d(_t(1, 6, 8, 8), _t(4, 2, 3, 3), groups=3), ValueError, ["groups=3", "out_channels=4"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=0), ValueError, ["stride", "(0, 0)"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, -2)), ValueError, ["stride", "(1, -2)"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), dilation=0), ValueError, ["dilation"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding=-1), ValueError, ["padding", "(-1, -1)"]),
+    (lambda _t: F.conv2d(_t(1, 3, 4, 4), _t(4, 3, 5, 5)), ValueError, ["kernel size (5, 5)", "(4, 4)"]),
+    (lambda _t: F.conv2d(_t(1, 3, 4, 4), _t(4, 3, 3, 3), dilation=3), ValueError, ["larger than the padded input"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=2, padding="same"), ValueError, ["same", "strided"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), padding="full"), ValueError, ["padding", "'full'"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), groups=0), ValueError, ["groups", "0"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), _t(5)), ValueError, ["bias", "(4,)", "(5,)"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3, dtype=np.float64)), TypeError, ["weight", "float32",
                                                                                       "float64"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8, dtype=np.int64), _t(4, 3, 3, 3)), TypeError, ["input", "int64"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8, dtype=np.float16), _t(4, 3, 3, 3)), TypeError, ["input", "float16"]),
-    (lambda: F.conv2d(np.ones((1, 3, 8, 8), np.float32), _t(4, 3, 3, 3)), TypeError, ["input", "Tensor"]),
-    (lambda: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, 2, 3)), TypeError, ["stride", "2 ints"]),
-    (lambda: fl.set_num_threads(0), ValueError, ["n must be >= 1", "0"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8, dtype=np.int64), _t(4, 3, 3, 3)), TypeError, ["input", "int64"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8, dtype=np.float16), _t(4, 3, 3, 3)), TypeError, ["input", "float16"]),
+    (lambda _t: F.conv2d(np.ones((1, 3, 8, 8), np.float32), _t(4, 3, 3, 3)), TypeError, ["input", "Tensor"]),
+    (lambda _t: F.conv2d(_t(1, 3, 8, 8), _t(4, 3, 3, 3), stride=(1, 2, 3)), TypeError, ["stride", "2 ints"]),
+    (lambda _t: fl.set_num_threads(0), ValueError, ["n must be >= 1", "0"]),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
-def test_conv2d_bad_input_raises_clear_error(call, error, words):
+def test_conv2d_bad_input_raises_clear_error(call, error, words, device):
     with pytest.raises(error) as info:
-        call()
+        call(functools.partial(_t, device=device))  # the arrays are made on `device`
     message = str(info.value)
+    if device == "cuda":  # CUDA arrays come in through DLPack, whose import names an int64 by its type code
+        words = ["code 0 with 64 bits" if word == "int64" else word for word in words]
     for word in words:
         assert word in message, f"expected {word!r} in the error message: {message!r}"
 

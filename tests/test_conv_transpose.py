@@ -1,6 +1,9 @@
 """conv_transpose2d / conv_transpose1d and nn.ConvTranspose2d / nn.ConvTranspose1d against torch: forward and
 every gradient, float32 and float64, every SIMD path, the naive C++ reference, gradient masks, non-contiguous
-and unbatched inputs, thread counts, finite differences, output_size, module state_dict/repr/init, bad input."""
+and unbatched inputs, thread counts, finite differences, output_size, module state_dict/repr/init, bad input. The
+semantic tests also run on the GPU (`device` / `simd_device`; skipped with "no CUDA device" where none is
+present), torch staying the oracle on the CPU."""
+import functools
 import math
 
 import numpy as np
@@ -11,7 +14,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, check_module_with_torch_weights, grid_data
+from conftest import assert_close, check_module_with_torch_weights, grid_data, to_device, to_host
 
 
 def pair(v):
@@ -90,14 +93,15 @@ def make_data(case, dtype, seed=0):
     return x, w, b, dy
 
 
-def run_ours(case, x, w, b, dy, need=(True, True, True)):
+def run_ours(case, x, w, b, dy, device, need=(True, True, True)):
+    x, w, b, dy = (to_device(a, device) for a in (x, w, b, dy))
     tx = fl.Tensor(x, requires_grad=need[0])
     tw = fl.Tensor(w, requires_grad=need[1])
     tb = fl.Tensor(b, requires_grad=need[2]) if b is not None else None
     y = F.conv_transpose2d(tx, tw, tb, *case.args())
     y.backward(dy)
-    grads = [t.grad.numpy() if t is not None and t.grad is not None else None for t in (tx, tw, tb)]
-    return y.detach().numpy(), grads
+    grads = [to_host(t.grad) if t is not None and t.grad is not None else None for t in (tx, tw, tb)]
+    return to_host(y), grads
 
 
 def run_torch(case, x, w, b, dy, need=(True, True, True)):
@@ -110,23 +114,25 @@ def run_torch(case, x, w, b, dy, need=(True, True, True)):
     return y.detach().numpy(), grads
 
 
-def check_against_torch(case, dtype, x, w, b, dy, need=(True, True, True)):
-    y, grads = run_ours(case, x, w, b, dy, need)
-    ty, tgrads = run_torch(case, *(None if a is None else np.ascontiguousarray(a) for a in (x, w, b, dy)), need)
+def check_against_torch(case, dtype, x, w, b, dy, device, need=(True, True, True)):
+    y, grads = run_ours(case, x, w, b, dy, device, need)
+    host = (None if a is None else np.ascontiguousarray(to_host(a)) for a in (x, w, b, dy))
+    ty, tgrads = run_torch(case, *host, need)
     n = case.reduction_len()
-    assert_close(y, ty, "conv_transpose2d forward", case, n, dtype)
+    where = f"{case} on {device}"
+    assert_close(y, ty, "conv_transpose2d forward", where, n, dtype)
     for name, g, tg in zip(("grad_input", "grad_weight", "grad_bias"), grads, tgrads):
         if tg is None:
-            assert g is None, f"conv_transpose2d {name} {case}: expected no gradient"
+            assert g is None, f"conv_transpose2d {name} {where}: expected no gradient"
         else:
-            assert g is not None, f"conv_transpose2d {name} {case}: gradient missing"
-            assert_close(g, tg, f"conv_transpose2d {name}", case, n * case.H * case.W, dtype)
+            assert g is not None, f"conv_transpose2d {name} {where}: gradient missing"
+            assert_close(g, tg, f"conv_transpose2d {name}", where, n * case.H * case.W, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_conv_transpose2d_matches_torch_forward_and_gradients(case, dtype, simd):
-    check_against_torch(case, dtype, *make_data(case, dtype))
+def test_conv_transpose2d_matches_torch_forward_and_gradients(case, dtype, simd_device):
+    check_against_torch(case, dtype, *make_data(case, dtype), simd_device)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -150,8 +156,8 @@ def test_conv_transpose2d_matches_naive_reference(case):
 @pytest.mark.parametrize("need", [(True, False, False), (False, True, False), (False, False, True),
                                   (False, True, True), (True, False, True)], ids=str)
 @pytest.mark.parametrize("case", [CASES[4], CASES[12], CASES[15]], ids=str)
-def test_conv_transpose2d_gradient_mask(case, need):
-    check_against_torch(case, np.float64, *make_data(case, np.float64), need=need)
+def test_conv_transpose2d_gradient_mask(case, need, device):
+    check_against_torch(case, np.float64, *make_data(case, np.float64), device, need=need)
 
 
 def test_conv_transpose2d_backward_mask_returns_none():
@@ -162,13 +168,14 @@ def test_conv_transpose2d_backward_mask_returns_none():
 
 
 @pytest.mark.parametrize("case", [CASES[3], CASES[15], CASES[16]], ids=str)
-def test_conv_transpose2d_non_contiguous_inputs_match_torch(case):
+def test_conv_transpose2d_non_contiguous_inputs_match_torch(case, device):
     x, w, b, dy = make_data(case, np.float32)
-    xs = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
-    ws = np.ascontiguousarray(w[::-1])[::-1]
-    dys = np.repeat(dy, 2, axis=0)[::2]
+    # (Views taken where the arrays live, so that our kernels get strided memory on the GPU too.)
+    xs = to_device(np.ascontiguousarray(x.transpose(0, 1, 3, 2)), device).transpose(0, 1, 3, 2)
+    ws = to_device(np.ascontiguousarray(w[::-1]), device)[::-1]
+    dys = to_device(np.repeat(dy, 2, axis=0), device)[::2]
     assert not xs.flags.c_contiguous and not ws.flags.c_contiguous and not dys.flags.c_contiguous
-    check_against_torch(case, np.float32, xs, ws, b, dys)
+    check_against_torch(case, np.float32, xs, ws, b, dys, device)
 
 
 def test_conv_transpose2d_accepts_dlpack_arrays_and_out():
@@ -209,7 +216,7 @@ CASES_1D = [  # (N, C, L, K, k, stride, padding, output_padding, groups, dilatio
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("c", CASES_1D, ids=lambda c: "mb{}ic{}il{}oc{}k{}s{}p{}op{}g{}d{}".format(*c))
-def test_conv_transpose1d_matches_torch(c, dtype):
+def test_conv_transpose1d_matches_torch(c, dtype, device):
     N, C, L, K, k, st, pd, op, g, dl = c
     rng = np.random.default_rng(4)
     x, w, b = grid_data(rng, (N, C, L), dtype), grid_data(rng, (C, K // g, k), dtype), grid_data(rng, (K,), dtype)
@@ -217,13 +224,16 @@ def test_conv_transpose1d_matches_torch(c, dtype):
     ty = TF.conv_transpose1d(tx, tw, tb, st, pd, op, g, dl)
     dy = grid_data(rng, tuple(ty.shape), dtype)
     ty.backward(torch.from_numpy(dy))
-    fx, fw, fb = (fl.tensor(a, requires_grad=True) for a in (x, w, b))
+    fx, fw, fb = (fl.tensor(to_device(a, device), requires_grad=True) for a in (x, w, b))
     y = F.conv_transpose1d(fx, fw, fb, stride=st, padding=pd, output_padding=op, groups=g, dilation=dl)
-    y.backward(dy)
+    y.backward(to_device(dy, device))
     red = C * k * K * N * L
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "conv_transpose1d forward", c, red, dtype)
+    where = f"{c} on {device}"
+    assert_close(to_host(y), ty.detach().numpy(), "conv_transpose1d forward", where, red, dtype)
     for name, ours, t in zip(("grad_input", "grad_weight", "grad_bias"), (fx, fw, fb), (tx, tw, tb)):
-        assert_close(ours.grad.numpy(), t.grad.numpy(), f"conv_transpose1d {name}", c, red, dtype)
+        assert_close(to_host(ours.grad), t.grad.numpy(), f"conv_transpose1d {name}", where, red, dtype)
+    if device != "cpu":
+        return  # finite differences in float64 run on the CPU only (slow on a GPU)
     assert fl.autograd.gradcheck(
         lambda x, w, b: F.conv_transpose1d(x, w, b, st, pd, op, g, dl),
         tuple(fl.tensor(a.astype(np.float64)[:1] if a is x else a.astype(np.float64), requires_grad=True)
@@ -231,7 +241,7 @@ def test_conv_transpose1d_matches_torch(c, dtype):
 
 
 @pytest.mark.parametrize("nd", [1, 2])
-def test_conv_transpose_unbatched_input_matches_torch(nd):
+def test_conv_transpose_unbatched_input_matches_torch(nd, device):
     rng = np.random.default_rng(5)
     spatial = (5, 4)[:nd]
     x = grid_data(rng, (3,) + spatial, np.float64)
@@ -243,12 +253,13 @@ def test_conv_transpose_unbatched_input_matches_torch(nd):
     ty = torch_f(tx, torch.from_numpy(w), torch.from_numpy(b), 2, 1, 1)
     dy = grid_data(rng, tuple(ty.shape), np.float64)
     ty.backward(torch.from_numpy(dy))
-    fx = fl.tensor(x, requires_grad=True)
-    y = ours_f(fx, fl.tensor(w), fl.tensor(b), 2, 1, 1)
-    y.backward(dy)
+    fx = fl.tensor(to_device(x, device), requires_grad=True)
+    y = ours_f(fx, fl.tensor(to_device(w, device)), fl.tensor(to_device(b, device)), 2, 1, 1)
+    y.backward(to_device(dy, device))
     assert y.shape == tuple(ty.shape)
-    assert_close(y.detach().numpy(), ty.detach().numpy(), f"conv_transpose{nd}d unbatched forward", x.shape, 100)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), f"conv_transpose{nd}d unbatched grad_input", x.shape, 100)
+    where = f"{x.shape} on {device}"
+    assert_close(to_host(y), ty.detach().numpy(), f"conv_transpose{nd}d unbatched forward", where, 100)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), f"conv_transpose{nd}d unbatched grad_input", where, 100)
 
 
 @pytest.mark.parametrize("case", [Case(2, 16, 9, 9, 12, 4, 4, stride=2, padding=1, output_padding=1),
@@ -274,57 +285,60 @@ def test_conv_transpose2d_one_and_two_threads_agree(threads, case):
 # Bad input
 
 
-def _t(shape, dtype=np.float32):
-    return fl.tensor(np.ones(shape, dtype))
+def _t(shape, dtype=np.float32, device="cpu"):
+    return fl.tensor(to_device(np.ones(shape, dtype), device))
 
 
 BAD_INPUTS = [
-    ("output_padding >= stride and dilation", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), stride=2,
-                                                                         output_padding=2),
+    ("output_padding >= stride and dilation", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)),
+                                                                            stride=2, output_padding=2),
      ValueError, r"output_padding \(2, 2\) must be smaller than either stride \(2, 2\) or dilation \(1, 1\)"),
-    ("output_padding 1d", lambda: F.conv_transpose1d(_t((1, 2, 4)), _t((2, 3, 3)), output_padding=1),
+    ("output_padding 1d", lambda _t: F.conv_transpose1d(_t((1, 2, 4)), _t((2, 3, 3)), output_padding=1),
      ValueError, r"output_padding \(1,\) must be smaller"),
-    ("channel mismatch", lambda: F.conv_transpose2d(_t((1, 3, 4, 4)), _t((2, 3, 3, 3))),
+    ("channel mismatch", lambda _t: F.conv_transpose2d(_t((1, 3, 4, 4)), _t((2, 3, 3, 3))),
      ValueError, r"input has 3 channels but weight of shape \(2, 3, 3, 3\) expects 2"),
-    ("input ndim", lambda: F.conv_transpose2d(_t((4, 4)), _t((2, 3, 3, 3))),
+    ("input ndim", lambda _t: F.conv_transpose2d(_t((4, 4)), _t((2, 3, 3, 3))),
      ValueError, r"expected 3-D \(unbatched\) or 4-D \(batched\) input, got input of shape \(4, 4\)"),
-    ("weight ndim", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3))),
+    ("weight ndim", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3))),
      ValueError, r"expected weight of 4 dims"),
-    ("bias shape", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), _t((2,)), groups=1),
+    ("bias shape", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), _t((2,)), groups=1),
      ValueError, r"expected bias of shape \(3,\), got \(2,\)"),
-    ("groups divide", lambda: F.conv_transpose2d(_t((1, 3, 4, 4)), _t((3, 1, 3, 3)), groups=2),
+    ("groups divide", lambda _t: F.conv_transpose2d(_t((1, 3, 4, 4)), _t((3, 1, 3, 3)), groups=2),
      ValueError, r"groups=2 must divide in_channels=3"),
-    ("negative padding", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), padding=-1),
+    ("negative padding", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), padding=-1),
      ValueError, r"padding must be non-negative"),
-    ("string padding", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), padding="same"),
+    ("string padding", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), padding="same"),
      ValueError, r"padding must be an int or a tuple of 2 ints"),
-    ("zero stride", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), stride=0),
+    ("zero stride", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), stride=0),
      ValueError, r"stride must be positive"),
-    ("output too small", lambda: F.conv_transpose2d(_t((1, 2, 1, 1)), _t((2, 3, 1, 1)), padding=1),
+    ("output too small", lambda _t: F.conv_transpose2d(_t((1, 2, 1, 1)), _t((2, 3, 1, 1)), padding=1),
      ValueError, r"output size \(-1, -1\) is too small"),
-    ("float16 input", lambda: F.conv_transpose2d(_t((1, 2, 4, 4), np.float16), _t((2, 3, 3, 3), np.float16)),
+    ("float16 input", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4), np.float16), _t((2, 3, 3, 3), np.float16)),
      TypeError, r"float16|dtype"),
-    ("mixed dtypes", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3), np.float64)),
+    ("mixed dtypes", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3), np.float64)),
      TypeError, r"weight must have dtype float32 like the input, got float64"),
-    ("not a tensor", lambda: F.conv_transpose2d(np.ones((1, 2, 4, 4), np.float32), _t((2, 3, 3, 3))),
+    ("not a tensor", lambda _t: F.conv_transpose2d(np.ones((1, 2, 4, 4), np.float32), _t((2, 3, 3, 3))),
      TypeError, r"argument 'input' must be a fastlayers.Tensor"),
-    ("stride tuple length", lambda: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), stride=(1, 2, 3)),
+    ("stride tuple length", lambda _t: F.conv_transpose2d(_t((1, 2, 4, 4)), _t((2, 3, 3, 3)), stride=(1, 2, 3)),
      TypeError, r"argument 'stride' must be an int or a tuple of 2 ints"),
-    ("binding channel mismatch", lambda: _C.conv_transpose2d_forward(np.ones((1, 3, 4, 4)), np.ones((2, 3, 3, 3))),
+    ("binding channel mismatch", lambda _t: _C.conv_transpose2d_forward(_t((1, 3, 4, 4), np.float64).data,
+                                                                        _t((2, 3, 3, 3), np.float64).data),
      ValueError, r"input has 3 channels but weight of shape \[2, 3, 3, 3\] expects 2"),
-    ("binding output_padding", lambda: _C.conv_transpose2d_forward(np.ones((1, 2, 4, 4)), np.ones((2, 3, 3, 3)),
-                                                                   output_padding=(1, 0)),
+    ("binding output_padding", lambda _t: _C.conv_transpose2d_forward(_t((1, 2, 4, 4), np.float64).data,
+                                                                      _t((2, 3, 3, 3), np.float64).data,
+                                                                      output_padding=(1, 0)),
      ValueError, r"output_padding \(1, 0\) must be smaller than either stride \(1, 1\) or dilation \(1, 1\)"),
-    ("binding grad_output shape", lambda: _C.conv_transpose2d_backward(np.ones((1, 3, 5, 5)), np.ones((1, 2, 4, 4)),
-                                                                       np.ones((2, 3, 3, 3))),
+    ("binding grad_output shape", lambda _t: _C.conv_transpose2d_backward(_t((1, 3, 5, 5), np.float64).data,
+                                                                          _t((1, 2, 4, 4), np.float64).data,
+                                                                          _t((2, 3, 3, 3), np.float64).data),
      ValueError, r"grad_output must have shape \[1, 3, 6, 6\], got \[1, 3, 5, 5\]"),
 ]
 
 
 @pytest.mark.parametrize("name, call, error, match", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_conv_transpose_bad_input_raises_clear_error(name, call, error, match):
+def test_conv_transpose_bad_input_raises_clear_error(name, call, error, match, device):
     with pytest.raises(error, match=match):
-        call()
+        call(functools.partial(_t, device=device))  # the arrays are made on `device`
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -359,17 +373,18 @@ def _nd(cls):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULE_ARGS, ids=_ids)
-def test_conv_transpose_module_matches_torch_with_loaded_weights(ours_cls, torch_cls, args, dtype):
+def test_conv_transpose_module_matches_torch_with_loaded_weights(ours_cls, torch_cls, args, dtype, device):
     ref = torch_cls(**args).to(torch.float64 if dtype == np.float64 else torch.float32)
     ours = ours_cls(**args).to(dtype)
     rng = np.random.default_rng(0)
     x = grid_data(rng, (2, args["in_channels"]) + ((5, 6) if _nd(ours_cls) == 2 else (7,)), dtype)
-    check_module_with_torch_weights(ours, ref, x, args["out_channels"] * int(np.prod(ours.kernel_size)) * x.size, dtype)
+    check_module_with_torch_weights(ours, ref, x, args["out_channels"] * int(np.prod(ours.kernel_size)) * x.size, dtype,
+                                    device)
 
 
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULE_ARGS, ids=_ids)
-def test_conv_transpose_module_parameters_state_dict_and_repr_match_torch(ours_cls, torch_cls, args):
-    ours, ref = ours_cls(**args), torch_cls(**args)
+def test_conv_transpose_module_parameters_state_dict_and_repr_match_torch(ours_cls, torch_cls, args, device):
+    ours, ref = ours_cls(**args, device=device), torch_cls(**args)
     assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
            [(n, tuple(p.shape)) for n, p in ref.named_parameters()]
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == \
@@ -379,8 +394,9 @@ def test_conv_transpose_module_parameters_state_dict_and_repr_match_torch(ours_c
                  "groups", "padding_mode", "transposed"):
         assert getattr(ours, attr) == getattr(ref, attr), attr
     assert all(p.dtype == np.float32 and p.requires_grad for p in ours.parameters())
-    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()})
-    np.testing.assert_array_equal(ref.weight.detach().numpy(), ours.weight.detach().numpy())
+    assert all(p.device.split(":")[0] == device for p in ours.parameters())
+    ref.load_state_dict({k: torch.from_numpy(to_host(v).copy()) for k, v in ours.state_dict().items()})
+    np.testing.assert_array_equal(ref.weight.detach().numpy(), to_host(ours.weight))
 
 
 def test_conv_transpose_default_initialization_follows_torch_bounds():
@@ -407,47 +423,48 @@ OUTPUT_SIZES = [  # (input shape, output_size); stride 2, padding 1, kernel 3: s
 ]
 
 
-def _module_pair():
+def _module_pair(device):
     ref = torch.nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1).double()
     ours = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, dtype=np.float64)
     ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
-    return ours, ref
+    return ours.to(device), ref
 
 
 @pytest.mark.parametrize("shape, output_size", OUTPUT_SIZES, ids=str)
-def test_conv_transpose2d_module_output_size_matches_torch(shape, output_size):
-    ours, ref = _module_pair()
+def test_conv_transpose2d_module_output_size_matches_torch(shape, output_size, device):
+    ours, ref = _module_pair(device)
     x = grid_data(np.random.default_rng(6), shape, np.float64)
     expected = ref(torch.from_numpy(x), output_size=output_size).detach().numpy()
-    y = ours(fl.tensor(x), output_size=output_size).detach().numpy()
-    assert_close(y, expected, "ConvTranspose2d output_size", (shape, output_size), 100)
+    y = to_host(ours(fl.tensor(to_device(x, device)), output_size=output_size))
+    assert_close(y, expected, "ConvTranspose2d output_size", (shape, output_size, device), 100)
 
 
-def test_conv_transpose2d_module_output_size_length_error_matches_torch():
-    ours, ref = _module_pair()
+def test_conv_transpose2d_module_output_size_length_error_matches_torch(device):
+    ours, ref = _module_pair(device)
     x = np.ones((3, 5, 5))
     with pytest.raises(ValueError) as torch_err:
         ref(torch.from_numpy(x), output_size=[3, 4, 10, 10])
     with pytest.raises(ValueError) as ours_err:
-        ours(fl.tensor(x), output_size=[3, 4, 10, 10])
+        ours(fl.tensor(to_device(x, device)), output_size=[3, 4, 10, 10])
     assert str(ours_err.value) == str(torch_err.value)
     assert "output_size must have 2 or 3 elements (got 4)" in str(ours_err.value)
 
 
-def test_conv_transpose1d_module_output_size_matches_torch():
+def test_conv_transpose1d_module_output_size_matches_torch(device):
     ref = torch.nn.ConvTranspose1d(2, 3, 4, stride=3).double()
     ours = nn.ConvTranspose1d(2, 3, 4, stride=3, dtype=np.float64)
     ours.load_state_dict({k: v.numpy() for k, v in ref.state_dict().items()})
+    ours.to(device)
     x = grid_data(np.random.default_rng(7), (2, 2, 5), np.float64)
     for size in ([16], [17], [18], (2, 3, 18)):
-        assert_close(ours(fl.tensor(x), output_size=size).detach().numpy(),
+        assert_close(to_host(ours(fl.tensor(to_device(x, device)), output_size=size)),
                      ref(torch.from_numpy(x), output_size=list(size)).detach().numpy(), "ConvTranspose1d output_size",
-                     size, 100)
+                     (size, device), 100)
 
 
-def test_conv_transpose_module_impossible_output_size_raises_like_torch():
-    m = nn.ConvTranspose2d(3, 4, 3, stride=2)
-    x = fl.tensor(np.ones((1, 3, 5, 5), np.float32))
+def test_conv_transpose_module_impossible_output_size_raises_like_torch(device):
+    m = nn.ConvTranspose2d(3, 4, 3, stride=2, device=device)
+    x = fl.tensor(to_device(np.ones((1, 3, 5, 5), np.float32), device))
     with pytest.raises(ValueError, match=r"requested an output size of \[13, 12\], but valid sizes range from "
                                          r"\[11, 11\] to \[12, 12\] \(for an input of \(5, 5\)\)"):
         m(x, output_size=[13, 12])

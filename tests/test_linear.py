@@ -1,7 +1,9 @@
 """Linear against torch: F.linear over a table of shapes (1-D, 2-D and 3-D input, M = 1, odd sizes, no bias,
 K below and above the dot-kernel step, reductions over several blocks), float32 and float64, forward and every
 gradient, both SIMD paths and every implementation against the C++ reference; finite differences; non-contiguous
-input and weight; thread-count independence; the nn.Linear module (init, repr, state_dict); bad input."""
+input and weight; thread-count independence; the nn.Linear module (init, repr, state_dict); bad input. The
+semantic tests also run on the GPU (`device` / `simd_device`; skipped with "no CUDA device" where none is
+present), torch staying the oracle on the CPU."""
 import math
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data
+from conftest import assert_close, grid_data, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = lambda d: np.dtype(d).name  # noqa: E731
@@ -52,13 +54,14 @@ def make_case(case, dtype, seed=0):
     return x, w, b, dy
 
 
-def run_ours(x, w, b, dy):
+def run_ours(x, w, b, dy, device):
+    x, w, b, dy = (to_device(a, device) for a in (x, w, b, dy))
     tx = fl.Tensor(x, requires_grad=True)
     tw = fl.Tensor(w, requires_grad=True)
     tb = fl.Tensor(b, requires_grad=True) if b is not None else None
     y = F.linear(tx, tw, tb)
     y.backward(fl.Tensor(dy))
-    return y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), None if tb is None else tb.grad.numpy()
+    return to_host(y), to_host(tx.grad), to_host(tw.grad), None if tb is None else to_host(tb.grad)
 
 
 def run_torch(x, w, b, dy):
@@ -83,14 +86,15 @@ def compare(ours, ref, case, dtype, label):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_linear_matches_torch_forward_and_gradients(case, dtype, simd):
+def test_linear_matches_torch_forward_and_gradients(case, dtype, simd_device):
     x, w, b, dy = make_case(case, dtype)
-    compare(run_ours(x, w, b, dy), run_torch(x, w, b, dy), case, dtype, simd)
+    label = f"{_C.simd_level()} on cpu" if simd_device == "cpu" else simd_device
+    compare(run_ours(x, w, b, dy, simd_device), run_torch(x, w, b, dy), case, dtype, label)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", CASES[:3] + CASES[9:12], ids=case_id)
-def test_linear_random_data_matches_torch(case, dtype):
+def test_linear_random_data_matches_torch(case, dtype, device):
     """Off-grid data: rounding differences only, within a tolerance scaled by the reduction length."""
     shape, n, bias = case
     rng = np.random.default_rng(3)
@@ -98,14 +102,15 @@ def test_linear_random_data_matches_torch(case, dtype):
     w = rng.standard_normal((n, shape[-1])).astype(dtype)
     b = rng.standard_normal(n).astype(dtype) if bias else None
     dy = rng.standard_normal(shape[:-1] + (n,)).astype(dtype)
-    ours, ref = run_ours(x, w, b, dy), run_torch(x, w, b, dy)
+    ours, ref = run_ours(x, w, b, dy, device), run_torch(x, w, b, dy)
     rows = math.prod(shape[:-1])
     for name, a, r, k in zip(["output", "grad_input", "grad_weight", "grad_bias"], ours, ref,
                              [shape[-1], n, rows, rows]):
         if r is not None:
             scale = np.sqrt(k) * (np.abs(r).max() + 1)
             err = np.abs(a.astype(np.float64) - r).max()
-            assert err <= 16 * np.finfo(dtype).eps * scale, f"linear {name} {case_id(case)}: largest error {err:.3g}"
+            assert err <= 16 * np.finfo(dtype).eps * scale, \
+                f"linear {name} {case_id(case)} on {device}: largest error {err:.3g}"
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c[0][0] != 0][:10], ids=case_id)
@@ -138,22 +143,27 @@ def test_linear_kernels_match_reference_every_implementation(simd):
     assert _C.linear_impl(np.zeros((2, 3)), np.zeros((4, 3)), "backward_data").startswith("gemm m2k3n4")
 
 
-def test_linear_non_contiguous_input_and_weight():
+def test_linear_non_contiguous_input_and_weight(device):
     rng = np.random.default_rng(2)
     xb = grid_data(rng, (20, 6, 9), np.float64)
-    x = xb[::2, :, 1:].transpose(0, 2, 1)  # (10, 8, 6), strided
     wb = grid_data(rng, (6, 14), np.float64)
-    w = wb.T[::2]                         # (7, 6), transposed and strided
-    b = grid_data(rng, (14,), np.float64)[::2]
+    bb = grid_data(rng, (14,), np.float64)
     dy = grid_data(rng, (10, 8, 7), np.float64)
-    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+
+    def views(xb, wb, bb):  # input (10, 8, 6) strided; weight (7, 6) transposed and strided; bias strided
+        return xb[::2, :, 1:].transpose(0, 2, 1), wb.T[::2], bb[::2]
+
+    x, w, b = views(xb, wb, bb)  # on the host, for torch
+    # The views are taken where the arrays live, so that our kernels get strided memory on the GPU too.
+    xd, wd, bd = views(*(to_device(a, device) for a in (xb, wb, bb)))
+    assert not xd.flags.c_contiguous and not wd.flags.c_contiguous and not bd.flags.c_contiguous
     case = ((10, 8, 6), 7, True)
-    compare(run_ours(x, w, b, dy), run_torch(np.ascontiguousarray(x), np.ascontiguousarray(w), b, dy), case,
-            np.float64, "non-contiguous")
+    compare(run_ours(xd, wd, bd, dy, device), run_torch(np.ascontiguousarray(x), np.ascontiguousarray(w), b, dy),
+            case, np.float64, f"non-contiguous on {device}")
     # transposed weight through the autograd (Tensor.t()), as a user would write x @ W.t()
-    tw = fl.Tensor(np.ascontiguousarray(w.T), requires_grad=True)
-    y = F.linear(fl.Tensor(x), tw.t())
-    assert_close(y.detach().numpy(), np.ascontiguousarray(x) @ w.T, "linear", "weight.t()", 6)
+    tw = fl.Tensor(to_device(np.ascontiguousarray(w.T), device), requires_grad=True)
+    y = F.linear(fl.Tensor(xd), tw.t())
+    assert_close(to_host(y), np.ascontiguousarray(x) @ w.T, "linear", f"weight.t() on {device}", 6)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
@@ -174,72 +184,80 @@ def test_linear_bitwise_independent_of_thread_count(shape, dtype, threads):
         assert np.array_equal(a, c), f"linear {name} {shape}: 1 and 2 threads differ by {np.abs(a - c).max():.3g}"
 
 
-def test_linear_backward_mask_and_needs_input_grad():
+def test_linear_backward_mask_and_needs_input_grad(device):
     rng = np.random.default_rng(0)
     x, w, dy = rng.standard_normal((4, 5)), rng.standard_normal((3, 5)), rng.standard_normal((4, 3))
-    gx, gw, gb = _C.linear_backward(dy, x, w, (False, True, False))
-    assert gx is None and gb is None and np.allclose(gw, dy.T @ x)
+    gx, gw, gb = _C.linear_backward(*(to_device(a, device) for a in (dy, x, w)), (False, True, False))
+    assert gx is None and gb is None and np.allclose(to_host(gw), dy.T @ x)
     # only the weight requires grad: the input gradient is never asked for
-    tw = fl.Tensor(w, requires_grad=True)
-    tx = fl.Tensor(x)
+    tw = fl.Tensor(to_device(w, device), requires_grad=True)
+    tx = fl.Tensor(to_device(x, device))
     F.linear(tx, tw).sum().backward()
-    assert tx.grad is None and np.allclose(tw.grad.numpy(), np.ones((4, 3)).T @ x)
+    assert tx.grad is None and np.allclose(to_host(tw.grad), np.ones((4, 3)).T @ x)
 
 
-def test_linear_empty_batch_and_zero_in_features():
-    y = F.linear(fl.Tensor(np.zeros((0, 3))), fl.Tensor(np.ones((2, 3))), fl.Tensor(np.ones(2)))
+def test_linear_empty_batch_and_zero_in_features(device):
+    def t(a, requires_grad=False):
+        return fl.Tensor(to_device(a, device), requires_grad=requires_grad)
+
+    y = F.linear(t(np.zeros((0, 3))), t(np.ones((2, 3))), t(np.ones(2)))
     assert y.shape == (0, 2)
     b = np.arange(4.0)
-    y = F.linear(fl.Tensor(np.zeros((3, 0))), fl.Tensor(np.zeros((4, 0))), fl.Tensor(b))
-    np.testing.assert_array_equal(y.numpy(), np.tile(b, (3, 1)))
-    tw = fl.Tensor(np.ones((2, 3)), requires_grad=True)
-    F.linear(fl.Tensor(np.zeros((0, 3))), tw).sum().backward()
-    np.testing.assert_array_equal(tw.grad.numpy(), np.zeros((2, 3)))
+    y = F.linear(t(np.zeros((3, 0))), t(np.zeros((4, 0))), t(b))
+    np.testing.assert_array_equal(to_host(y), np.tile(b, (3, 1)))
+    tw = t(np.ones((2, 3)), requires_grad=True)
+    F.linear(t(np.zeros((0, 3))), tw).sum().backward()
+    np.testing.assert_array_equal(to_host(tw.grad), np.zeros((2, 3)))
 
 
-def test_linear_vector_weight_and_broadcast_bias_as_torch():
+def test_linear_vector_weight_and_broadcast_bias_as_torch(device):
     rng = np.random.default_rng(0)
     x, w, w2 = rng.standard_normal((2, 4, 5)), rng.standard_normal(5), rng.standard_normal((3, 5))
     for args in [(w,), (w2, rng.standard_normal(1)), (w2, rng.standard_normal((4, 3))), (w[None], np.array(0.5))]:
-        ours = F.linear(fl.Tensor(x), *[fl.Tensor(a) for a in args]).numpy()
+        ours = to_host(F.linear(fl.Tensor(to_device(x, device)), *[fl.Tensor(to_device(a, device)) for a in args]))
         ref = TF.linear(torch.tensor(x), *[torch.tensor(a) for a in args]).numpy()
         assert ours.shape == ref.shape, f"linear weight {args[0].shape}: shape {ours.shape} != {ref.shape}"
-        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12, err_msg=f"linear on {device}")
     # the gradient reaches a broadcast bias summed over the broadcast dimensions
-    tb = fl.Tensor(np.zeros((4, 1)), requires_grad=True)
-    F.linear(fl.Tensor(x), fl.Tensor(w2), tb).sum().backward()
-    np.testing.assert_array_equal(tb.grad.numpy(), np.full((4, 1), 6.0))
+    tb = fl.Tensor(to_device(np.zeros((4, 1)), device), requires_grad=True)
+    F.linear(fl.Tensor(to_device(x, device)), fl.Tensor(to_device(w2, device)), tb).sum().backward()
+    np.testing.assert_array_equal(to_host(tb.grad), np.full((4, 1), 6.0))
 
 
-def test_linear_bad_inputs_name_the_argument():
-    x = fl.Tensor(np.zeros((2, 5), np.float32))
-    w = fl.Tensor(np.zeros((3, 5), np.float32))
+def test_linear_bad_inputs_name_the_argument(device):
+    def a(shape, dtype=np.float64):  # an array on `device`
+        return to_device(np.zeros(shape, dtype), device)
+
+    x = fl.Tensor(a((2, 5), np.float32))
+    w = fl.Tensor(a((3, 5), np.float32))
     with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x4 and 5x3\)"):
-        F.linear(fl.Tensor(np.zeros((2, 4), np.float32)), w)
+        F.linear(fl.Tensor(a((2, 4), np.float32)), w)
     with pytest.raises(ValueError, match=r"bias must have shape \(3,\) or broadcast to the output shape \(2, 3\), "
                                          r"got \(4,\)"):
-        F.linear(x, w, fl.Tensor(np.zeros(4, np.float32)))
+        F.linear(x, w, fl.Tensor(a(4, np.float32)))
     with pytest.raises(TypeError, match="weight must have dtype float32"):
-        F.linear(x, fl.Tensor(np.zeros((3, 5))))
-    with pytest.raises(TypeError, match="input must have dtype float32 or float64"):
-        F.linear(fl.Tensor(np.zeros((2, 5), np.int64)), w)
+        F.linear(x, fl.Tensor(a((3, 5))))
+    # float16 and bfloat16 are accepted on the GPU only (half kernels)
+    allowed = "float32 or float64" if device == "cpu" else "float16, bfloat16, float32 or float64"
+    with pytest.raises(TypeError, match=f"input must have dtype {allowed}"):
+        F.linear(fl.Tensor(a((2, 5), np.int64)), w)
     with pytest.raises(TypeError, match="argument 'weight' must be a fastlayers.Tensor"):
-        F.linear(x, np.zeros((3, 5), np.float32))
+        F.linear(x, a((3, 5), np.float32))
     with pytest.raises(RuntimeError, match="at least 1D"):
-        F.linear(fl.Tensor(np.float32(1.0)), w)
+        F.linear(fl.Tensor(to_device(np.asarray(1.0, np.float32), device)), w)
     with pytest.raises(ValueError, match="weight must be 2-D"):
-        F.linear(x, fl.Tensor(np.zeros((3, 5, 1), np.float32)))
+        F.linear(x, fl.Tensor(a((3, 5, 1), np.float32)))
     with pytest.raises(ValueError, match="input must be 2-D"):
-        _C.linear_forward(np.zeros(5, np.float32), np.zeros((3, 5), np.float32))
+        _C.linear_forward(a(5, np.float32), a((3, 5), np.float32))
     with pytest.raises(ValueError, match="cannot be multiplied"):
-        _C.linear_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((3, 5)))
+        _C.linear_backward(a((2, 3)), a((2, 4)), a((3, 5)))
     with pytest.raises(ValueError, match="grad_output must have shape"):
-        _C.linear_backward(np.zeros((2, 4)), np.zeros((2, 5)), np.zeros((3, 5)))
+        _C.linear_backward(a((2, 4)), a((2, 5)), a((3, 5)))
     with pytest.raises(ValueError, match="out_features must be a non-negative int"):
         nn.Linear(3, -1)
 
 
-def test_linear_module_matches_torch_init_repr_and_state_dict():
+def test_linear_module_matches_torch_init_repr_and_state_dict(device):
     fl.manual_seed(0)
     m = nn.Linear(256, 200)
     tm = torch.nn.Linear(256, 200)
@@ -253,14 +271,15 @@ def test_linear_module_matches_torch_init_repr_and_state_dict():
     assert np.abs(b).max() <= bound and np.abs(b).max() > 0.9 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound  # uniform on [-bound, bound]
     assert nn.Linear(3, 4, dtype=np.float64).weight.dtype == np.float64
-    # load torch's weights and agree on a batch
+    # load torch's weights and agree on a batch (the initialization above is made on the CPU on every device)
     m.load_state_dict(tm.state_dict())
+    assert m.to(device) is m and m.weight.device.split(":")[0] == device
     x = np.random.default_rng(0).standard_normal((3, 256)).astype(np.float32)
-    assert_close(m(fl.Tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(), "nn.Linear", "torch weights", 256,
-                 np.float32)
+    assert_close(to_host(m(fl.Tensor(to_device(x, device)))), tm(torch.tensor(x)).detach().numpy(), "nn.Linear",
+                 f"torch weights on {device}", 256, np.float32)
 
 
-def test_linear_module_trains_like_torch():
+def test_linear_module_trains_like_torch(device):
     """Three SGD steps of a two-layer MLP from the same weights give the same weights as torch."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 12))
@@ -268,21 +287,23 @@ def test_linear_module_trains_like_torch():
     ours = nn.Sequential(nn.Linear(12, 8, dtype=np.float64), nn.Linear(8, 3, dtype=np.float64))
     ref = torch.nn.Sequential(torch.nn.Linear(12, 8), torch.nn.Linear(8, 3)).double()
     ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    ours.to(device)
+    x_ours, target_ours = fl.Tensor(to_device(x, device)), fl.Tensor(to_device(target, device))
     opt = fl.optim.SGD(ours.parameters(), lr=0.1)
     topt = torch.optim.SGD(ref.parameters(), lr=0.1)
     for _ in range(3):
         opt.zero_grad()
-        ((ours(fl.Tensor(x)) - fl.Tensor(target)) ** 2).mean().backward()
+        ((ours(x_ours) - target_ours) ** 2).mean().backward()
         opt.step()
         topt.zero_grad()
         ((ref(torch.tensor(x)) - torch.tensor(target)) ** 2).mean().backward()
         topt.step()
     for (k, v), (tk, tv) in zip(ours.state_dict().items(), ref.state_dict().items()):
         assert k == tk
-        np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(to_host(v), tv.numpy(), rtol=1e-10, atol=1e-12, err_msg=f"{k} on {device}")
 
 
-def test_lenet_like_model_forward_and_gradients_match_torch():
+def test_lenet_like_model_forward_and_gradients_match_torch(device):
     """The LeNet of the benchmark table, built from fastlayers modules alone, against torch (float64, batch 3)."""
     def build(lib, **dt):
         return lib.Sequential(lib.Conv2d(1, 32, 5, **dt), lib.ReLU(), lib.MaxPool2d(3), lib.Conv2d(32, 64, 5, **dt),
@@ -292,12 +313,14 @@ def test_lenet_like_model_forward_and_gradients_match_torch():
     ours = build(nn, dtype=np.float64)
     ref = build(torch.nn).double()
     ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    ours.to(device)
     x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
-    y = ours(fl.Tensor(x))
+    y = ours(fl.Tensor(to_device(x, device)))
     ry = ref(torch.tensor(x))
     assert y.shape == (3, 10)
-    np.testing.assert_allclose(y.detach().numpy(), ry.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(to_host(y), ry.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=f"output on {device}")
     (y * y).sum().backward()
     (ry * ry).sum().backward()
     for (name, p), (_, q) in zip(ours.named_parameters(), ref.named_parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(to_host(p.grad), q.grad.numpy(), rtol=1e-9, atol=1e-10,
+                                   err_msg=f"{name} on {device}")

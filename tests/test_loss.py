@@ -2,7 +2,9 @@
 all-ignored inputs, label smoothing, probability targets, spatial and unbatched inputs), float32 and float64,
 the value and the gradient w.r.t. the input (and the target where torch gives one); gradcheck in float64 for
 every loss; the fused C++ cross-entropy on every SIMD path, against its naive reference, with 1 and 2 threads;
-non-contiguous inputs; modules (defaults, buffers, state_dict); bad input raising torch's errors."""
+non-contiguous inputs; modules (defaults, buffers, state_dict); bad input raising torch's errors.
+cross_entropy and nll_loss (fused kernels with a CUDA path) are also checked on the GPU (`device` /
+`simd_device`; skipped with "no CUDA device" where none is present), torch staying the oracle on the CPU."""
 import numpy as np
 import pytest
 import torch
@@ -12,20 +14,21 @@ import fastlayers as fl
 from fastlayers import _C, nn
 from fastlayers.autograd import gradcheck
 from fastlayers.nn import functional as F
-from conftest import assert_close
+from conftest import DEVICES, assert_close, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
 
 
-def _run(fn, arrays, grad_mask, upstream_seed=0):
-    """fn(*tensors) for fastlayers and torch arrays; returns (value, grads of the arrays in grad_mask)."""
-    ours = [fl.Tensor(a.copy(), requires_grad=bool(m)) if isinstance(a, np.ndarray) else a
+def _run(fn, arrays, grad_mask, device="cpu", upstream_seed=0):
+    """fn(*tensors) on `device` for host arrays; returns (value, grads of the arrays in grad_mask, the upstream
+    gradient), all on the host."""
+    ours = [fl.Tensor(to_device(a.copy(), device), requires_grad=bool(m)) if isinstance(a, np.ndarray) else a
             for a, m in zip(arrays, grad_mask)]
     out = fn(*ours)
     g = np.random.default_rng(upstream_seed).uniform(0.5, 1.5, size=out.shape).astype(out.dtype)
-    out.backward(fl.Tensor(g))
-    return out.detach().numpy(), [t.grad.numpy() if m else None for t, m in zip(ours, grad_mask)], g
+    out.backward(fl.Tensor(to_device(g, device)))
+    return to_host(out), [to_host(t.grad) if m else None for t, m in zip(ours, grad_mask)], g
 
 
 def _run_torch(fn, arrays, grad_mask, g):
@@ -35,8 +38,9 @@ def _run_torch(fn, arrays, grad_mask, g):
     return out.detach().numpy(), [t.grad.numpy() if m else None for t, m in zip(ts, grad_mask)]
 
 
-def check_against_torch(op, case, ours_fn, torch_fn, arrays, grad_mask, dtype, reduction_len):
-    value, grads, g = _run(ours_fn, arrays, grad_mask)
+def check_against_torch(op, case, ours_fn, torch_fn, arrays, grad_mask, dtype, reduction_len, device="cpu"):
+    value, grads, g = _run(ours_fn, arrays, grad_mask, device)
+    case = f"{case} on {device}"
     expected, expected_grads = _run_torch(torch_fn, arrays, grad_mask, g)
     assert value.dtype == expected.dtype, f"{op} {case}: dtype {value.dtype} != torch's {expected.dtype}"
     assert_close(value, expected, op, f"{case} value", reduction_len, dtype)
@@ -45,8 +49,8 @@ def check_against_torch(op, case, ours_fn, torch_fn, arrays, grad_mask, dtype, r
             assert_close(ours, theirs, op, f"{case} grad of argument {i}", reduction_len, dtype)
 
 
-def _t(a):
-    return fl.Tensor(a)
+def _t(a, device="cpu"):
+    return fl.Tensor(to_device(a, device))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -96,56 +100,57 @@ def _ce_id(case):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CE_CASES, ids=_ce_id)
-def test_cross_entropy_matches_torch(case, dtype, reduction, simd):
+def test_cross_entropy_matches_torch(case, dtype, reduction, simd_device):
+    device = simd_device
     shape, prob, weighted, ii, some, eps = case
     x, t, w = _ce_data(shape, prob, weighted, ii, some, dtype)
     kw = dict(ignore_index=ii, reduction=reduction, label_smoothing=eps)
     mask = [True, prob]
     check_against_torch(
-        "cross_entropy", f"{_ce_id(case)} {reduction} {simd}",
-        lambda a, b: F.cross_entropy(a, b if prob else _t(t), None if w is None else _t(w), **kw),
+        "cross_entropy", f"{_ce_id(case)} {reduction}" + (f" {_C.simd_level()}" if device == "cpu" else ""),
+        lambda a, b: F.cross_entropy(a, b if prob else _t(t, device), None if w is None else _t(w, device), **kw),
         lambda a, b: TF.cross_entropy(a, b if prob else torch.tensor(t), None if w is None else torch.tensor(w), **kw),
-        [x, t if prob else None], mask, dtype, shape[1] * (1 if reduction == "none" else x.size // shape[1]))
+        [x, t if prob else None], mask, dtype, shape[1] * (1 if reduction == "none" else x.size // shape[1]), device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", [c for c in CE_CASES if not c[1]], ids=_ce_id)
-def test_nll_loss_matches_torch(case, dtype, reduction):
+def test_nll_loss_matches_torch(case, dtype, reduction, device):
     shape, _, weighted, ii, some, _ = case
     x, t, w = _ce_data(shape, False, weighted, ii, some, dtype, seed=1)
     kw = dict(ignore_index=ii, reduction=reduction)
     check_against_torch(
         "nll_loss", f"{_ce_id(case)} {reduction}",
-        lambda a: F.nll_loss(a, _t(t), None if w is None else _t(w), **kw),
+        lambda a: F.nll_loss(a, _t(t, device), None if w is None else _t(w, device), **kw),
         lambda a: TF.nll_loss(a, torch.tensor(t), None if w is None else torch.tensor(w), **kw),
-        [x], [True], dtype, x.size // shape[1])
+        [x], [True], dtype, x.size // shape[1], device)
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.2])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
-def test_all_ignored_targets_give_nan_mean_zero_sum_and_zero_grad(op, weighted, eps):
+def test_all_ignored_targets_give_nan_mean_zero_sum_and_zero_grad(op, weighted, eps, device):
     x = np.random.default_rng(2).normal(size=(4, 5))
     t = np.full(4, -100, dtype=np.int64)
     w = np.linspace(0.5, 2, 5) if weighted else None
     kw = dict(label_smoothing=eps) if op == "cross_entropy" else {}
     ours_f, torch_f = getattr(F, op), getattr(TF, op)
     for reduction in REDUCTIONS:
-        a = fl.Tensor(x.copy(), requires_grad=True)
-        out = ours_f(a, _t(t), None if w is None else _t(w), reduction=reduction, **kw)
+        a = fl.Tensor(to_device(x.copy(), device), requires_grad=True)
+        out = ours_f(a, _t(t, device), None if w is None else _t(w, device), reduction=reduction, **kw)
         b = torch.tensor(x, requires_grad=True)
         exp = torch_f(b, torch.tensor(t), None if w is None else torch.tensor(w), reduction=reduction, **kw)
-        np.testing.assert_array_equal(out.detach().numpy(), exp.detach().numpy(), err_msg=f"{op} {reduction}")
+        np.testing.assert_array_equal(to_host(out), exp.detach().numpy(), err_msg=f"{op} {reduction} on {device}")
         out.sum().backward()
         exp.sum().backward()
-        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy(), err_msg=f"{op} {reduction} grad")
-    assert np.isnan(F.cross_entropy(_t(x), _t(t)).item())
+        np.testing.assert_array_equal(to_host(a.grad), b.grad.numpy(), err_msg=f"{op} {reduction} grad on {device}")
+    assert np.isnan(F.cross_entropy(_t(x, device), _t(t, device)).item())
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_unbatched_cross_entropy_and_nll(dtype, reduction):
+def test_unbatched_cross_entropy_and_nll(dtype, reduction, device):
     rng = np.random.default_rng(3)
     x = rng.normal(size=7).astype(dtype)
     t = np.array(4, dtype=np.int64)
@@ -154,23 +159,23 @@ def test_unbatched_cross_entropy_and_nll(dtype, reduction):
     for eps in (0.0, 0.1):
         kw = dict(reduction=reduction, label_smoothing=eps)
         check_against_torch("cross_entropy", f"(C,) index target ls{eps}",
-                            lambda a: F.cross_entropy(a, _t(t), _t(w), **kw),
+                            lambda a: F.cross_entropy(a, _t(t, device), _t(w, device), **kw),
                             lambda a: TF.cross_entropy(a, torch.tensor(t), torch.tensor(w), **kw), [x], [True],
-                            dtype, 7)
+                            dtype, 7, device)
         check_against_torch("cross_entropy", f"(C,) probability target ls{eps}",
                             lambda a, b: F.cross_entropy(a, b, **kw), lambda a, b: TF.cross_entropy(a, b, **kw),
-                            [x, p], [True, True], dtype, 7)
-    check_against_torch("nll_loss", "(C,)", lambda a: F.nll_loss(a, _t(t), reduction=reduction),
-                        lambda a: TF.nll_loss(a, torch.tensor(t), reduction=reduction), [x], [True], dtype, 7)
+                            [x, p], [True, True], dtype, 7, device)
+    check_against_torch("nll_loss", "(C,)", lambda a: F.nll_loss(a, _t(t, device), reduction=reduction),
+                        lambda a: TF.nll_loss(a, torch.tensor(t), reduction=reduction), [x], [True], dtype, 7, device)
 
 
-def test_uint8_targets_and_legacy_reduction_arguments():
+def test_uint8_targets_and_legacy_reduction_arguments(device):
     x = np.random.default_rng(4).normal(size=(6, 4))
     t = np.array([0, 1, 2, 3, 0, 1], dtype=np.uint8)
-    ours = F.cross_entropy(_t(x), _t(t)).item()
+    ours = F.cross_entropy(_t(x, device), _t(t, device)).item()
     assert ours == pytest.approx(TF.cross_entropy(torch.tensor(x), torch.tensor(t)).item(), rel=1e-12)
     with pytest.warns(UserWarning):
-        s = F.nll_loss(_t(x), _t(t.astype(np.int64)), size_average=False)
+        s = F.nll_loss(_t(x, device), _t(t.astype(np.int64), device), size_average=False)
     assert s.item() == pytest.approx(TF.nll_loss(torch.tensor(x), torch.tensor(t.astype(np.int64)),
                                                  reduction="sum").item(), rel=1e-12)
 
@@ -213,25 +218,34 @@ def test_cross_entropy_independent_of_thread_count(shape, threads, simd):
                 np.testing.assert_array_equal(a, b, err_msg=f"cross_entropy {shape} ls{eps}: 1 vs 2 threads")
 
 
-def test_cross_entropy_non_contiguous_input_and_target():
+def test_cross_entropy_non_contiguous_input_and_target(device):
     rng = np.random.default_rng(8)
-    x = rng.normal(size=(10, 6)).T  # (6, 10) with strides of a transpose
-    t = rng.integers(0, 10, size=12)[::2]
-    p = rng.uniform(size=(10, 6)).T
-    a = fl.Tensor(x, requires_grad=True)
-    out = F.cross_entropy(a, _t(t), label_smoothing=0.1)
+    bases = rng.normal(size=(10, 6)), rng.integers(0, 10, size=12), rng.uniform(size=(10, 6))
+
+    def views(xb, tb, pb):  # logits (6, 10) with strides of a transpose, targets strided, probabilities transposed
+        return xb.T, tb[::2], pb.T
+
+    x, t, p = views(*bases)  # on the host, for torch
+    # The views are taken where the arrays live, so that our kernels get strided memory on the GPU too.
+    xd, td, pd = views(*(to_device(v, device) for v in bases))
+    assert not xd.flags.c_contiguous and not td.flags.c_contiguous and not pd.flags.c_contiguous
+    a = fl.Tensor(xd, requires_grad=True)
+    out = F.cross_entropy(a, fl.Tensor(td), label_smoothing=0.1)
     out.backward()
     b = torch.tensor(x, requires_grad=True)
     exp = TF.cross_entropy(b, torch.tensor(t), label_smoothing=0.1)
     exp.backward()
-    assert_close(out.detach().numpy(), exp.detach().numpy(), "cross_entropy", "non-contiguous", 60)
-    assert_close(a.grad.numpy(), b.grad.numpy(), "cross_entropy", "non-contiguous grad", 10)
-    assert_close(F.cross_entropy(_t(x), _t(p)).numpy(), TF.cross_entropy(torch.tensor(x), torch.tensor(p)).numpy(),
-                 "cross_entropy", "non-contiguous probability target", 60)
+    assert_close(to_host(out), exp.detach().numpy(), "cross_entropy", f"non-contiguous on {device}", 60)
+    assert_close(to_host(a.grad), b.grad.numpy(), "cross_entropy", f"non-contiguous grad on {device}", 10)
+    assert_close(to_host(F.cross_entropy(fl.Tensor(xd), fl.Tensor(pd))),
+                 TF.cross_entropy(torch.tensor(x), torch.tensor(p)).numpy(),
+                 "cross_entropy", f"non-contiguous probability target on {device}", 60)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Element-wise losses
+# CPU only: they are numpy inside autograd Functions, and their reductions (functional._reduce_array,
+# _expand_grad) go through np.asarray, which refuses CuPy arrays; so they have no GPU path to test yet.
 
 def _pair(shape, dtype, seed, target_range=(-2, 2), input_range=(-2, 2)):
     rng = np.random.default_rng(seed)
@@ -432,12 +446,19 @@ MODULES = [
 ]
 
 
-@pytest.mark.parametrize("name,kwargs,buffers", MODULES, ids=[m[0] for m in MODULES])
-def test_loss_module_matches_torch(name, kwargs, buffers):
+# Every module on the CPU; the fused ones (NLLLoss, CrossEntropyLoss) also on the GPU, the element-wise ones having
+# no GPU path yet (see "Element-wise losses").
+MODULE_DEVICES = [pytest.param(*m, "cpu", id=f"{m[0]}-cpu") for m in MODULES] + [
+    pytest.param(*m, "cuda", id=f"{m[0]}-cuda", marks=DEVICES[1].marks) for m in MODULES
+    if m[0] in ("NLLLoss", "CrossEntropyLoss")]
+
+
+@pytest.mark.parametrize("name,kwargs,buffers,device", MODULE_DEVICES)
+def test_loss_module_matches_torch(name, kwargs, buffers, device):
     rng = np.random.default_rng(18)
     c = 4
     extra = {b: rng.uniform(0.5, 2, c) for b in buffers}
-    ours = getattr(nn, name)(**kwargs, **{k: _t(v) for k, v in extra.items()})
+    ours = getattr(nn, name)(**kwargs, **{k: _t(v, device) for k, v in extra.items()})
     theirs = getattr(torch.nn, name)(**kwargs, **{k: torch.tensor(v) for k, v in extra.items()})
     assert sorted(ours.state_dict().keys()) == sorted(theirs.state_dict().keys())
     for attr in ("reduction", "ignore_index", "label_smoothing", "beta", "delta", "margin", "p", "log_target"):
@@ -450,9 +471,9 @@ def test_loss_module_matches_torch(name, kwargs, buffers):
         args = [x, rng.uniform(size=(3, c)), np.sign(rng.normal(size=(3, c)))]
     else:
         args = [x, rng.uniform(0.1, 0.9, size=(3, c))]
-    out = ours(*[_t(a) for a in args])
+    out = ours(*[_t(a, device) for a in args])
     exp = theirs(*[torch.tensor(a) for a in args])
-    assert_close(out.numpy(), exp.numpy(), name, str(kwargs), 12)
+    assert_close(to_host(out), exp.numpy(), name, f"{kwargs} on {device}", 12)
 
 
 def test_loss_module_defaults_match_torch():
@@ -474,7 +495,13 @@ def _raises(exc, match, fn):
         fn()
 
 
-def test_cross_entropy_bad_input_raises_like_torch():
+def test_cross_entropy_bad_input_raises_like_torch(device):
+    def _t(a):  # the module's helper, on `device`
+        return fl.Tensor(to_device(a, device))
+
+    def on(*arrays):  # arrays on `device`, for the C++ door
+        return [to_device(a, device) for a in arrays]
+
     x = _t(np.zeros((4, 5), np.float32))
     _raises(RuntimeError, "expected target dtype to be Long or Byte, but got Float",
             lambda: F.cross_entropy(x, _t(np.array([0, 1, 2, 3], np.float32))))
@@ -499,9 +526,9 @@ def test_cross_entropy_bad_input_raises_like_torch():
     _raises(TypeError, "must be a fastlayers.Tensor", lambda: F.cross_entropy(np.zeros((4, 5)), _t(np.zeros(4))))
     # the C++ door checks on its own too: a float32 weight with a float64 input
     _raises(TypeError, "weight must have dtype float64", lambda: _C.cross_entropy_forward(
-        np.zeros((2, 3)), np.zeros(2, np.int64), np.ones(3, np.float32)))
-    _raises(ValueError, "target must have shape", lambda: _C.nll_loss_forward(np.zeros((2, 3)),
-                                                                            np.zeros(3, np.int64)))
+        *on(np.zeros((2, 3)), np.zeros(2, np.int64), np.ones(3, np.float32))))
+    _raises(ValueError, "target must have shape", lambda: _C.nll_loss_forward(*on(np.zeros((2, 3)),
+                                                                                np.zeros(3, np.int64))))
 
 
 def test_elementwise_loss_bad_input_raises_like_torch():

@@ -1,12 +1,14 @@
 """nn.Conv2d / nn.Conv1d and the Module system against torch.nn: constructor arguments, parameter names,
-shapes, default initialization, state_dict round trips both ways, padding modes, repr."""
+shapes, default initialization, state_dict round trips both ways, padding modes, repr. Module behavior is also
+checked on the GPU (`device`; skipped with "no CUDA device" where none is present); initialization (made on
+the CPU, then moved) and constructor argument checks are device-free and run once."""
 import numpy as np
 import pytest
 import torch
 
 import fastlayers as fl
 from fastlayers import nn
-from conftest import check_module_with_torch_weights, grid_data
+from conftest import check_module_with_torch_weights, grid_data, to_host
 
 MODULE_ARGS = [
     (nn.Conv2d, torch.nn.Conv2d, dict(in_channels=3, out_channels=8, kernel_size=3)),
@@ -40,26 +42,28 @@ def _input_for(args, nd, dtype, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULE_ARGS, ids=_ids)
-def test_conv_module_matches_torch_with_loaded_weights(ours_cls, torch_cls, args, dtype):
+def test_conv_module_matches_torch_with_loaded_weights(ours_cls, torch_cls, args, dtype, device):
     ref = torch_cls(**args).to(torch.float64 if dtype == np.float64 else torch.float32)
     ours = ours_cls(**args).to(dtype)
     rng = np.random.default_rng(0)
     x = _input_for(args, ours_cls is nn.Conv2d and 2 or 1, dtype, rng)
-    check_module_with_torch_weights(ours, ref, x, args["in_channels"] * int(np.prod(ours.kernel_size)) * x.size, dtype)
+    check_module_with_torch_weights(ours, ref, x, args["in_channels"] * int(np.prod(ours.kernel_size)) * x.size, dtype,
+                                    device)
 
 
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULE_ARGS, ids=_ids)
-def test_conv_module_parameters_state_dict_and_repr_match_torch(ours_cls, torch_cls, args):
-    ours, ref = ours_cls(**args), torch_cls(**args)
+def test_conv_module_parameters_state_dict_and_repr_match_torch(ours_cls, torch_cls, args, device):
+    ours, ref = ours_cls(**args, device=device), torch_cls(**args)
     assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
            [(n, tuple(p.shape)) for n, p in ref.named_parameters()]
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == \
            {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     assert repr(ours) == repr(ref)
     assert all(p.dtype == np.float32 and p.requires_grad for p in ours.parameters())
+    assert all(p.device.split(":")[0] == device for p in ours.parameters())
     # Our weights load into torch too.
-    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in ours.state_dict().items()})
-    np.testing.assert_array_equal(ref.weight.detach().numpy(), ours.weight.detach().numpy())
+    ref.load_state_dict({k: torch.from_numpy(to_host(v).copy()) for k, v in ours.state_dict().items()})
+    np.testing.assert_array_equal(ref.weight.detach().numpy(), to_host(ours.weight))
 
 
 def test_conv_default_initialization_follows_torch_distribution():
@@ -96,7 +100,7 @@ def test_conv_module_bad_arguments_raise(kwargs, error, words):
         assert word in str(info.value)
 
 
-def test_sequential_indexing_children_train_eval_and_to():
+def test_sequential_indexing_children_train_eval_and_to(device):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Conv2d(2, 3, 3))
     assert len(model) == 2 and isinstance(model[0], nn.Conv2d) and isinstance(model[-1], nn.Conv2d)
     assert len(model[1:]) == 1
@@ -108,15 +112,16 @@ def test_sequential_indexing_children_train_eval_and_to():
     assert all(m.training for m in model.modules())
     model.to(np.float64)
     assert all(p.dtype == np.float64 for p in model.parameters())
-    x = fl.randn(1, 1, 7, 7, dtype=fl.float64)
+    assert model.to(device) is model and all(p.device.split(":")[0] == device for p in model.parameters())
+    x = fl.randn(1, 1, 7, 7, dtype=fl.float64).to(device)
     assert model(x).shape == (1, 3, 3, 3)
     ref = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Conv2d(2, 3, 3))
     assert repr(model) == repr(ref)
 
 
-def test_zero_grad_and_load_state_dict_strictness():
-    conv = nn.Conv2d(2, 3, 3)
-    conv(fl.randn(1, 2, 5, 5)).sum().backward()
+def test_zero_grad_and_load_state_dict_strictness(device):
+    conv = nn.Conv2d(2, 3, 3, device=device)
+    conv(fl.randn(1, 2, 5, 5).to(device)).sum().backward()
     assert conv.weight.grad is not None
     conv.zero_grad()
     assert conv.weight.grad is None
