@@ -3,8 +3,9 @@ all-ignored inputs, label smoothing, probability targets, spatial and unbatched 
 the value and the gradient w.r.t. the input (and the target where torch gives one); gradcheck in float64 for
 every loss; the fused C++ cross-entropy on every SIMD path, against its naive reference, with 1 and 2 threads;
 non-contiguous inputs; modules (defaults, buffers, state_dict); bad input raising torch's errors.
-cross_entropy and nll_loss (fused kernels with a CUDA path) are also checked on the GPU (`device` /
-`simd_device`; skipped with "no CUDA device" where none is present), torch staying the oracle on the CPU."""
+Every check against torch also runs on the GPU (`device` / `simd_device`; skipped with "no CUDA device" where
+none is present), torch staying the oracle on the CPU: the fused kernels' CUDA path, the element-wise losses'
+CuPy math."""
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,7 @@ import fastlayers as fl
 from fastlayers import _C, nn
 from fastlayers.autograd import gradcheck
 from fastlayers.nn import functional as F
-from conftest import DEVICES, assert_close, to_device, to_host
+from conftest import assert_close, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -244,8 +245,8 @@ def test_cross_entropy_non_contiguous_input_and_target(device):
 
 # ---------------------------------------------------------------------------------------------------------
 # Element-wise losses
-# CPU only: they are numpy inside autograd Functions, and their reductions (functional._reduce_array,
-# _expand_grad) go through np.asarray, which refuses CuPy arrays; so they have no GPU path to test yet.
+# Array-module math inside autograd Functions: numpy on the CPU, CuPy (through numpy's dispatch and the
+# array's own module for reductions) on the GPU; checked against torch on each device.
 
 def _pair(shape, dtype, seed, target_range=(-2, 2), input_range=(-2, 2)):
     rng = np.random.default_rng(seed)
@@ -284,27 +285,29 @@ POINTWISE = [
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("loss", POINTWISE, ids=lambda c: c[0])
-def test_pointwise_loss_matches_torch(loss, shape, dtype, reduction):
+def test_pointwise_loss_matches_torch(loss, shape, dtype, reduction, device):
     name, ours, theirs, x_range, y_range, target_grad = loss
     x, y = _pair(shape, dtype, 9, y_range or (-2, 2), x_range or (-2, 2))
     y.reshape(-1)[::4] = x.reshape(-1)[::4] if x_range is None else y.reshape(-1)[::4]  # l1's kink: equal values
     check_against_torch(name, f"{shape} {reduction}", lambda a, b: ours(a, b, reduction=reduction),
-                        lambda a, b: theirs(a, b, reduction=reduction), [x, y], [True, target_grad], dtype, x.size)
+                        lambda a, b: theirs(a, b, reduction=reduction), [x, y], [True, target_grad], dtype, x.size,
+                        device)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_kl_div_batchmean_and_zero_targets(dtype):
+def test_kl_div_batchmean_and_zero_targets(dtype, device):
     x, y = _pair((4, 6), dtype, 10, (0, 1), (-3, 0))
     y[0, :3] = 0  # 0 log 0 = 0
     for reduction in ("batchmean", "sum", "none"):
-        check_against_torch("kl_div", f"{reduction} with zero targets", lambda a: F.kl_div(a, _t(y), reduction=reduction),
-                            lambda a: TF.kl_div(a, torch.tensor(y), reduction=reduction), [x], [True], dtype, 24)
+        check_against_torch("kl_div", f"{reduction} with zero targets", lambda a: F.kl_div(a, _t(y, device), reduction=reduction),
+                            lambda a: TF.kl_div(a, torch.tensor(y), reduction=reduction), [x], [True], dtype, 24,
+                            device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weights", ["none", "weight", "weight-row", "pos_weight", "both"])
-def test_bce_weights_match_torch(weights, dtype, reduction):
+def test_bce_weights_match_torch(weights, dtype, reduction, device):
     rng = np.random.default_rng(11)
     p, y = _pair((5, 4), dtype, 12, (0, 1), (0.01, 0.99))
     y[0] = [0, 1, 0, 1]
@@ -314,30 +317,30 @@ def test_bce_weights_match_torch(weights, dtype, reduction):
          "pos_weight": None, "both": rng.uniform(0.5, 2, (5, 4))}[weights]
     pw = rng.uniform(0.5, 3, (4,)).astype(dtype) if weights in ("pos_weight", "both") else None
     w = None if w is None else w.astype(dtype)
-    fw, tw = (None, None) if w is None else (_t(w), torch.tensor(w))
-    fpw, tpw = (None, None) if pw is None else (_t(pw), torch.tensor(pw))
+    fw, tw = (None, None) if w is None else (_t(w, device), torch.tensor(w))
+    fpw, tpw = (None, None) if pw is None else (_t(pw, device), torch.tensor(pw))
     check_against_torch("binary_cross_entropy_with_logits", f"{weights} {reduction}",
                         lambda a, b: F.binary_cross_entropy_with_logits(a, b, fw, reduction=reduction, pos_weight=fpw),
                         lambda a, b: TF.binary_cross_entropy_with_logits(a, b, tw, reduction=reduction,
                                                                          pos_weight=tpw),
-                        [logits, y], [True, True], dtype, 20)
+                        [logits, y], [True, True], dtype, 20, device)
     if pw is None:
         check_against_torch("binary_cross_entropy", f"{weights} {reduction} with 0 and 1 probabilities",
-                            lambda a: F.binary_cross_entropy(a, _t(y), fw, reduction=reduction),
+                            lambda a: F.binary_cross_entropy(a, _t(y, device), fw, reduction=reduction),
                             lambda a: TF.binary_cross_entropy(a, torch.tensor(y), tw, reduction=reduction),
-                            [p], [True], dtype, 20)
+                            [p], [True], dtype, 20, device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("margin", [0.0, 0.5])
-def test_margin_ranking_loss_matches_torch(margin, dtype, reduction):
+def test_margin_ranking_loss_matches_torch(margin, dtype, reduction, device):
     x1, x2 = _pair((9,), dtype, 13)
     y = np.where(np.arange(9) % 2 == 0, 1.0, -1.0).astype(dtype)
     check_against_torch("margin_ranking_loss", f"margin {margin} {reduction}",
                         lambda a, b, c: F.margin_ranking_loss(a, b, c, margin=margin, reduction=reduction),
                         lambda a, b, c: TF.margin_ranking_loss(a, b, c, margin=margin, reduction=reduction),
-                        [x1, x2, y], [True, True, True], dtype, 9)
+                        [x1, x2, y], [True, True, True], dtype, 9, device)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -345,18 +348,18 @@ def test_margin_ranking_loss_matches_torch(margin, dtype, reduction):
 @pytest.mark.parametrize("p,margin,weighted,shape", [(1, 1.0, False, (6, 5)), (2, 1.0, False, (6, 5)),
                                                      (1, 0.5, True, (7, 3)), (2, 2.0, True, (4, 9)),
                                                      (1, 1.0, True, (5,))])
-def test_multi_margin_loss_matches_torch(p, margin, weighted, shape, dtype, reduction):
+def test_multi_margin_loss_matches_torch(p, margin, weighted, shape, dtype, reduction, device):
     rng = np.random.default_rng(14)
     x = rng.uniform(-2, 2, size=shape).astype(dtype)
     c = shape[-1]
     t = rng.integers(0, c, size=shape[:-1]).astype(np.int64)
     w = rng.uniform(0.5, 2, c).astype(dtype) if weighted else None
     check_against_torch("multi_margin_loss", f"p{p} margin{margin} w{weighted} {shape} {reduction}",
-                        lambda a: F.multi_margin_loss(a, _t(t), p, margin, None if w is None else _t(w),
-                                                      reduction=reduction),
+                        lambda a: F.multi_margin_loss(a, _t(t, device), p, margin,
+                                                      None if w is None else _t(w, device), reduction=reduction),
                         lambda a: TF.multi_margin_loss(a, torch.tensor(t), p, margin,
                                                        None if w is None else torch.tensor(w), reduction=reduction),
-                        [x], [True], dtype, x.size)
+                        [x], [True], dtype, x.size, device)
 
 
 def _torch_focal(inputs, targets, alpha, gamma, reduction):
@@ -373,19 +376,20 @@ def _torch_focal(inputs, targets, alpha, gamma, reduction):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha,gamma", [(0.25, 2), (-1, 2), (0.5, 0), (0.75, 1.5)])
-def test_sigmoid_focal_loss_matches_torch_composition(alpha, gamma, dtype, reduction):
+def test_sigmoid_focal_loss_matches_torch_composition(alpha, gamma, dtype, reduction, device):
     rng = np.random.default_rng(15)
     x = rng.uniform(-4, 4, size=(6, 3)).astype(dtype)
     y = (rng.uniform(size=(6, 3)) > 0.5).astype(dtype)
     check_against_torch("sigmoid_focal_loss", f"alpha{alpha} gamma{gamma} {reduction}",
                         lambda a, b: F.sigmoid_focal_loss(a, b, alpha, gamma, reduction),
-                        lambda a, b: _torch_focal(a, b, alpha, gamma, reduction), [x, y], [True, True], dtype, 18)
+                        lambda a, b: _torch_focal(a, b, alpha, gamma, reduction), [x, y], [True, True], dtype, 18,
+                        device)
 
 
-def test_pointwise_broadcast_warns_and_matches_torch():
+def test_pointwise_broadcast_warns_and_matches_torch(device):
     x, y = _pair((4, 3), np.float64, 16)
     with pytest.warns(UserWarning, match="different to the input size"):
-        out = F.mse_loss(fl.Tensor(x, requires_grad=True), _t(y[:1]))
+        out = F.mse_loss(fl.Tensor(to_device(x, device), requires_grad=True), _t(y[:1], device))
     with pytest.warns(UserWarning):
         exp = TF.mse_loss(torch.tensor(x), torch.tensor(y[:1]))
     assert out.item() == pytest.approx(exp.item(), rel=1e-12)
@@ -446,14 +450,7 @@ MODULES = [
 ]
 
 
-# Every module on the CPU; the fused ones (NLLLoss, CrossEntropyLoss) also on the GPU, the element-wise ones having
-# no GPU path yet (see "Element-wise losses").
-MODULE_DEVICES = [pytest.param(*m, "cpu", id=f"{m[0]}-cpu") for m in MODULES] + [
-    pytest.param(*m, "cuda", id=f"{m[0]}-cuda", marks=DEVICES[1].marks) for m in MODULES
-    if m[0] in ("NLLLoss", "CrossEntropyLoss")]
-
-
-@pytest.mark.parametrize("name,kwargs,buffers,device", MODULE_DEVICES)
+@pytest.mark.parametrize("name,kwargs,buffers", MODULES, ids=lambda v: v if isinstance(v, str) else None)
 def test_loss_module_matches_torch(name, kwargs, buffers, device):
     rng = np.random.default_rng(18)
     c = 4

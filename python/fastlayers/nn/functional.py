@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
+from .._device import array_module
 from ..tensor import Tensor
 
 __all__ = ["conv1d", "conv2d", "pad"]
@@ -160,13 +161,14 @@ class _Pad(Function):
         width = [(0, 0)] * (input.ndim - len(pads)) + list(pads)
         if mode == "constant":
             return np.pad(input, width, mode="constant", constant_values=value)
+        xp = array_module(input)
         ctx.index_maps = []
         out = input
         for axis, (lo, hi) in enumerate(width):
             if lo or hi:
-                index = np.pad(np.arange(input.shape[axis]), (lo, hi), mode=_NUMPY_PAD_MODE[mode])
+                index = xp.asarray(np.pad(np.arange(input.shape[axis]), (lo, hi), mode=_NUMPY_PAD_MODE[mode]))
                 ctx.index_maps.append((axis, index))
-                out = np.take(out, index, axis=axis)
+                out = xp.take(out, index, axis=axis)
         return out
 
     @staticmethod
@@ -176,11 +178,12 @@ class _Pad(Function):
             index = (slice(None),) * lead + tuple(slice(lo, lo + n) for (lo, _), n in
                                                   zip(ctx.pads, ctx.in_shape[lead:]))
             return grad[index], None, None, None
+        xp = array_module(grad)
         for axis, index in reversed(ctx.index_maps):
             shape = list(grad.shape)
             shape[axis] = ctx.in_shape[axis]
-            folded = np.zeros(shape, dtype=grad.dtype)
-            np.add.at(folded, (slice(None),) * axis + (index,), grad)
+            folded = xp.zeros(shape, dtype=grad.dtype)
+            xp.add.at(folded, (slice(None),) * axis + (index,), grad)
             grad = folded
         return grad, None, None, None
 
@@ -1486,7 +1489,7 @@ def _legacy_reduction(size_average, reduce, reduction, op):
 def _reduce_array(loss, reduction):
     if reduction == "none":
         return loss
-    return np.asarray(loss.mean() if reduction == "mean" else loss.sum(), dtype=loss.dtype)
+    return array_module(loss).asarray(loss.mean() if reduction == "mean" else loss.sum(), dtype=loss.dtype)
 
 
 def _expand_grad(grad, reduction, shape, dtype):
@@ -1495,7 +1498,8 @@ def _expand_grad(grad, reduction, shape, dtype):
         return grad.astype(dtype, copy=False)
     n = int(np.prod(shape))
     g = grad / n if reduction == "mean" else grad
-    return np.broadcast_to(np.asarray(g, dtype=dtype), shape)
+    xp = array_module(grad)
+    return xp.broadcast_to(xp.asarray(g, dtype=dtype), shape)
 
 
 def _float_dtype(input, op):
@@ -1505,7 +1509,7 @@ def _float_dtype(input, op):
 
 
 def _array_of(value):
-    return None if value is None else (value.data if isinstance(value, Tensor) else np.asarray(value))
+    return None if value is None else (value.data if isinstance(value, Tensor) else array_module(value).asarray(value))
 
 
 # Element-wise losses: kind -> (loss(x, y, **params), grads(x, y, g, **params) -> (d/dx, d/dy)).
@@ -1621,7 +1625,7 @@ class _PointwiseLoss(Function):
         ctx.save_for_backward(x, y)
         ctx.args = (kind, params, reduction, loss.shape, input.shape, target.shape, input.dtype, target.dtype)
         if reduction == "batchmean":
-            return np.asarray(loss.sum() / (loss.shape[0] if loss.ndim else 1), dtype=dtype)
+            return array_module(loss).asarray(loss.sum() / (loss.shape[0] if loss.ndim else 1), dtype=dtype)
         return _reduce_array(loss, reduction)
 
     @staticmethod
