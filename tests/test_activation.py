@@ -1,6 +1,8 @@
 """Element-wise activations, softmax / log_softmax, prelu and maxout against torch: forward and every
 gradient in float32 and float64 (kinks included), the fast kernels against the naive references,
-gradcheck, non-contiguous inputs, in-place semantics, modules (repr, state_dict), bad inputs, threads."""
+gradcheck, non-contiguous inputs, in-place semantics, modules (repr, state_dict), bad inputs, threads. The
+checks against torch run on each device (`device`, or `simd_or_cuda` where the CPU case runs on every SIMD path);
+the fast-vs-reference, thread and finite-difference checks are CPU properties."""
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ import fastlayers as fl
 from fastlayers import _C, nn
 from fastlayers.autograd import gradcheck
 from fastlayers.nn import functional as F
-from conftest import assert_close
+from conftest import DEVICES, assert_close, simd_levels, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 
@@ -45,6 +47,24 @@ ACTS = [
 ACT_IDS = [a[0] for a in ACTS]
 
 
+@pytest.fixture(params=simd_levels() + DEVICES[1:])
+def simd_or_cuda(request):
+    """(device, SIMD level): the CPU on each SIMD path (set for the test, restored after), then the GPU once, for
+    checks against torch that the CPU runs on every SIMD path (the GPU has no SIMD levels to multiply by)."""
+    if request.param == "cuda":
+        yield "cuda", None
+        return
+    before = _C.simd_level()
+    _C.set_simd_level(request.param)
+    yield "cpu", request.param
+    _C.set_simd_level(before)
+
+
+def on(device, a, requires_grad=False):
+    """A Tensor holding host array a on `device`."""
+    return fl.tensor(to_device(np.asarray(a), device), requires_grad=requires_grad)
+
+
 def act_data(rng, shape, dtype):
     """Grid values in [-4, 4] (every kink: 0, +-1, +-3, ...) with large magnitudes mixed in."""
     x = rng.integers(-16, 17, size=shape) / 4
@@ -65,7 +85,8 @@ def _torch_grads(tfn, x, g, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape", [(1,), (7,), (3, 5, 11), (2, 1, 4, 33)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("act", ACTS, ids=ACT_IDS)
-def test_activation_matches_torch(act, shape, dtype, simd):
+def test_activation_matches_torch(act, shape, dtype, simd_or_cuda):
+    device, simd = simd_or_cuda
     name, ours, theirs, _ = act
     rng = np.random.default_rng(1)
     x = act_data(rng, shape, dtype)
@@ -77,13 +98,13 @@ def test_activation_matches_torch(act, shape, dtype, simd):
         want_y, want_dx = ty.detach().numpy(), tx.grad.numpy()
     else:
         want_y, want_dx = _torch_grads(theirs, x, g, dtype)
-    t = fl.tensor(x, requires_grad=True)
+    t = on(device, x, requires_grad=True)
     y = ours(t)
-    y.backward(fl.tensor(g))
-    case = f"{'x'.join(map(str, shape))} {np.dtype(dtype).name} simd={simd}"
+    y.backward(on(device, g))
+    case = f"{'x'.join(map(str, shape))} {np.dtype(dtype).name} {device} simd={simd}"
     assert y.dtype == dtype and t.grad.dtype == dtype
-    assert_close(y.detach().numpy(), want_y, name, case, dtype=dtype)
-    assert_close(t.grad.numpy(), want_dx, name + " grad", case, dtype=dtype)
+    assert_close(to_host(y), want_y, name, case, dtype=dtype)
+    assert_close(to_host(t.grad), want_dx, name + " grad", case, dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -121,71 +142,72 @@ def test_activation_gradcheck(act):
 
 
 @pytest.mark.parametrize("act", ACTS, ids=ACT_IDS)
-def test_activation_non_contiguous(act):
+def test_activation_non_contiguous(act, device):
     name, ours, theirs, _ = act
     rng = np.random.default_rng(4)
     base = act_data(rng, (6, 10), np.float64)
-    x = base[:, ::3].T  # strided and transposed
+    x = to_device(base, device)[:, ::3].T  # strided and transposed, on the device
     assert not x.flags.c_contiguous
-    t = fl.tensor(x, requires_grad=True)
+    t = fl.Tensor(x, requires_grad=True)  # keeps the strides (fl.tensor would copy)
     y = ours(t)
     y.sum().backward()
-    want_y, want_dx = _torch_grads(theirs, np.ascontiguousarray(x), np.ones(x.shape), np.float64)
-    assert_close(y.detach().numpy(), want_y, name, "non-contiguous")
-    assert_close(t.grad.numpy(), want_dx, name + " grad", "non-contiguous")
+    want_y, want_dx = _torch_grads(theirs, np.ascontiguousarray(base[:, ::3].T), np.ones(x.shape), np.float64)
+    assert_close(to_host(y), want_y, name, "non-contiguous")
+    assert_close(to_host(t.grad), want_dx, name + " grad", "non-contiguous")
 
 
 INPLACE = [a for a in ACTS if a[3]]
 
 
 @pytest.mark.parametrize("act", INPLACE, ids=[a[0] for a in INPLACE])
-def test_activation_inplace_without_grad_writes_the_array(act):
+def test_activation_inplace_without_grad_writes_the_array(act, device):
     name, ours, theirs, _ = act
     rng = np.random.default_rng(5)
     x = act_data(rng, (4, 9), np.float32)
     want = theirs(torch.tensor(x)).numpy()
-    t = fl.tensor(x.copy())
+    t = on(device, x)
     array = t.data
     out = ours(t, inplace=True)
     assert out is t and t.data is array
-    assert_close(array, want, name, "inplace", dtype=np.float32)
+    assert_close(to_host(array), want, name, "inplace", dtype=np.float32)
     # a strided array is written through as well
-    base = act_data(rng, (4, 10), np.float32)
-    want = theirs(torch.tensor(np.ascontiguousarray(base[:, ::2]))).numpy()
+    base_host = act_data(rng, (4, 10), np.float32)
+    want = theirs(torch.tensor(np.ascontiguousarray(base_host[:, ::2]))).numpy()
+    base = to_device(base_host, device)
     view = fl.Tensor(base[:, ::2])  # shares the memory (fl.tensor would copy)
     assert np.shares_memory(view.data, base)
     ours(view, inplace=True)
-    assert_close(base[:, ::2], want, name, "inplace strided", dtype=np.float32)
+    assert_close(to_host(base[:, ::2]), want, name, "inplace strided", dtype=np.float32)
 
 
 @pytest.mark.parametrize("act", INPLACE, ids=[a[0] for a in INPLACE])
-def test_activation_inplace_on_non_leaf_records_the_graph(act):
+def test_activation_inplace_on_non_leaf_records_the_graph(act, device):
     name, ours, theirs, _ = act
     rng = np.random.default_rng(6)
     x = act_data(rng, (3, 8), np.float64)
     g = (rng.integers(-8, 9, size=x.shape) / 4)
-    t = fl.tensor(x, requires_grad=True)
+    t = on(device, x, requires_grad=True)
     h = t * 2.0
     out = ours(h, inplace=True)
     assert out is h and not h.is_leaf
-    (h * 3.0).backward(fl.tensor(g))
+    (h * 3.0).backward(on(device, g))
     tx = torch.tensor(x, requires_grad=True)
     th = tx * 2.0
     theirs(th, inplace=True)
     (th * 3.0).backward(torch.tensor(g))
-    assert_close(h.detach().numpy(), th.detach().numpy(), name, "inplace non-leaf")
-    assert_close(t.grad.numpy(), tx.grad.numpy(), name + " grad", "inplace non-leaf")
+    assert_close(to_host(h), th.detach().numpy(), name, "inplace non-leaf")
+    assert_close(to_host(t.grad), tx.grad.numpy(), name + " grad", "inplace non-leaf")
 
 
 @pytest.mark.parametrize("act", INPLACE, ids=[a[0] for a in INPLACE])
-def test_activation_inplace_on_leaf_requiring_grad_raises(act):
+def test_activation_inplace_on_leaf_requiring_grad_raises(act, device):
     _, ours, theirs, _ = act
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         theirs(torch.zeros(3, requires_grad=True), inplace=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
-        ours(fl.zeros(3, requires_grad=True), inplace=True)
+        ours(on(device, np.zeros(3, np.float32), requires_grad=True), inplace=True)
     with fl.no_grad():  # allowed outside grad mode, as in torch
-        t = fl.tensor([-1.0, 2.0], requires_grad=True)
+        t = on(device, np.array([-1.0, 2.0], np.float32), requires_grad=True)
         ours(t, inplace=True)
 
 
@@ -204,23 +226,24 @@ def test_activation_threads_agree(threads, simd):
         assert np.array_equal(d1, d2), kind
 
 
-def test_activation_bad_inputs():
+def test_activation_bad_inputs(device):
+    zeros = on(device, np.zeros(3, np.float32))
     with pytest.raises(TypeError, match="input"):
-        F.relu(np.zeros(3))
+        F.relu(zeros.data)
     with pytest.raises(ValueError, match="approximate"):
-        F.gelu(fl.zeros(3), approximate="fast")
+        F.gelu(zeros, approximate="fast")
     with pytest.raises(ValueError, match="min_val"):
-        F.hardtanh(fl.zeros(3), 2.0, 1.0)
+        F.hardtanh(zeros, 2.0, 1.0)
     with pytest.raises(TypeError, match="negative_slope"):
-        F.leaky_relu(fl.zeros(3), "0.1")
+        F.leaky_relu(zeros, "0.1")
     with pytest.raises(ValueError, match="beta"):
-        F.softplus(fl.zeros(3), beta=0)
+        F.softplus(zeros, beta=0)
     with pytest.raises(TypeError, match="float32 or float64"):
-        F.relu(fl.tensor([1, 2, 3]))
+        F.relu(on(device, [1, 2, 3]))
     with pytest.raises(ValueError, match="unknown kind"):
-        _C.activation_forward(np.zeros(3), "swish")
+        _C.activation_forward(on(device, np.zeros(3)).data, "swish")
     with pytest.raises(ValueError, match="cannot be computed from its output"):
-        _C.activation_backward(np.zeros(3), np.zeros(3), True, "gelu")
+        _C.activation_backward(on(device, np.zeros(3)).data, on(device, np.zeros(3)).data, True, "gelu")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -234,7 +257,8 @@ SOFTMAX_CASES = [((1,), 0), ((7,), -1), ((5, 13), 1), ((5, 13), 0), ((2, 3, 4, 5
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,dim", SOFTMAX_CASES, ids=[f"{'x'.join(map(str, s)) or 'scalar'}-d{d}"
                                                            for s, d in SOFTMAX_CASES])
-def test_softmax_matches_torch(shape, dim, dtype, log, simd):
+def test_softmax_matches_torch(shape, dim, dtype, log, simd_or_cuda):
+    device, simd = simd_or_cuda
     rng = np.random.default_rng(8)
     x = np.asarray(rng.integers(-16, 17, size=shape) / 4).astype(dtype)
     if x.size > 2:
@@ -244,54 +268,59 @@ def test_softmax_matches_torch(shape, dim, dtype, log, simd):
     tx = torch.tensor(x.astype(np.float64), requires_grad=True)
     ty = torch_fn(tx, dim)
     ty.backward(torch.tensor(g.astype(np.float64)))
-    t = fl.tensor(x, requires_grad=True)
+    t = on(device, x, requires_grad=True)
     y = ours_fn(t, dim)
-    y.backward(fl.tensor(g))
+    y.backward(on(device, g))
     n = shape[dim] if shape else 1
-    case = f"{shape} dim={dim} {np.dtype(dtype).name} simd={simd}"
+    case = f"{shape} dim={dim} {np.dtype(dtype).name} {device} simd={simd}"
     op = "log_softmax" if log else "softmax"
-    assert_close(y.detach().numpy(), ty.detach().numpy(), op, case, reduction_len=n, dtype=dtype)
-    assert_close(t.grad.numpy(), tx.grad.numpy(), op + " grad", case, reduction_len=n, dtype=dtype)
-    for use_ref in (True,):
+    assert_close(to_host(y), ty.detach().numpy(), op, case, reduction_len=n, dtype=dtype)
+    assert_close(to_host(t.grad), tx.grad.numpy(), op + " grad", case, reduction_len=n, dtype=dtype)
+    for use_ref in (True,):  # against the CPU reference (on the host), whichever device ran ours
         _C.set_activation_reference(use_ref)
         try:
             ry = _C.softmax_forward(x, dim % max(x.ndim, 1), log)
             rdx = _C.softmax_backward(g, ry, dim % max(x.ndim, 1), log)
         finally:
             _C.set_activation_reference(False)
-        assert_close(y.detach().numpy(), ry, op + " vs reference", case, reduction_len=n, dtype=dtype)
-        assert_close(t.grad.numpy(), rdx, op + " grad vs reference", case, reduction_len=n, dtype=dtype)
+        assert_close(to_host(y), ry, op + " vs reference", case, reduction_len=n, dtype=dtype)
+        assert_close(to_host(t.grad), rdx, op + " grad vs reference", case, reduction_len=n, dtype=dtype)
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-def test_softmax_gradcheck_and_non_contiguous(log):
+def test_softmax_gradcheck(log):
     rng = np.random.default_rng(9)
     fn = F.log_softmax if log else F.softmax
     for dim in (0, 1, 2):
         x = fl.tensor(rng.standard_normal((3, 4, 5)), requires_grad=True)
         assert gradcheck(lambda t: fn(t, dim), (x,))
-    base = rng.standard_normal((6, 8))
-    x = base[::2, 1::2].T
-    want = (TF.log_softmax if log else TF.softmax)(torch.tensor(np.ascontiguousarray(x)), 0).numpy()
-    assert_close(fn(fl.tensor(x), 0).numpy(), want, "softmax", "non-contiguous", reduction_len=4)
 
 
-def test_softmax_dim_none_dtype_and_errors():
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+def test_softmax_non_contiguous_matches_torch(log, device):
+    fn = F.log_softmax if log else F.softmax
+    base = np.random.default_rng(9).standard_normal((6, 8))
+    x = to_device(base, device)[::2, 1::2].T  # strided and transposed, on the device
+    want = (TF.log_softmax if log else TF.softmax)(torch.tensor(np.ascontiguousarray(base[::2, 1::2].T)), 0).numpy()
+    assert_close(to_host(fn(fl.Tensor(x), 0)), want, "softmax", "non-contiguous", reduction_len=4)
+
+
+def test_softmax_dim_none_dtype_and_errors(device):
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7
     with pytest.warns(UserWarning, match="Implicit dimension"):
-        y = F.softmax(fl.tensor(x))
+        y = F.softmax(on(device, x))
     with pytest.warns(UserWarning):
         want = TF.softmax(torch.tensor(x)).numpy()
-    assert_close(y.numpy(), want, "softmax", "dim=None", dtype=np.float32)
-    y = F.log_softmax(fl.tensor(x), 1, dtype=fl.float64)
+    assert_close(to_host(y), want, "softmax", "dim=None", dtype=np.float32)
+    y = F.log_softmax(on(device, x), 1, dtype=fl.float64)
     assert y.dtype == np.float64
-    assert_close(y.numpy(), TF.log_softmax(torch.tensor(x), 1, dtype=torch.float64).numpy(), "log_softmax", "dtype")
+    assert_close(to_host(y), TF.log_softmax(torch.tensor(x), 1, dtype=torch.float64).numpy(), "log_softmax", "dtype")
     with pytest.raises(IndexError, match="Dimension out of range"):
-        F.softmax(fl.tensor(x), 3)
+        F.softmax(on(device, x), 3)
     with pytest.raises(TypeError, match="dim"):
-        F.softmax(fl.tensor(x), 1.0)
+        F.softmax(on(device, x), 1.0)
     with pytest.raises(TypeError, match="float32 or float64"):
-        F.softmax(fl.tensor([1, 2]), 0)
+        F.softmax(on(device, [1, 2]), 0)
 
 
 def test_softmax_threads_agree(threads, simd):
@@ -316,7 +345,7 @@ PRELU_CASES = [((2, 3, 5, 7), 3), ((2, 3, 5, 7), 1), ((4, 1, 6), 1), ((5, 6), 6)
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,nw", PRELU_CASES, ids=[f"{'x'.join(map(str, s))}-w{n}" for s, n in PRELU_CASES])
-def test_prelu_matches_torch(shape, nw, dtype):
+def test_prelu_matches_torch(shape, nw, dtype, device):
     rng = np.random.default_rng(11)
     x = (rng.integers(-8, 9, size=shape) / 4).astype(dtype)
     w = (rng.integers(-4, 5, size=nw) / 8).astype(dtype)
@@ -325,16 +354,17 @@ def test_prelu_matches_torch(shape, nw, dtype):
     ty = TF.prelu(tx, tw)
     ty.backward(torch.tensor(g))
     results = []
-    for use_ref in (False, True):
+    # The CPU runs its fast kernel and its reference (the flag selects between the two); the GPU has one kernel.
+    for use_ref in (False, True) if device == "cpu" else (False,):
         _C.set_activation_reference(use_ref)
         try:
-            t, tw_ = fl.tensor(x, requires_grad=True), fl.tensor(w, requires_grad=True)
+            t, tw_ = on(device, x, requires_grad=True), on(device, w, requires_grad=True)
             y = F.prelu(t, tw_)
-            y.backward(fl.tensor(g))
-            results.append((y.detach().numpy(), t.grad.numpy(), tw_.grad.numpy()))
+            y.backward(on(device, g))
+            results.append((to_host(y), to_host(t.grad), to_host(tw_.grad)))
         finally:
             _C.set_activation_reference(False)
-    case = f"{shape} w{nw} {np.dtype(dtype).name}"
+    case = f"{shape} w{nw} {np.dtype(dtype).name} {device}"
     red = int(np.prod(shape)) // nw
     for label, (y, dx, dw) in zip(("fast", "reference"), results):
         assert_close(y, ty.detach().numpy(), f"prelu {label}", case, dtype=dtype)
@@ -342,7 +372,7 @@ def test_prelu_matches_torch(shape, nw, dtype):
         assert_close(dw, tw.grad.numpy(), f"prelu {label} grad_weight", case, reduction_len=red, dtype=dtype)
 
 
-def test_prelu_gradcheck_threads_and_errors(threads):
+def test_prelu_gradcheck_and_threads(threads):
     rng = np.random.default_rng(12)
     x = fl.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     w = fl.tensor(rng.standard_normal(3), requires_grad=True)
@@ -354,12 +384,18 @@ def test_prelu_gradcheck_threads_and_errors(threads):
         fl.set_num_threads(n)
         res.append(_C.prelu_backward(xs, xs, ws))
     assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
+
+
+def test_prelu_bad_input_raises(device):
+    def zeros(*shape, dtype=np.float32):
+        return on(device, np.zeros(shape, dtype))
+
     with pytest.raises(ValueError, match="channel"):
-        F.prelu(fl.zeros(2, 3, 4), fl.zeros(4))
+        F.prelu(zeros(2, 3, 4), zeros(4))
     with pytest.raises(ValueError, match="1-D"):
-        F.prelu(fl.zeros(2, 3), fl.zeros(3, 1))
+        F.prelu(zeros(2, 3), zeros(3, 1))
     with pytest.raises(TypeError, match="dtype"):
-        F.prelu(fl.zeros(2, 3), fl.zeros(3, dtype=fl.float64))
+        F.prelu(zeros(2, 3), zeros(3, dtype=np.float64))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -379,7 +415,7 @@ MAXOUT_CASES = [((2, 6, 5, 3), 2, 1), ((2, 6, 5, 3), 3, 1), ((3, 5), 5, 1), ((4,
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,pieces,dim", MAXOUT_CASES,
                          ids=[f"{'x'.join(map(str, s))}-p{p}-d{d}" for s, p, d in MAXOUT_CASES])
-def test_maxout_matches_torch(shape, pieces, dim, dtype):
+def test_maxout_matches_torch(shape, pieces, dim, dtype, device):
     rng = np.random.default_rng(13)
     x = (rng.integers(-3, 4, size=shape) / 2).astype(dtype)  # coarse grid: many ties
     out_shape = list(shape)
@@ -388,35 +424,38 @@ def test_maxout_matches_torch(shape, pieces, dim, dtype):
     tx = torch.tensor(x, requires_grad=True)
     ty = torch_maxout(tx, pieces, dim)
     ty.backward(torch.tensor(g))
-    for use_ref in (False, True):
+    # The CPU runs its fast kernel and its reference (the flag selects between the two); the GPU has one kernel.
+    for use_ref in (False, True) if device == "cpu" else (False,):
         _C.set_activation_reference(use_ref)
         try:
-            t = fl.tensor(x, requires_grad=True)
+            t = on(device, x, requires_grad=True)
             y = F.maxout(t, pieces, dim)
-            y.backward(fl.tensor(g))
+            y.backward(on(device, g))
         finally:
             _C.set_activation_reference(False)
-        case = f"{shape} pieces={pieces} dim={dim} {np.dtype(dtype).name} ref={use_ref}"
-        assert_close(y.detach().numpy(), ty.detach().numpy(), "maxout", case, dtype=dtype)
-        assert_close(t.grad.numpy(), tx.grad.numpy(), "maxout grad", case, dtype=dtype)
+        case = f"{shape} pieces={pieces} dim={dim} {np.dtype(dtype).name} {device} ref={use_ref}"
+        assert_close(to_host(y), ty.detach().numpy(), "maxout", case, dtype=dtype)
+        assert_close(to_host(t.grad), tx.grad.numpy(), "maxout grad", case, dtype=dtype)
 
 
-def test_maxout_first_max_on_ties_gradcheck_module_and_errors():
-    x = fl.tensor([[1.0, 1.0, 0.0, 2.0, 2.0, 2.0]], requires_grad=True)
+def test_maxout_first_max_on_ties_module_and_errors(device):
+    x = on(device, np.array([[1.0, 1.0, 0.0, 2.0, 2.0, 2.0]], np.float32), requires_grad=True)
     F.maxout(x, 3).sum().backward()
-    assert x.grad.numpy().tolist() == [[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]
-    rng = np.random.default_rng(14)
-    t = fl.tensor(rng.standard_normal((2, 6, 3)), requires_grad=True)
-    assert gradcheck(lambda a: F.maxout(a, 2), (t,))
+    assert to_host(x.grad).tolist() == [[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]
     m = nn.Maxout(3)
     assert repr(m) == "Maxout(pieces=3, dim=1)" and m.state_dict() == {} or len(m.state_dict()) == 0
-    assert m(fl.zeros(2, 9, 4)).shape == (2, 3, 4)
+    assert m(on(device, np.zeros((2, 9, 4), np.float32))).shape == (2, 3, 4)
     with pytest.raises(ValueError, match="divisible"):
-        F.maxout(fl.zeros(2, 5), 2)
+        F.maxout(on(device, np.zeros((2, 5), np.float32)), 2)
     with pytest.raises(ValueError, match="pieces"):
-        F.maxout(fl.zeros(2, 4), 0)
+        F.maxout(on(device, np.zeros((2, 4), np.float32)), 0)
     with pytest.raises(IndexError, match="dim"):
-        F.maxout(fl.zeros(2, 4), 2, dim=2)
+        F.maxout(on(device, np.zeros((2, 4), np.float32)), 2, dim=2)
+
+
+def test_maxout_gradcheck():
+    t = fl.tensor(np.random.default_rng(14).standard_normal((2, 6, 3)), requires_grad=True)
+    assert gradcheck(lambda a: F.maxout(a, 2), (t,))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -434,27 +473,28 @@ MODULES = [
 
 
 @pytest.mark.parametrize("name,kwargs", MODULES, ids=[f"{n}-{k}" for n, k in MODULES])
-def test_module_matches_torch(name, kwargs):
-    ours = getattr(nn, name)(**kwargs)
+def test_module_matches_torch(name, kwargs, device):
+    ours = getattr(nn, name)(**kwargs).to(device)
     theirs = getattr(torch.nn, name)(**kwargs)
     assert repr(ours) == repr(theirs)
     sd, tsd = ours.state_dict(), theirs.state_dict()
     assert list(sd) == list(tsd)
     for key in sd:
         assert tuple(sd[key].shape) == tuple(tsd[key].shape)
-        assert_close(sd[key].numpy(), tsd[key].numpy(), name, key, dtype=np.float32)
+        assert_close(to_host(sd[key]), tsd[key].numpy(), name, key, dtype=np.float32)
     rng = np.random.default_rng(15)
     x = act_data(rng, (2, 4, 3, 5), np.float32)
-    y = ours(fl.tensor(x.copy()))
+    y = ours(on(device, x))
     want = theirs(torch.tensor(x.copy())).detach().numpy()
-    assert_close(y.detach().numpy(), want, name, str(kwargs), reduction_len=4, dtype=np.float32)
+    assert_close(to_host(y), want, name, str(kwargs), reduction_len=4, dtype=np.float32)
 
 
-def test_prelu_module_dtype_and_load_state_dict():
+def test_prelu_module_dtype_and_load_state_dict(device):
     theirs = torch.nn.PReLU(3, init=0.3)
-    ours = nn.PReLU(3, dtype=fl.float64)
+    ours = nn.PReLU(3, dtype=fl.float64, device=device)
     assert ours.weight.dtype == np.float64
+    # a host checkpoint loaded into the module where it lives, as torch's load_state_dict copies across devices
     ours.load_state_dict({"weight": fl.tensor(theirs.weight.detach().numpy().astype(np.float64))})
-    assert_close(ours.weight.detach().numpy(), np.full(3, 0.3), "PReLU", "load_state_dict", dtype=np.float32)
+    assert_close(to_host(ours.weight), np.full(3, 0.3), "PReLU", "load_state_dict", dtype=np.float32)
     with pytest.raises(ValueError, match="num_parameters"):
         nn.PReLU(0)

@@ -1,6 +1,8 @@
 """Normalization (batch, layer, group, instance norm) against torch: forward, every gradient and the
 running statistics, float32 and float64; fast kernels against the naive references; finite differences;
-non-contiguous inputs; thread counts; modules (state_dict, repr, train/eval); bad input."""
+non-contiguous inputs; thread counts; modules (state_dict, repr, train/eval); bad input. The checks against
+torch run on each device (`device`); the fast-vs-reference, thread and finite-difference checks are CPU
+properties."""
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data
+from conftest import assert_close, grid_data, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 TDT = {np.float32: torch.float32, np.float64: torch.float64}
@@ -34,22 +36,24 @@ def compare(op, case, ours, theirs, n, dtype):
             assert_close(o, t, f"{op} {name}", case, n, dtype)
 
 
-def run_pair(fl_fn, torch_fn, arrays, dy, grads=True):
-    """Runs fl_fn and torch_fn on the same arrays (None allowed), backward with dy; returns
-    ({'out', 'grad<i>'}, same for torch)."""
-    ft = [None if a is None else fl.Tensor(a, requires_grad=grads) for a in arrays]
-    tt = [None if a is None else torch.from_numpy(np.ascontiguousarray(a)).requires_grad_(grads) for a in arrays]
+def run_pair(fl_fn, torch_fn, arrays, dy, grads=True, device="cpu"):
+    """Runs fl_fn on the arrays (None allowed) moved to `device` (arrays already there are used as they are,
+    strides included) and torch_fn on host copies, backward with dy; returns ({'out', 'grad<i>'}, same for
+    torch), as host arrays."""
+    ft = [None if a is None else fl.Tensor(to_device(a, device), requires_grad=grads) for a in arrays]
+    tt = [None if a is None else torch.from_numpy(np.ascontiguousarray(to_host(a))).requires_grad_(grads)
+          for a in arrays]
     y = fl_fn(*ft)
     ty = torch_fn(*tt)
     if grads:
-        y.backward(dy)
-        ty.backward(torch.from_numpy(np.ascontiguousarray(dy)))
-    ours = {"output": y.detach().numpy()}
+        y.backward(to_device(dy, device))
+        ty.backward(torch.from_numpy(np.ascontiguousarray(to_host(dy))))
+    ours = {"output": to_host(y)}
     theirs = {"output": ty.detach().numpy()}
     if grads:
         for i, (f, t) in enumerate(zip(ft, tt)):
             if t is not None:
-                ours[f"grad{i}"] = f.grad.numpy() if f.grad is not None else None
+                ours[f"grad{i}"] = to_host(f.grad) if f.grad is not None else None
                 theirs[f"grad{i}"] = t.grad.numpy()
     return ours, theirs
 
@@ -88,17 +92,18 @@ def bn_data(shape, dtype, affine, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", BN_CASES, ids=bn_id)
-def test_batch_norm_matches_torch(case, dtype):
+def test_batch_norm_matches_torch(case, dtype, device):
     shape, affine, training = case
     x, w, b, rm, rv, dy = bn_data(shape, dtype, affine)
-    frm, frv = fl.Tensor(rm.copy()), fl.Tensor(rv.copy())
+    frm, frv = fl.Tensor(to_device(rm.copy(), device)), fl.Tensor(to_device(rv.copy(), device))
     trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
     ours, theirs = run_pair(lambda x, w, b: F.batch_norm(x, frm, frv, w, b, training, 0.3, 1e-4),
-                            lambda x, w, b: TF.batch_norm(x, trm, trv, w, b, training, 0.3, 1e-4), [x, w, b], dy)
+                            lambda x, w, b: TF.batch_norm(x, trm, trv, w, b, training, 0.3, 1e-4), [x, w, b], dy,
+                            device=device)
     n = x.size // shape[1]
     compare("batch_norm", bn_id(case), ours, theirs, n, dtype)
-    assert_close(frm.numpy(), trm.numpy(), "batch_norm running_mean", bn_id(case), n, dtype)
-    assert_close(frv.numpy(), trv.numpy(), "batch_norm running_var", bn_id(case), n, dtype)
+    assert_close(to_host(frm), trm.numpy(), "batch_norm running_mean", bn_id(case), n, dtype)
+    assert_close(to_host(frv), trv.numpy(), "batch_norm running_var", bn_id(case), n, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
@@ -122,33 +127,35 @@ def test_batch_norm_fast_kernels_match_reference(case, dtype, simd):
 
 
 @pytest.mark.parametrize("momentum", [0.1, None], ids=lambda m: f"momentum{m}")
-def test_batch_norm_module_training_and_eval_match_torch(momentum):
-    ours, ref = nn.BatchNorm2d(5, momentum=momentum).double(), torch.nn.BatchNorm2d(5, momentum=momentum).double()
+def test_batch_norm_module_training_and_eval_match_torch(momentum, device):
+    ours = nn.BatchNorm2d(5, momentum=momentum).double().to(device)
+    ref = torch.nn.BatchNorm2d(5, momentum=momentum).double()
     rng = np.random.default_rng(1)
     for step in range(3):  # running statistics over several batches (cumulative average when momentum=None)
         x = rng.standard_normal((4, 5, 6, 7)) * (step + 1) + step
-        y = ours(fl.tensor(x))
+        y = ours(fl.tensor(to_device(x, device)))
         ty = ref(torch.from_numpy(x))
-        assert_close(y.detach().numpy(), ty.detach().numpy(), "BatchNorm2d train", f"step{step}", 168)
+        assert_close(to_host(y), ty.detach().numpy(), "BatchNorm2d train", f"step{step}", 168)
     for key, value in ref.state_dict().items():
-        assert_close(ours.state_dict()[key].numpy(), value.numpy(), f"BatchNorm2d {key}", f"m{momentum}", 168)
-    assert ours.num_batches_tracked.dtype == np.int64 and int(ours.num_batches_tracked.item()) == 3
+        assert_close(to_host(ours.state_dict()[key]), value.numpy(), f"BatchNorm2d {key}", f"m{momentum}", 168)
+    assert ours.num_batches_tracked.dtype == np.int64 and int(to_host(ours.num_batches_tracked)) == 3
     ours.eval(), ref.eval()
     x = rng.standard_normal((2, 5, 3, 3))
-    fx, tx = fl.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_()
+    fx, tx = fl.tensor(to_device(x, device), requires_grad=True), torch.from_numpy(x).requires_grad_()
     y, ty = ours(fx), ref(tx)
-    y.backward(np.ones_like(x)), ty.backward(torch.ones_like(tx))
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "BatchNorm2d eval", "", 1)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "BatchNorm2d eval grad_input", "", 1)
-    assert_close(ours.weight.grad.numpy(), ref.weight.grad.numpy(), "BatchNorm2d eval grad_weight", "", 18)
+    y.backward(to_device(np.ones_like(x), device)), ty.backward(torch.ones_like(tx))
+    assert_close(to_host(y), ty.detach().numpy(), "BatchNorm2d eval", "", 1)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "BatchNorm2d eval grad_input", "", 1)
+    assert_close(to_host(ours.weight.grad), ref.weight.grad.numpy(), "BatchNorm2d eval grad_weight", "", 18)
 
 
-def test_batch_norm_without_running_stats_uses_batch_stats_in_eval():
-    ours = nn.BatchNorm1d(3, track_running_stats=False).double().eval()
+def test_batch_norm_without_running_stats_uses_batch_stats_in_eval(device):
+    ours = nn.BatchNorm1d(3, track_running_stats=False, device=device).double().eval()
     ref = torch.nn.BatchNorm1d(3, track_running_stats=False).double().eval()
     assert list(ours.state_dict()) == list(ref.state_dict()) == ["weight", "bias"]
     x = np.random.default_rng(2).standard_normal((6, 3, 4))
-    assert_close(ours(fl.tensor(x)).detach().numpy(), ref(torch.from_numpy(x)).detach().numpy(), "BatchNorm1d", "", 24)
+    assert_close(to_host(ours(fl.tensor(to_device(x, device)))), ref(torch.from_numpy(x)).detach().numpy(),
+                 "BatchNorm1d", "", 24)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,7 +178,7 @@ def gn_id(c):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", GN_CASES, ids=gn_id)
-def test_group_norm_matches_torch(case, dtype):
+def test_group_norm_matches_torch(case, dtype, device):
     shape, G, affine = case
     rng = np.random.default_rng(3)
     x = grid_data(rng, shape, dtype) + 1.0
@@ -179,7 +186,7 @@ def test_group_norm_matches_torch(case, dtype):
     b = grid_data(rng, (shape[1],), dtype) if affine else None
     dy = grid_data(rng, shape, dtype)
     ours, theirs = run_pair(lambda x, w, b: F.group_norm(x, G, w, b, 1e-3),
-                            lambda x, w, b: TF.group_norm(x, G, w, b, 1e-3), [x, w, b], dy)
+                            lambda x, w, b: TF.group_norm(x, G, w, b, 1e-3), [x, w, b], dy, device=device)
     compare("group_norm", gn_id(case), ours, theirs, x.size, dtype)
 
 
@@ -200,7 +207,7 @@ def ln_id(c):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", LN_CASES, ids=ln_id)
-def test_layer_norm_matches_torch(case, dtype):
+def test_layer_norm_matches_torch(case, dtype, device):
     shape, ns, has_w, has_b = case
     rng = np.random.default_rng(4)
     x = grid_data(rng, shape, dtype) - 0.75
@@ -208,7 +215,7 @@ def test_layer_norm_matches_torch(case, dtype):
     b = grid_data(rng, ns, dtype) if has_b else None
     dy = grid_data(rng, shape, dtype)
     ours, theirs = run_pair(lambda x, w, b: F.layer_norm(x, ns, w, b),
-                            lambda x, w, b: TF.layer_norm(x, ns, w, b), [x, w, b], dy)
+                            lambda x, w, b: TF.layer_norm(x, ns, w, b), [x, w, b], dy, device=device)
     compare("layer_norm", ln_id(case), ours, theirs, x.size, dtype)
 
 
@@ -227,21 +234,21 @@ def in_id(c):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", IN_CASES, ids=in_id)
-def test_instance_norm_matches_torch(case, dtype):
+def test_instance_norm_matches_torch(case, dtype, device):
     shape, affine, running, use_input = case
     x, w, b, rm, rv, dy = bn_data(shape, dtype, affine, seed=6)
-    frm = fl.Tensor(rm.copy()) if running else None
-    frv = fl.Tensor(rv.copy()) if running else None
+    frm = fl.Tensor(to_device(rm.copy(), device)) if running else None
+    frv = fl.Tensor(to_device(rv.copy(), device)) if running else None
     trm = torch.from_numpy(rm.copy()) if running else None
     trv = torch.from_numpy(rv.copy()) if running else None
     ours, theirs = run_pair(lambda x, w, b: F.instance_norm(x, frm, frv, w, b, use_input, 0.25, 1e-4),
                             lambda x, w, b: TF.instance_norm(x, trm, trv, w, b, use_input, 0.25, 1e-4),
-                            [x, w, b], dy)
+                            [x, w, b], dy, device=device)
     n = x.size
     compare("instance_norm", in_id(case), ours, theirs, n, dtype)
     if running:
-        assert_close(frm.numpy(), trm.numpy(), "instance_norm running_mean", in_id(case), n, dtype)
-        assert_close(frv.numpy(), trv.numpy(), "instance_norm running_var", in_id(case), n, dtype)
+        assert_close(to_host(frm), trm.numpy(), "instance_norm running_mean", in_id(case), n, dtype)
+        assert_close(to_host(frv), trv.numpy(), "instance_norm running_var", in_id(case), n, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
@@ -293,22 +300,24 @@ def test_norm_gradcheck_float64(name, fn, shape):
     assert fl.autograd.gradcheck(fn, (x, w, b))
 
 
-def test_norm_non_contiguous_inputs_match_torch():
+def test_norm_non_contiguous_inputs_match_torch(device):
     rng = np.random.default_rng(9)
     base = grid_data(rng, (3, 4, 6, 5), np.float64)
-    x = np.ascontiguousarray(base.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
-    dy = np.repeat(grid_data(rng, (3, 4, 6, 5), np.float64), 2, axis=0)[::2]
+    # The strided views are made on the device (a copy there would be contiguous).
+    x = to_device(np.ascontiguousarray(base.transpose(0, 1, 3, 2)), device).transpose(0, 1, 3, 2)
+    dy = to_device(np.repeat(grid_data(rng, (3, 4, 6, 5), np.float64), 2, axis=0), device)[::2]
     assert not x.flags.c_contiguous and not dy.flags.c_contiguous
-    w = grid_data(rng, (4,), np.float64)[::-1] + 2
+    w = to_device(grid_data(rng, (4,), np.float64), device)[::-1] + 2
     for name, ours_fn, torch_fn in [
         ("batch_norm", lambda x, w: F.batch_norm(x, None, None, w, None, True),
          lambda x, w: TF.batch_norm(x, None, None, w, None, True)),
         ("group_norm", lambda x, w: F.group_norm(x, 2, w), lambda x, w: TF.group_norm(x, 2, w)),
         ("instance_norm", lambda x, w: F.instance_norm(x, weight=w), lambda x, w: TF.instance_norm(x, weight=w)),
     ]:
-        ours, theirs = run_pair(ours_fn, torch_fn, [x, w], dy)
+        ours, theirs = run_pair(ours_fn, torch_fn, [x, w], dy, device=device)
         compare(name, "strided", ours, theirs, x.size, np.float64)
-    ours, theirs = run_pair(lambda x: F.layer_norm(x, (6, 5)), lambda x: TF.layer_norm(x, (6, 5)), [x], dy)
+    ours, theirs = run_pair(lambda x: F.layer_norm(x, (6, 5)), lambda x: TF.layer_norm(x, (6, 5)), [x], dy,
+                            device=device)
     compare("layer_norm", "strided", ours, theirs, x.size, np.float64)
 
 
@@ -357,7 +366,7 @@ def mod_id(m):
 
 
 @pytest.mark.parametrize("spec", MODULES, ids=mod_id)
-def test_norm_module_matches_torch(spec):
+def test_norm_module_matches_torch(spec, device):
     ours_cls, torch_cls, args, kwargs, shape = spec
     ours, ref = ours_cls(*args, **kwargs), torch_cls(*args, **kwargs)
     assert repr(ours) == repr(ref)
@@ -370,66 +379,65 @@ def test_norm_module_matches_torch(spec):
         for p in ref.parameters():
             p.copy_(torch.randn(p.shape, dtype=torch.float64))
     ours.load_state_dict(ref.state_dict())
+    ours.to(device)
     rng = np.random.default_rng(11)
     for training in (True, False):
         ours.train(training), ref.train(training)
         x = rng.standard_normal(shape) + 1
         dy = rng.standard_normal(shape)
-        fx, tx = fl.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_()
+        fx, tx = fl.tensor(to_device(x, device), requires_grad=True), torch.from_numpy(x).requires_grad_()
         y, ty = ours(fx), ref(tx)
-        y.backward(dy), ty.backward(torch.from_numpy(dy))
+        y.backward(to_device(dy, device)), ty.backward(torch.from_numpy(dy))
         case = f"{mod_id(spec)} training={training}"
-        assert_close(y.detach().numpy(), ty.detach().numpy(), "module output", case, x.size)
-        assert_close(fx.grad.numpy(), tx.grad.numpy(), "module grad_input", case, x.size)
+        assert_close(to_host(y), ty.detach().numpy(), "module output", case, x.size)
+        assert_close(to_host(fx.grad), tx.grad.numpy(), "module grad_input", case, x.size)
         for (name, p), (_, tp) in zip(ours.named_parameters(), ref.named_parameters()):
-            assert_close(p.grad.numpy(), tp.grad.numpy(), f"module grad {name}", case, x.size)
+            assert_close(to_host(p.grad), tp.grad.numpy(), f"module grad {name}", case, x.size)
         for k, v in ref.state_dict().items():
-            assert_close(ours.state_dict()[k].numpy(), v.numpy(), f"module state {k}", case, x.size)
+            assert_close(to_host(ours.state_dict()[k]), v.numpy(), f"module state {k}", case, x.size)
         ours.zero_grad(), ref.zero_grad()
 
 
-def test_norm_modules_default_init_and_float32():
-    for m in (nn.BatchNorm2d(4), nn.GroupNorm(2, 4), nn.LayerNorm(4), nn.InstanceNorm2d(4, affine=True)):
-        assert m.weight.dtype == np.float32 and np.all(m.weight.detach().numpy() == 1) and np.all(m.bias.detach().numpy() == 0)
-        y = m(fl.randn(2, 4, 3, 4))
+def test_norm_modules_default_init_and_float32(device):
+    for m in (nn.BatchNorm2d(4, device=device), nn.GroupNorm(2, 4, device=device), nn.LayerNorm(4, device=device),
+              nn.InstanceNorm2d(4, affine=True, device=device)):
+        assert m.weight.dtype == np.float32 and np.all(to_host(m.weight) == 1) and np.all(to_host(m.bias) == 0)
+        y = m(fl.randn(2, 4, 3, 4).to(device))
         assert y.dtype == np.float32 and y.shape == (2, 4, 3, 4)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # bad input
 
-def _t(*shape, dtype=np.float32):
-    return fl.tensor(np.ones(shape, dtype))
-
-
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: F.batch_norm(_t(1, 3), None, None, training=True), ValueError, ["more than 1 value", "(1, 3)"]),
-    (lambda: F.batch_norm(_t(2, 3), None, None), RuntimeError, ["running_mean", "evaluation"]),
-    (lambda: F.batch_norm(_t(4), None, None, training=True), ValueError, ["2 dims", "(4,)"]),
-    (lambda: F.batch_norm(_t(2, 3, 4), None, None, _t(4), training=True), ValueError, ["weight", "(3,)", "(4,)"]),
-    (lambda: F.batch_norm(_t(2, 3, 4), _t(2), _t(3), training=True), ValueError, ["running_mean", "(3,)", "(2,)"]),
-    (lambda: F.batch_norm(_t(2, 3, 4), None, None, _t(3, dtype=np.float64), training=True), TypeError,
+@pytest.mark.parametrize("call, error, words", [  # each call takes _t(*shape, dtype=): a Tensor of ones on the device
+    (lambda _t: F.batch_norm(_t(1, 3), None, None, training=True), ValueError, ["more than 1 value", "(1, 3)"]),
+    (lambda _t: F.batch_norm(_t(2, 3), None, None), RuntimeError, ["running_mean", "evaluation"]),
+    (lambda _t: F.batch_norm(_t(4), None, None, training=True), ValueError, ["2 dims", "(4,)"]),
+    (lambda _t: F.batch_norm(_t(2, 3, 4), None, None, _t(4), training=True), ValueError, ["weight", "(3,)", "(4,)"]),
+    (lambda _t: F.batch_norm(_t(2, 3, 4), _t(2), _t(3), training=True), ValueError, ["running_mean", "(3,)", "(2,)"]),
+    (lambda _t: F.batch_norm(_t(2, 3, 4), None, None, _t(3, dtype=np.float64), training=True), TypeError,
      ["weight", "float32", "float64"]),
-    (lambda: F.batch_norm(_t(2, 3, dtype=np.int64), None, None, training=True), TypeError, ["input", "int64"]),
-    (lambda: F.batch_norm(np.ones((2, 3)), None, None), TypeError, ["input", "Tensor"]),
-    (lambda: F.group_norm(_t(2, 6, 4), 4), ValueError, ["divisible by num_groups", "num_groups=4"]),
-    (lambda: F.group_norm(_t(2, 6, 4), 0), ValueError, ["num_groups", "0"]),
-    (lambda: F.group_norm(_t(2, 6, 4), 2, _t(5)), ValueError, ["weight", "[6]", "[5]"]),  # from the C++ door
-    (lambda: F.layer_norm(_t(2, 5), (4,)), ValueError, ["normalized_shape=[4]", "(2, 5)"]),
-    (lambda: F.layer_norm(_t(2, 5), 5, _t(4)), ValueError, ["weight", "(5,)", "(4,)"]),
-    (lambda: F.layer_norm(_t(2, 5), "5"), TypeError, ["normalized_shape"]),
-    (lambda: F.instance_norm(_t(2, 3)), ValueError, ["3 dims", "(2, 3)"]),
-    (lambda: F.instance_norm(_t(2, 3, 1)), ValueError, ["more than 1 spatial", "(2, 3, 1)"]),
-    (lambda: F.instance_norm(_t(2, 3, 4), use_input_stats=False), ValueError, ["running_mean", "use_input_stats"]),
-    (lambda: nn.BatchNorm2d(3)(_t(2, 3, 4)), ValueError, ["4D", "3D"]),
-    (lambda: nn.BatchNorm1d(3)(_t(2, 3, 4, 4)), ValueError, ["2D or 3D", "4D"]),
-    (lambda: nn.InstanceNorm2d(3)(_t(3, 4)), ValueError, ["3D or 4D", "2D"]),
-    (lambda: nn.GroupNorm(4, 6), ValueError, ["num_channels", "divisible", "num_groups=4"]),
-    (lambda: _C.batch_norm_forward(np.ones((2, 3)), None, None, np.zeros(3)[::1].repeat(2)[::2], None, True),
+    (lambda _t: F.batch_norm(_t(2, 3, dtype=np.int64), None, None, training=True), TypeError, ["input", "int64"]),
+    (lambda _t: F.batch_norm(_t(2, 3).data, None, None), TypeError, ["input", "Tensor"]),
+    (lambda _t: F.group_norm(_t(2, 6, 4), 4), ValueError, ["divisible by num_groups", "num_groups=4"]),
+    (lambda _t: F.group_norm(_t(2, 6, 4), 0), ValueError, ["num_groups", "0"]),
+    (lambda _t: F.group_norm(_t(2, 6, 4), 2, _t(5)), ValueError, ["weight", "[6]", "[5]"]),  # from the C++ door
+    (lambda _t: F.layer_norm(_t(2, 5), (4,)), ValueError, ["normalized_shape=[4]", "(2, 5)"]),
+    (lambda _t: F.layer_norm(_t(2, 5), 5, _t(4)), ValueError, ["weight", "(5,)", "(4,)"]),
+    (lambda _t: F.layer_norm(_t(2, 5), "5"), TypeError, ["normalized_shape"]),
+    (lambda _t: F.instance_norm(_t(2, 3)), ValueError, ["3 dims", "(2, 3)"]),
+    (lambda _t: F.instance_norm(_t(2, 3, 1)), ValueError, ["more than 1 spatial", "(2, 3, 1)"]),
+    (lambda _t: F.instance_norm(_t(2, 3, 4), use_input_stats=False), ValueError, ["running_mean", "use_input_stats"]),
+    (lambda _t: nn.BatchNorm2d(3)(_t(2, 3, 4)), ValueError, ["4D", "3D"]),
+    (lambda _t: nn.BatchNorm1d(3)(_t(2, 3, 4, 4)), ValueError, ["2D or 3D", "4D"]),
+    (lambda _t: nn.InstanceNorm2d(3)(_t(3, 4)), ValueError, ["3D or 4D", "2D"]),
+    (lambda _t: nn.GroupNorm(4, 6), ValueError, ["num_channels", "divisible", "num_groups=4"]),
+    (lambda _t: _C.batch_norm_forward(_t(2, 3, dtype=np.float64).data, None, None,
+                                     _t(6, dtype=np.float64).data[::2], None, True),
      ValueError, ["running_mean", "in place"]),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
-def test_norm_bad_input_raises_clear_error(call, error, words):
+def test_norm_bad_input_raises_clear_error(call, error, words, device):
     with pytest.raises(error) as info:
-        call()
+        call(lambda *shape, dtype=np.float32: fl.tensor(to_device(np.ones(shape, dtype), device)))
     for word in words:
         assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"

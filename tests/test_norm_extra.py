@@ -1,6 +1,8 @@
 """Local response norm (vs torch) and Batch-Instance norm (vs a composition of torch ops; torch has no such
 layer): forward, every gradient and the running statistics, float32 and float64; fast kernels against the
-naive references; finite differences; non-contiguous inputs; thread counts; modules; bad input."""
+naive references; finite differences; non-contiguous inputs; thread counts; modules; bad input. The checks
+against torch run on each device (`device`); the fast-vs-reference, thread and finite-difference checks are CPU
+properties."""
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
 from fastlayers.autograd import gradcheck
-from conftest import assert_close, grid_data
+from conftest import assert_close, grid_data, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 
@@ -50,19 +52,19 @@ def lrn_data(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", LRN_CASES, ids=lrn_id)
-def test_local_response_norm_matches_torch(case, dtype):
+def test_local_response_norm_matches_torch(case, dtype, device):
     shape, size, alpha, beta, k = case
     x, dy = lrn_data(shape, dtype)
-    fx = fl.Tensor(x, requires_grad=True)
+    fx = fl.Tensor(to_device(x, device), requires_grad=True)
     tx = torch.from_numpy(x).requires_grad_()
     y = F.local_response_norm(fx, size, alpha, beta, k)
     ty = TF.local_response_norm(tx, size, alpha, beta, k)
-    y.backward(dy)
+    y.backward(to_device(dy, device))
     ty.backward(torch.from_numpy(dy))
     n = 4 * size
     assert y.dtype == dtype
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "local_response_norm output", lrn_id(case), n, dtype)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "local_response_norm grad_input", lrn_id(case), n, dtype)
+    assert_close(to_host(y), ty.detach().numpy(), "local_response_norm output", lrn_id(case), n, dtype)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "local_response_norm grad_input", lrn_id(case), n, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
@@ -82,7 +84,7 @@ def test_local_response_norm_fast_kernels_match_reference(case, dtype):
         assert_close(fast, ref, f"local_response_norm fast vs reference {name}", lrn_id(case), 4 * size, dtype)
 
 
-def test_local_response_norm_backward_formula_by_hand():
+def test_local_response_norm_backward_formula_by_hand(device):
     """dx_c = dy_c s_c^-b - 2 a b / n * x_c * sum_{j: c in window(j)} dy_j x_j s_j^(-b-1), written out with numpy
     for an even size (the backward window is the forward one mirrored)."""
     rng = np.random.default_rng(4)
@@ -92,9 +94,9 @@ def test_local_response_norm_backward_formula_by_hand():
     s = k + a / n * np.stack([sq[:, c:c + n].sum(axis=1) for c in range(C)], axis=1)
     t = np.pad(dy * x * s ** (-b - 1), ((0, 0), ((n - 1) // 2, n // 2), (0, 0)))
     expected = dy * s ** -b - 2 * a * b / n * x * np.stack([t[:, c:c + n].sum(axis=1) for c in range(C)], axis=1)
-    fx = fl.Tensor(x, requires_grad=True)
-    F.local_response_norm(fx, n, a, b, k).backward(dy)
-    assert_close(fx.grad.numpy(), expected, "local_response_norm grad_input", "by hand", 4 * n)
+    fx = fl.Tensor(to_device(x, device), requires_grad=True)
+    F.local_response_norm(fx, n, a, b, k).backward(to_device(dy, device))
+    assert_close(to_host(fx.grad), expected, "local_response_norm grad_input", "by hand", 4 * n)
 
 
 @pytest.mark.parametrize("case", [((2, 5, 3, 2), 3, 0.5, 0.75, 1.0), ((1, 4, 5), 2, 1.0, 1.5, 2.0),
@@ -105,16 +107,17 @@ def test_local_response_norm_gradcheck(case):
     assert gradcheck(lambda x: F.local_response_norm(x, size, alpha, beta, k), (x,))
 
 
-def test_local_response_norm_non_contiguous_input():
+def test_local_response_norm_non_contiguous_input(device):
     rng = np.random.default_rng(6)
     base = rng.standard_normal((3, 10, 9, 8))
-    x = base[:, ::2, ::3, :].transpose(0, 1, 3, 2)  # (3, 5, 8, 3), strided
+    x = to_device(base, device)[:, ::2, ::3, :].transpose(0, 1, 3, 2)  # (3, 5, 8, 3), strided on the device
     dy = rng.standard_normal(x.shape)
-    fx, tx = fl.Tensor(x, requires_grad=True), torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+    fx = fl.Tensor(x, requires_grad=True)
+    tx = torch.from_numpy(np.ascontiguousarray(base[:, ::2, ::3, :].transpose(0, 1, 3, 2))).requires_grad_()
     y, ty = F.local_response_norm(fx, 3, 0.5), TF.local_response_norm(tx, 3, 0.5)
-    y.backward(dy), ty.backward(torch.from_numpy(dy))
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "local_response_norm output", "strided", 12)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "local_response_norm grad_input", "strided", 12)
+    y.backward(to_device(dy, device)), ty.backward(torch.from_numpy(dy))
+    assert_close(to_host(y), ty.detach().numpy(), "local_response_norm output", "strided", 12)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "local_response_norm grad_input", "strided", 12)
 
 
 def test_local_response_norm_one_and_two_threads_agree_exactly(threads):
@@ -131,17 +134,17 @@ def test_local_response_norm_one_and_two_threads_agree_exactly(threads):
 
 
 @pytest.mark.parametrize("args", [(5,), (3, 2e-4, 0.5, 2), (4, 0.1, 1.0, 0.5)], ids=str)
-def test_local_response_norm_module_matches_torch(args):
+def test_local_response_norm_module_matches_torch(args, device):
     ours, ref = nn.LocalResponseNorm(*args), torch.nn.LocalResponseNorm(*args)
     assert repr(ours) == repr(ref)
     assert list(ours.state_dict()) == list(ref.state_dict()) == []
     x = np.random.default_rng(8).standard_normal((2, 7, 3, 4)) * 3
-    fx, tx = fl.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_()
-    y, ty = ours(fx), ref(tx)
-    y.backward(np.ones_like(x)), ty.backward(torch.ones_like(tx))
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "LocalResponseNorm output", str(args), 20)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "LocalResponseNorm grad_input", str(args), 20)
-    y32 = ours(fl.tensor(x.astype(np.float32)))
+    fx, tx = fl.tensor(to_device(x, device), requires_grad=True), torch.from_numpy(x).requires_grad_()
+    y, ty = ours.to(device)(fx), ref(tx)
+    y.backward(to_device(np.ones_like(x), device)), ty.backward(torch.ones_like(tx))
+    assert_close(to_host(y), ty.detach().numpy(), "LocalResponseNorm output", str(args), 20)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "LocalResponseNorm grad_input", str(args), 20)
+    y32 = ours(fl.tensor(to_device(x.astype(np.float32), device)))
     assert y32.dtype == np.float32 and y32.shape == x.shape
 
 
@@ -212,33 +215,34 @@ def bin_data(shape, dtype, affine, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dname)
 @pytest.mark.parametrize("case", BIN_CASES, ids=bin_id)
-def test_batch_instance_norm_matches_torch_composition(case, dtype):
+def test_batch_instance_norm_matches_torch_composition(case, dtype, device):
     shape, affine, training, running = case
     x, w, b, rho, rm, rv, dy = bin_data(shape, dtype, affine)
-    frm, frv = (fl.Tensor(rm.copy()), fl.Tensor(rv.copy())) if running else (None, None)
+    frm, frv = (fl.Tensor(to_device(rm.copy(), device)), fl.Tensor(to_device(rv.copy(), device))) if running \
+        else (None, None)
     trm, trv = (torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())) if running else (None, None)
     arrays = [x, w, b, rho]
-    ft = [None if a is None else fl.Tensor(a, requires_grad=True) for a in arrays]
+    ft = [None if a is None else fl.Tensor(to_device(a, device), requires_grad=True) for a in arrays]
     tt = [None if a is None else torch.from_numpy(a.copy()).requires_grad_() for a in arrays]
     y = F.batch_instance_norm(ft[0], frm, frv, ft[1], ft[2], ft[3], training, 0.3, 1e-4)
     ty = torch_bin(tt[0], trm, trv, tt[1], tt[2], tt[3], training, 0.3, 1e-4)
-    y.backward(dy)
+    y.backward(to_device(dy, device))
     ty.backward(torch.from_numpy(dy))
     n, cid = x.size // shape[1], bin_id(case)
     mag = term_magnitude(x, dy, w, None if training else (rm, rv), training, 1e-4)
     assert y.dtype == dtype
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "batch_instance_norm output", cid, n, dtype)
+    assert_close(to_host(y), ty.detach().numpy(), "batch_instance_norm output", cid, n, dtype)
     for name, f, t in zip(["input", "weight", "bias", "rho"], ft, tt):
         if t is not None:
             assert f.grad is not None, f"batch_instance_norm grad_{name} {cid}: missing"
             if name == "input":
-                assert_close(f.grad.numpy(), t.grad.numpy(), f"batch_instance_norm grad_{name}", cid, n, dtype)
+                assert_close(to_host(f.grad), t.grad.numpy(), f"batch_instance_norm grad_{name}", cid, n, dtype)
             else:
-                assert_close_reduction(f.grad.numpy(), t.grad.numpy(), f"batch_instance_norm grad_{name}", cid, n,
+                assert_close_reduction(to_host(f.grad), t.grad.numpy(), f"batch_instance_norm grad_{name}", cid, n,
                                        dtype, mag)
     if running:
-        assert_close(frm.numpy(), trm.numpy(), "batch_instance_norm running_mean", cid, n, dtype)
-        assert_close(frv.numpy(), trv.numpy(), "batch_instance_norm running_var", cid, n, dtype)
+        assert_close(to_host(frm), trm.numpy(), "batch_instance_norm running_mean", cid, n, dtype)
+        assert_close(to_host(frv), trv.numpy(), "batch_instance_norm running_var", cid, n, dtype)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -259,20 +263,21 @@ def test_batch_instance_norm_gradcheck(training, affine):
     assert gradcheck(fn, inputs)
 
 
-def test_batch_instance_norm_non_contiguous_input():
+def test_batch_instance_norm_non_contiguous_input(device):
     rng = np.random.default_rng(12)
-    x = rng.standard_normal((5, 4, 6, 3)).transpose(3, 1, 0, 2)[:, :, ::2]  # (3, 4, 3, 6), strided
+    base = rng.standard_normal((5, 4, 6, 3))
+    x = to_device(base, device).transpose(3, 1, 0, 2)[:, :, ::2]  # (3, 4, 3, 6), strided on the device
     dy = rng.standard_normal(x.shape)
     rho = np.array([0.0, 0.3, 0.6, 1.0])
-    fx, fr = fl.Tensor(x, requires_grad=True), fl.Tensor(rho, requires_grad=True)
-    tx = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+    fx, fr = fl.Tensor(x, requires_grad=True), fl.Tensor(to_device(rho, device), requires_grad=True)
+    tx = torch.from_numpy(np.ascontiguousarray(base.transpose(3, 1, 0, 2)[:, :, ::2])).requires_grad_()
     tr = torch.from_numpy(rho.copy()).requires_grad_()
     y = F.batch_instance_norm(fx, None, None, None, None, fr, True)
     ty = torch_bin(tx, None, None, None, None, tr, True, 0.1, 1e-5)
-    y.backward(dy), ty.backward(torch.from_numpy(dy))
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "batch_instance_norm output", "strided", x.size)
-    assert_close(fx.grad.numpy(), tx.grad.numpy(), "batch_instance_norm grad_input", "strided", x.size)
-    assert_close(fr.grad.numpy(), tr.grad.numpy(), "batch_instance_norm grad_rho", "strided", x.size)
+    y.backward(to_device(dy, device)), ty.backward(torch.from_numpy(dy))
+    assert_close(to_host(y), ty.detach().numpy(), "batch_instance_norm output", "strided", x.size)
+    assert_close(to_host(fx.grad), tx.grad.numpy(), "batch_instance_norm grad_input", "strided", x.size)
+    assert_close(to_host(fr.grad), tr.grad.numpy(), "batch_instance_norm grad_rho", "strided", x.size)
 
 
 class TorchBatchInstanceNorm2d(torch.nn.BatchNorm2d):
@@ -299,7 +304,7 @@ BIN_MODULES = [{}, dict(eps=1e-3, momentum=0.2), dict(affine=False), dict(track_
 
 
 @pytest.mark.parametrize("kwargs", BIN_MODULES, ids=lambda k: str(k).replace(" ", "") or "default")
-def test_batch_instance_norm_module_matches_torch_composition(kwargs):
+def test_batch_instance_norm_module_matches_torch_composition(kwargs, device):
     ours, ref = nn.BatchInstanceNorm2d(5, **kwargs), TorchBatchInstanceNorm2d(5, **kwargs)
     expected_repr = repr(ref).replace("TorchBatchInstanceNorm2d", "BatchInstanceNorm2d")
     assert repr(ours) == expected_repr
@@ -313,78 +318,75 @@ def test_batch_instance_norm_module_matches_torch_composition(kwargs):
         for p in ref.parameters():
             p.copy_(torch.rand(p.shape, dtype=torch.float64) + 0.25)
     ours.load_state_dict(ref.state_dict())
+    ours.to(device)
     rng = np.random.default_rng(13)
     for step, training in enumerate([True, True, True, False]):
         ours.train(training), ref.train(training)
         x = rng.standard_normal((3, 5, 4, 6)) * (step + 1) + step
         dy = rng.standard_normal(x.shape)
-        fx, tx = fl.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_()
+        fx, tx = fl.tensor(to_device(x, device), requires_grad=True), torch.from_numpy(x).requires_grad_()
         y, ty = ours(fx), ref(tx)
-        y.backward(dy), ty.backward(torch.from_numpy(dy))
+        y.backward(to_device(dy, device)), ty.backward(torch.from_numpy(dy))
         case = f"{kwargs} step {step} training={training}"
-        assert_close(y.detach().numpy(), ty.detach().numpy(), "BatchInstanceNorm2d output", case, x.size)
-        assert_close(fx.grad.numpy(), tx.grad.numpy(), "BatchInstanceNorm2d grad_input", case, x.size)
+        assert_close(to_host(y), ty.detach().numpy(), "BatchInstanceNorm2d output", case, x.size)
+        assert_close(to_host(fx.grad), tx.grad.numpy(), "BatchInstanceNorm2d grad_input", case, x.size)
         for (name, p), (_, tp) in zip(ours.named_parameters(), ref.named_parameters()):
-            assert_close(p.grad.numpy(), tp.grad.numpy(), f"BatchInstanceNorm2d grad {name}", case, x.size)
+            assert_close(to_host(p.grad), tp.grad.numpy(), f"BatchInstanceNorm2d grad {name}", case, x.size)
         for k, v in ref.state_dict().items():
-            assert_close(ours.state_dict()[k].numpy(), v.numpy(), f"BatchInstanceNorm2d state {k}", case, x.size)
+            assert_close(to_host(ours.state_dict()[k]), v.numpy(), f"BatchInstanceNorm2d state {k}", case, x.size)
         ours.zero_grad(), ref.zero_grad()
 
 
-def test_batch_instance_norm_clip_rho_and_state_dict_round_trip():
-    m = nn.BatchInstanceNorm2d(4)
-    m.rho.data[...] = np.array([-0.5, 0.3, 1.7, 1.0], np.float32)
+def test_batch_instance_norm_clip_rho_and_state_dict_round_trip(device):
+    m = nn.BatchInstanceNorm2d(4, device=device)
+    m.rho.data[...] = to_device(np.array([-0.5, 0.3, 1.7, 1.0], np.float32), device)
     assert m.clip_rho_() is m
-    np.testing.assert_array_equal(m.rho.detach().numpy(), np.array([0.0, 0.3, 1.0, 1.0], np.float32))
+    np.testing.assert_array_equal(to_host(m.rho), np.array([0.0, 0.3, 1.0, 1.0], np.float32))
     assert m.rho.requires_grad
-    other = nn.BatchInstanceNorm2d(4)
+    other = nn.BatchInstanceNorm2d(4, device=device)
     other.load_state_dict(m.state_dict())
-    np.testing.assert_array_equal(other.rho.detach().numpy(), m.rho.detach().numpy())
+    np.testing.assert_array_equal(to_host(other.rho), to_host(m.rho))
     # rho = 1 is batch norm, rho = 0 instance norm.
-    x = fl.randn(3, 4, 5, 2)
+    x = fl.randn(3, 4, 5, 2).to(device)
     m.rho.data[...] = 1
-    assert_close(m(x).detach().numpy(), nn.BatchNorm2d(4)(x).detach().numpy(), "rho=1", "batch norm", 30,
+    assert_close(to_host(m(x)), to_host(nn.BatchNorm2d(4, device=device)(x)), "rho=1", "batch norm", 30,
                  np.float32)
     m.rho.data[...] = 0
-    assert_close(m(x).detach().numpy(), nn.InstanceNorm2d(4)(x).detach().numpy(), "rho=0", "instance norm", 30,
+    assert_close(to_host(m(x)), to_host(nn.InstanceNorm2d(4, device=device)(x)), "rho=0", "instance norm", 30,
                  np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # bad input
 
-def _t(*shape, dtype=np.float32):
-    return fl.tensor(np.ones(shape, dtype))
-
-
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: F.local_response_norm(_t(2, 3), 3), ValueError, ["3D or higher", "2 dimensions"]),
-    (lambda: F.local_response_norm(_t(2, 3, 4), 0), ValueError, ["size", "size=0"]),
-    (lambda: F.local_response_norm(_t(2, 3, 4), 2.5), TypeError, ["size", "2.5"]),
-    (lambda: F.local_response_norm(_t(2, 3, 4), 3, alpha="a"), TypeError, ["alpha"]),
-    (lambda: F.local_response_norm(np.ones((2, 3, 4)), 3), TypeError, ["input", "Tensor"]),
-    (lambda: F.local_response_norm(_t(2, 3, 4, dtype=np.int64), 3), TypeError, ["input", "int64"]),
-    (lambda: _C.lrn_backward(np.ones((2, 3, 4)), np.ones((2, 3, 4)), np.ones((2, 3, 5)), 3), ValueError,
+@pytest.mark.parametrize("call, error, words", [  # each call takes _t(*shape, dtype=): a Tensor of ones on the device
+    (lambda _t: F.local_response_norm(_t(2, 3), 3), ValueError, ["3D or higher", "2 dimensions"]),
+    (lambda _t: F.local_response_norm(_t(2, 3, 4), 0), ValueError, ["size", "size=0"]),
+    (lambda _t: F.local_response_norm(_t(2, 3, 4), 2.5), TypeError, ["size", "2.5"]),
+    (lambda _t: F.local_response_norm(_t(2, 3, 4), 3, alpha="a"), TypeError, ["alpha"]),
+    (lambda _t: F.local_response_norm(_t(2, 3, 4).data, 3), TypeError, ["input", "Tensor"]),
+    (lambda _t: F.local_response_norm(_t(2, 3, 4, dtype=np.int64), 3), TypeError, ["input", "int64"]),
+    (lambda _t: _C.lrn_backward(_t(2, 3, 4).data, _t(2, 3, 4).data, _t(2, 3, 5).data, 3), ValueError,
      ["scale", "[2, 3, 5]", "[2, 3, 4]"]),
-    (lambda: nn.LocalResponseNorm(3)(_t(4, 5)), ValueError, ["3D or higher", "2 dimensions"]),
-    (lambda: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, _t(4), True), ValueError,
+    (lambda _t: nn.LocalResponseNorm(3)(_t(4, 5)), ValueError, ["3D or higher", "2 dimensions"]),
+    (lambda _t: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, _t(4), True), ValueError,
      ["rho", "(3,)", "(4,)"]),
-    (lambda: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, _t(3, dtype=np.float64), True), TypeError,
+    (lambda _t: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, _t(3, dtype=np.float64), True), TypeError,
      ["rho", "float32", "float64"]),
-    (lambda: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, None, True), TypeError,
+    (lambda _t: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, None, True), TypeError,
      ["rho", "Tensor"]),
-    (lambda: F.batch_instance_norm(_t(2, 3, 4), None, None, _t(2), None, _t(3), True), ValueError,
+    (lambda _t: F.batch_instance_norm(_t(2, 3, 4), None, None, _t(2), None, _t(3), True), ValueError,
      ["weight", "(3,)", "(2,)"]),
-    (lambda: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, _t(3)), RuntimeError,
+    (lambda _t: F.batch_instance_norm(_t(2, 3, 4), None, None, None, None, _t(3)), RuntimeError,
      ["running_mean", "evaluation"]),
-    (lambda: F.batch_instance_norm(_t(2, 3, 1), None, None, None, None, _t(3), True), ValueError,
+    (lambda _t: F.batch_instance_norm(_t(2, 3, 1), None, None, None, None, _t(3), True), ValueError,
      ["more than 1 spatial", "(2, 3, 1)"]),
-    (lambda: F.batch_instance_norm(_t(2, 3), None, None, None, None, _t(3), True), ValueError, ["3 dims", "(2, 3)"]),
-    (lambda: nn.BatchInstanceNorm2d(3)(_t(2, 3, 4)), ValueError, ["4D", "3D"]),
-    (lambda: nn.BatchInstanceNorm2d(3)(_t(2, 4, 3, 3)), ValueError, ["num_features (3)", "4"]),
+    (lambda _t: F.batch_instance_norm(_t(2, 3), None, None, None, None, _t(3), True), ValueError, ["3 dims", "(2, 3)"]),
+    (lambda _t: nn.BatchInstanceNorm2d(3)(_t(2, 3, 4)), ValueError, ["4D", "3D"]),
+    (lambda _t: nn.BatchInstanceNorm2d(3)(_t(2, 4, 3, 3)), ValueError, ["num_features (3)", "4"]),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else None)
-def test_norm_extra_bad_input_raises_clear_error(call, error, words):
+def test_norm_extra_bad_input_raises_clear_error(call, error, words, device):
     with pytest.raises(error) as info:
-        call()
+        call(lambda *shape, dtype=np.float32: fl.tensor(to_device(np.ones(shape, dtype), device)))
     for word in words:
         assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"

@@ -1,6 +1,7 @@
 """Pooling against torch: max_pool2d/1d, avg_pool2d/1d, adaptive avg/max, max_unpool2d; forward, indices and
 gradients in float32 and float64, fast kernels against the C++ references, finite differences, non-contiguous
-and unbatched inputs, thread counts, modules (repr, state_dict) and bad input."""
+and unbatched inputs, thread counts, modules (repr, state_dict) and bad input. The checks against torch run on
+each device (`device`); the fast-vs-reference, thread and finite-difference checks are CPU properties."""
 import numpy as np
 import pytest
 import torch
@@ -9,7 +10,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data
+from conftest import assert_close, grid_data, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = lambda d: np.dtype(d).name  # noqa: E731
@@ -33,12 +34,13 @@ def torch_grads(fn, x, dy):
     return out, tx.grad.numpy()
 
 
-def ours_grads(fn, x, dy):
-    fx = fl.Tensor(x, requires_grad=True)
+def ours_grads(fn, x, dy, device):
+    """Our outputs (host copies) and input gradient, with x and dy on `device`."""
+    fx = fl.Tensor(to_device(x, device), requires_grad=True)
     out = fn(fx)
     y = out[0] if isinstance(out, tuple) else out
-    y.backward(dy)
-    return out, fx.grad.numpy()
+    y.backward(to_device(dy, device))
+    return tuple(map(to_host, out)) if isinstance(out, tuple) else to_host(out), to_host(fx.grad)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -84,19 +86,21 @@ MAX_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", MAX_CASES, ids=str)
-def test_max_pool2d_matches_torch(case, dtype):
+def test_max_pool2d_matches_torch(case, dtype, device):
     rng = np.random.default_rng(0)
     x = distinct_data(rng, case.shape, dtype)
     with torch.no_grad():
         ty, tind = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **case.args())
     dy = grid_data(rng, tuple(ty.shape), dtype)
     (ty, tind), tdx = torch_grads(lambda t: TF.max_pool2d(t, return_indices=True, **case.args()), x, dy)
-    (y, ind), dx = ours_grads(lambda t: F.max_pool2d(t, return_indices=True, **case.args()), x, dy)
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "max_pool2d forward", case, 1, dtype)
+    (y, ind), dx = ours_grads(lambda t: F.max_pool2d(t, return_indices=True, **case.args()), x, dy, device)
+    assert_close(y, ty.detach().numpy(), "max_pool2d forward", case, 1, dtype)
     assert ind.dtype == np.int64
-    np.testing.assert_array_equal(ind.numpy(), tind.numpy(), err_msg=f"max_pool2d indices {case}")
+    np.testing.assert_array_equal(ind, tind.numpy(), err_msg=f"max_pool2d indices {case}")
     assert_close(dx, tdx, "max_pool2d grad_input", case, 1, dtype)
-    # The fast path against the C++ reference, bit for bit (ties included: grid data repeats values).
+    if device != "cpu":
+        return
+    # The CPU fast path against the C++ reference, bit for bit (ties included: grid data repeats values).
     xg = grid_data(rng, case.shape, dtype)
     fy, find = _C.max_pool2d_forward(xg, *case.c_args())
     ry, rind = _C.max_pool2d_forward(xg, *case.c_args(), impl="reference")
@@ -107,15 +111,15 @@ def test_max_pool2d_matches_torch(case, dtype):
                                                           **case.args())[1].numpy(), err_msg=f"ties {case}")
 
 
-def test_max_pool2d_nan_wins_like_torch():
+def test_max_pool2d_nan_wins_like_torch(device):
     x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
     x[0, 0, 1, 1] = np.nan
     x[0, 1, 2, 3] = np.nan
     for args in (dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)):
-        y, ind = F.max_pool2d(fl.tensor(x), return_indices=True, **args)
+        y, ind = F.max_pool2d(fl.tensor(to_device(x, device)), return_indices=True, **args)
         ty, tind = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **args)
-        np.testing.assert_array_equal(y.numpy(), ty.numpy())
-        np.testing.assert_array_equal(ind.numpy(), tind.numpy())
+        np.testing.assert_array_equal(to_host(y), ty.numpy())
+        np.testing.assert_array_equal(to_host(ind), tind.numpy())
 
 
 def test_max_pool2d_benchmark_shapes_take_the_fast_paths():
@@ -174,17 +178,20 @@ AVG_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", AVG_CASES, ids=str)
-def test_avg_pool2d_matches_torch(case, dtype):
+def test_avg_pool2d_matches_torch(case, dtype, device):
     rng = np.random.default_rng(1)
     x = grid_data(rng, case.shape, dtype)
     with torch.no_grad():
         shape = tuple(TF.avg_pool2d(torch.from_numpy(x), **case.args()).shape)
     dy = grid_data(rng, shape, dtype)
     ty, tdx = torch_grads(lambda t: TF.avg_pool2d(t, **case.args()), x, dy)
-    y, dx = ours_grads(lambda t: F.avg_pool2d(t, **case.args()), x, dy)
+    y, dx = ours_grads(lambda t: F.avg_pool2d(t, **case.args()), x, dy, device)
     red = int(np.prod(pair(case.kernel)))
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "avg_pool2d forward", case, red, dtype)
+    assert_close(y, ty.detach().numpy(), "avg_pool2d forward", case, red, dtype)
     assert_close(dx, tdx, "avg_pool2d grad_input", case, red, dtype)
+    if device != "cpu":
+        return
+    # The CPU fast paths against the C++ reference.
     c = case.c_args()
     ry = _C.avg_pool2d_forward(x, *c, impl="reference")
     assert_close(_C.avg_pool2d_forward(x, *c), ry, "avg_pool2d fast vs reference", case, red, dtype)
@@ -216,18 +223,21 @@ def adaptive_id(v):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape, size", ADAPTIVE_CASES, ids=adaptive_id)
-def test_adaptive_avg_pool2d_matches_torch(shape, size, dtype):
+def test_adaptive_avg_pool2d_matches_torch(shape, size, dtype, device):
     rng = np.random.default_rng(2)
     x = grid_data(rng, shape, dtype)
     with torch.no_grad():
         oshape = tuple(TF.adaptive_avg_pool2d(torch.from_numpy(x), size).shape)
     dy = grid_data(rng, oshape, dtype)
     ty, tdx = torch_grads(lambda t: TF.adaptive_avg_pool2d(t, size), x, dy)
-    y, dx = ours_grads(lambda t: F.adaptive_avg_pool2d(t, size), x, dy)
+    y, dx = ours_grads(lambda t: F.adaptive_avg_pool2d(t, size), x, dy, device)
     case = f"{shape} -> {size}"
     red = shape[2] * shape[3]
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "adaptive_avg_pool2d forward", case, red, dtype)
+    assert_close(y, ty.detach().numpy(), "adaptive_avg_pool2d forward", case, red, dtype)
     assert_close(dx, tdx, "adaptive_avg_pool2d grad_input", case, red, dtype)
+    if device != "cpu":
+        return
+    # The CPU fast paths against the C++ reference.
     out = oshape[2:]
     assert_close(_C.adaptive_avg_pool2d_forward(x, out), _C.adaptive_avg_pool2d_forward(x, out, impl="reference"),
                  "adaptive_avg_pool2d fast vs reference", case, red, dtype)
@@ -238,19 +248,19 @@ def test_adaptive_avg_pool2d_matches_torch(shape, size, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape, size", ADAPTIVE_CASES, ids=adaptive_id)
-def test_adaptive_max_pool2d_matches_torch(shape, size, dtype):
+def test_adaptive_max_pool2d_matches_torch(shape, size, dtype, device):
     rng = np.random.default_rng(3)
     x = distinct_data(rng, shape, dtype)
     with torch.no_grad():
         oshape = tuple(TF.adaptive_max_pool2d(torch.from_numpy(x), size).shape)
     dy = grid_data(rng, oshape, dtype)
     (ty, tind), tdx = torch_grads(lambda t: TF.adaptive_max_pool2d(t, size, return_indices=True), x, dy)
-    (y, ind), dx = ours_grads(lambda t: F.adaptive_max_pool2d(t, size, return_indices=True), x, dy)
+    (y, ind), dx = ours_grads(lambda t: F.adaptive_max_pool2d(t, size, return_indices=True), x, dy, device)
     case = f"{shape} -> {size}"
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "adaptive_max_pool2d forward", case, 1, dtype)
-    np.testing.assert_array_equal(ind.numpy(), tind.numpy(), err_msg=f"adaptive_max_pool2d indices {case}")
+    assert_close(y, ty.detach().numpy(), "adaptive_max_pool2d forward", case, 1, dtype)
+    np.testing.assert_array_equal(ind, tind.numpy(), err_msg=f"adaptive_max_pool2d indices {case}")
     assert_close(dx, tdx, "adaptive_max_pool2d grad_input", case, 1, dtype)  # overlapping windows add up
-    assert F.adaptive_max_pool2d(fl.tensor(x), size).shape == y.shape
+    assert F.adaptive_max_pool2d(fl.tensor(to_device(x, device)), size).shape == y.shape
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -276,7 +286,7 @@ UNPOOL_CASES = [
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("shape, kernel, stride, padding, output_size", UNPOOL_CASES, ids=adaptive_id)
-def test_max_unpool2d_matches_torch(shape, kernel, stride, padding, output_size, dtype, torch_one_thread):
+def test_max_unpool2d_matches_torch(shape, kernel, stride, padding, output_size, dtype, device, torch_one_thread):
     # Overlapping windows can pick one index twice: the last in row-major order wins, as in torch on one thread.
     rng = np.random.default_rng(4)
     x0 = distinct_data(rng, shape, dtype)
@@ -287,15 +297,15 @@ def test_max_unpool2d_matches_torch(shape, kernel, stride, padding, output_size,
         oshape = tuple(TF.max_unpool2d(torch.from_numpy(x), tind, kernel, stride, padding, output_size).shape)
     dy = grid_data(rng, oshape, dtype)
     ty, tdx = torch_grads(lambda t: TF.max_unpool2d(t, tind, kernel, stride, padding, output_size), x, dy)
-    ind = fl.tensor(tind.numpy())
-    y, dx = ours_grads(lambda t: F.max_unpool2d(t, ind, kernel, stride, padding, output_size), x, dy)
+    ind = fl.tensor(to_device(tind.numpy(), device))
+    y, dx = ours_grads(lambda t: F.max_unpool2d(t, ind, kernel, stride, padding, output_size), x, dy, device)
     case = f"{shape} k{kernel} s{stride} p{padding} out{output_size}"
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "max_unpool2d forward", case, 1, dtype)
+    assert_close(y, ty.detach().numpy(), "max_unpool2d forward", case, 1, dtype)
     assert_close(dx, tdx, "max_unpool2d grad_input", case, 1, dtype)
     # Round trip through our own pooling.
-    _, ours_ind = F.max_pool2d(fl.tensor(x0), kernel, stride, padding, return_indices=True)
+    _, ours_ind = F.max_pool2d(fl.tensor(to_device(x0, device)), kernel, stride, padding, return_indices=True)
     mod = nn.MaxUnpool2d(kernel, stride, padding)
-    np.testing.assert_array_equal(mod(fl.tensor(x), ours_ind, output_size).numpy(), y.detach().numpy())
+    np.testing.assert_array_equal(to_host(mod(fl.tensor(to_device(x, device)), ours_ind, output_size)), y)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -312,31 +322,31 @@ POOL1D_CASES = [
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("args", POOL1D_CASES + [dict(kernel_size=3, stride=1, padding=1, dilation=3)],
                          ids=adaptive_id)
-def test_max_pool1d_matches_torch(args, dtype):
+def test_max_pool1d_matches_torch(args, dtype, device):
     rng = np.random.default_rng(5)
     x = distinct_data(rng, (2, 3, 11), dtype)
     with torch.no_grad():
         shape = tuple(TF.max_pool1d(torch.from_numpy(x), **args).shape)
     dy = grid_data(rng, shape, dtype)
     (ty, tind), tdx = torch_grads(lambda t: TF.max_pool1d(t, return_indices=True, **args), x, dy)
-    (y, ind), dx = ours_grads(lambda t: F.max_pool1d(t, return_indices=True, **args), x, dy)
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "max_pool1d forward", args, 1, dtype)
-    np.testing.assert_array_equal(ind.numpy(), tind.numpy(), err_msg=f"max_pool1d indices {args}")
+    (y, ind), dx = ours_grads(lambda t: F.max_pool1d(t, return_indices=True, **args), x, dy, device)
+    assert_close(y, ty.detach().numpy(), "max_pool1d forward", args, 1, dtype)
+    np.testing.assert_array_equal(ind, tind.numpy(), err_msg=f"max_pool1d indices {args}")
     assert_close(dx, tdx, "max_pool1d grad_input", args, 1, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("args", POOL1D_CASES + [dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)],
                          ids=adaptive_id)
-def test_avg_pool1d_matches_torch(args, dtype):
+def test_avg_pool1d_matches_torch(args, dtype, device):
     rng = np.random.default_rng(6)
     x = grid_data(rng, (2, 3, 11), dtype)
     with torch.no_grad():
         shape = tuple(TF.avg_pool1d(torch.from_numpy(x), **args).shape)
     dy = grid_data(rng, shape, dtype)
     ty, tdx = torch_grads(lambda t: TF.avg_pool1d(t, **args), x, dy)
-    y, dx = ours_grads(lambda t: F.avg_pool1d(t, **args), x, dy)
-    assert_close(y.detach().numpy(), ty.detach().numpy(), "avg_pool1d forward", args, 4, dtype)
+    y, dx = ours_grads(lambda t: F.avg_pool1d(t, **args), x, dy, device)
+    assert_close(y, ty.detach().numpy(), "avg_pool1d forward", args, 4, dtype)
     assert_close(dx, tdx, "avg_pool1d grad_input", args, 4, dtype)
 
 
@@ -379,26 +389,26 @@ UNBATCHED = [
 
 
 @pytest.mark.parametrize("index", range(len(UNBATCHED)))
-def test_unbatched_and_non_contiguous_inputs_match_torch(index):
+def test_unbatched_and_non_contiguous_inputs_match_torch(index, device):
     fn, shape = UNBATCHED[index]
     rng = np.random.default_rng(10)
     base = distinct_data(rng, shape[::-1], np.float32)
-    x = base.T  # a transposed, non-contiguous view
+    x = to_device(base, device).T  # a transposed, non-contiguous view (made on the device)
     assert not x.flags.c_contiguous
     with torch.no_grad():
-        expected = fn(TF, torch.from_numpy(np.ascontiguousarray(x)))
+        expected = fn(TF, torch.from_numpy(np.ascontiguousarray(base.T)))
     ours = fn(F, fl.Tensor(x))
     expected = expected if isinstance(expected, tuple) else (expected,)
     ours = ours if isinstance(ours, tuple) else (ours,)
     for o, e in zip(ours, expected):
-        np.testing.assert_array_equal(o.numpy(), e.numpy())
+        np.testing.assert_array_equal(to_host(o), e.numpy())
     # batched and strided 4-D input too
     if len(shape) == 3:
-        xb = np.ascontiguousarray(np.stack([x, x + 1]))[:, :, ::2, :]
+        xb = np.ascontiguousarray(np.stack([base.T, base.T + 1]))
         with torch.no_grad():
-            e = fn(TF, torch.from_numpy(np.ascontiguousarray(xb)))
-        o = fn(F, fl.Tensor(xb))
-        np.testing.assert_array_equal((o[0] if isinstance(o, tuple) else o).numpy(),
+            e = fn(TF, torch.from_numpy(np.ascontiguousarray(xb[:, :, ::2, :])))
+        o = fn(F, fl.Tensor(to_device(xb, device)[:, :, ::2, :]))
+        np.testing.assert_array_equal(to_host(o[0] if isinstance(o, tuple) else o),
                                       (e[0] if isinstance(e, tuple) else e).numpy())
 
 
@@ -442,7 +452,7 @@ MODULES = [
 
 
 @pytest.mark.parametrize("ours_cls, torch_cls, args", MODULES, ids=lambda v: getattr(v, "__name__", adaptive_id(v)))
-def test_pooling_modules_match_torch(ours_cls, torch_cls, args):
+def test_pooling_modules_match_torch(ours_cls, torch_cls, args, device):
     ours, ref = ours_cls(**args), torch_cls(**args)
     assert repr(ours) == repr(ref)
     assert ours.state_dict() == {} and len(ref.state_dict()) == 0
@@ -454,12 +464,12 @@ def test_pooling_modules_match_torch(ours_cls, torch_cls, args):
     x = distinct_data(np.random.default_rng(12), shape, np.float64)
     with torch.no_grad():
         expected = ref(torch.from_numpy(x))
-    got = ours(fl.tensor(x))
+    got = ours.to(device)(fl.tensor(to_device(x, device)))
     if isinstance(expected, tuple):
         for o, e in zip(got, expected):
-            np.testing.assert_array_equal(o.numpy(), e.numpy())
+            np.testing.assert_array_equal(to_host(o), e.numpy())
     else:
-        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+        np.testing.assert_array_equal(to_host(got), expected.numpy())
 
 
 def test_max_unpool2d_module_repr_and_sequential_use():
@@ -475,44 +485,65 @@ def test_max_unpool2d_module_repr_and_sequential_use():
 # ---------------------------------------------------------------------------------------------------------
 # bad input
 
-X4 = fl.tensor(np.zeros((1, 2, 6, 6), np.float32))
-IND = F.max_pool2d(X4, 2, return_indices=True)[1]
+def _zeros(device, *shape, dtype=np.float32):
+    return fl.tensor(to_device(np.zeros(shape, dtype), device))
 
 
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: F.max_pool2d(X4, 0), ValueError, ["kernel_size", "(0, 0)"]),
-    (lambda: F.max_pool2d(X4, 2, stride=0), ValueError, ["stride", "(0, 0)"]),
-    (lambda: F.max_pool2d(X4, 2, dilation=0), ValueError, ["dilation", "(0, 0)"]),
-    (lambda: F.max_pool2d(X4, 3, padding=2), ValueError, ["pad should be at most half", "padding=(2, 2)",
-                                                          "kernel_size=(3, 3)"]),
-    (lambda: F.max_pool2d(X4, 2, padding=-1), ValueError, ["padding", "non-negative"]),
-    (lambda: F.max_pool2d(X4, 7), ValueError, ["output size is too small", "(2, 6, 6)", "(2, 0, 0)"]),
-    (lambda: F.max_pool2d(X4, (2, 2, 2)), TypeError, ["kernel_size", "(2, 2, 2)"]),
-    (lambda: F.max_pool2d(fl.tensor(np.zeros((6, 6), np.float32)), 2), ValueError, ["3-D", "4-D", "(6, 6)"]),
-    (lambda: F.max_pool2d(np.zeros((1, 1, 4, 4), np.float32), 2), TypeError, ["input", "fastlayers.Tensor"]),
-    (lambda: F.max_pool2d(fl.tensor(np.zeros((1, 1, 4, 4), np.int64)), 2), TypeError, ["float32", "int64"]),
-    (lambda: F.avg_pool2d(X4, 2, divisor_override=0), ValueError, ["divisor", "zero"]),
-    (lambda: F.avg_pool2d(X4, 2, padding=2), ValueError, ["pad should be at most half", "padding=(2, 2)"]),
-    (lambda: F.avg_pool1d(fl.tensor(np.zeros((1, 2, 3), np.float32)), 5), ValueError, ["too small"]),
-    (lambda: F.adaptive_avg_pool2d(X4, 0), ValueError, ["output_size", "positive"]),
-    (lambda: F.adaptive_avg_pool2d(X4, (1, 2, 3)), TypeError, ["output_size", "(1, 2, 3)"]),
-    (lambda: F.adaptive_max_pool2d(X4, None), TypeError, ["output_size", "None"]),
-    (lambda: F.max_unpool2d(X4, IND.numpy(), 2), TypeError, ["indices", "ndarray"]),
-    (lambda: F.max_unpool2d(F.max_pool2d(X4, 2), IND, 2, output_size=(9, 9)), ValueError,
+# Each call takes (X4, IND, z): a (1, 2, 6, 6) float32 input, its 2x2 max-pooling indices and z(*shape, dtype=)
+# making zeros, all on the test's device.
+BAD_CALLS = [
+    (lambda X4, IND, z: F.max_pool2d(X4, 0), ValueError, ["kernel_size", "(0, 0)"]),
+    (lambda X4, IND, z: F.max_pool2d(X4, 2, stride=0), ValueError, ["stride", "(0, 0)"]),
+    (lambda X4, IND, z: F.max_pool2d(X4, 2, dilation=0), ValueError, ["dilation", "(0, 0)"]),
+    (lambda X4, IND, z: F.max_pool2d(X4, 3, padding=2), ValueError, ["pad should be at most half",
+                                                                     "padding=(2, 2)", "kernel_size=(3, 3)"]),
+    (lambda X4, IND, z: F.max_pool2d(X4, 2, padding=-1), ValueError, ["padding", "non-negative"]),
+    (lambda X4, IND, z: F.max_pool2d(X4, 7), ValueError, ["output size is too small", "(2, 6, 6)", "(2, 0, 0)"]),
+    (lambda X4, IND, z: F.max_pool2d(X4, (2, 2, 2)), TypeError, ["kernel_size", "(2, 2, 2)"]),
+    (lambda X4, IND, z: F.max_pool2d(z(6, 6), 2), ValueError, ["3-D", "4-D", "(6, 6)"]),
+    (lambda X4, IND, z: F.max_pool2d(z(1, 1, 4, 4).data, 2), TypeError, ["input", "fastlayers.Tensor"]),
+    (lambda X4, IND, z: F.max_pool2d(z(1, 1, 4, 4, dtype=np.int64), 2), TypeError, ["float32", "int64"]),
+    (lambda X4, IND, z: F.avg_pool2d(X4, 2, divisor_override=0), ValueError, ["divisor", "zero"]),
+    (lambda X4, IND, z: F.avg_pool2d(X4, 2, padding=2), ValueError, ["pad should be at most half",
+                                                                     "padding=(2, 2)"]),
+    (lambda X4, IND, z: F.avg_pool1d(z(1, 2, 3), 5), ValueError, ["too small"]),
+    (lambda X4, IND, z: F.adaptive_avg_pool2d(X4, 0), ValueError, ["output_size", "positive"]),
+    (lambda X4, IND, z: F.adaptive_avg_pool2d(X4, (1, 2, 3)), TypeError, ["output_size", "(1, 2, 3)"]),
+    (lambda X4, IND, z: F.adaptive_max_pool2d(X4, None), TypeError, ["output_size", "None"]),
+    (lambda X4, IND, z: F.max_unpool2d(X4, IND.data, 2), TypeError, ["indices", "ndarray"]),
+    (lambda X4, IND, z: F.max_unpool2d(F.max_pool2d(X4, 2), IND, 2, output_size=(9, 9)), ValueError,
      ["invalid output_size", "between 4 and 8"]),
-    (lambda: F.max_unpool2d(X4, IND, 2), ValueError, ["indices", "(1, 2, 3, 3)", "(1, 2, 6, 6)"]),
-    (lambda: F.max_unpool2d(F.max_pool2d(X4, 2), fl.tensor(IND.numpy() + 40), 2), ValueError,
+    (lambda X4, IND, z: F.max_unpool2d(X4, IND, 2), ValueError, ["indices", "(1, 2, 3, 3)", "(1, 2, 6, 6)"]),
+    (lambda X4, IND, z: F.max_unpool2d(F.max_pool2d(X4, 2), fl.tensor(IND.data + 40), 2), ValueError,
      ["invalid max index", "6x6"]),
-    (lambda: _C.max_pool2d_forward(X4.numpy(), (2, 2), (2, 2), impl="fastest"), ValueError,
-     ["impl", "k2s2, direct, reference", "fastest"]),
-    (lambda: _C.max_pool2d_forward(X4.numpy(), (3, 3), (1, 1), impl="k2s2"), ValueError,
-     ["k2s2", "does not accept"]),
-    (lambda: _C.max_pool2d_backward(np.zeros((1, 2, 3, 3), np.float32), IND.numpy().astype(np.int32), (6, 6)),
-     TypeError, ["indices", "int64", "int32"]),
-    (lambda: _C.max_pool2d_backward(np.zeros((1, 2, 3, 3), np.float32), IND.numpy() * 10, (6, 6)), ValueError,
+    (lambda X4, IND, z: _C.max_pool2d_backward(z(1, 2, 3, 3).data, IND.data * 10, (6, 6)), ValueError,
      ["out of range"]),
+]
+
+
+@pytest.mark.parametrize("call, error, words", BAD_CALLS)
+def test_pooling_bad_input_raises_clear_error(call, error, words, device):
+    X4 = _zeros(device, 1, 2, 6, 6)
+    IND = F.max_pool2d(X4, 2, return_indices=True)[1]
+    with pytest.raises(error) as info:
+        call(X4, IND, lambda *shape, dtype=np.float32: _zeros(device, *shape, dtype=dtype))
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {str(info.value)!r}"
+
+
+X4 = np.zeros((1, 2, 6, 6), np.float32)
+
+
+# CPU-only: the choice among the CPU kernels, and the numpy index import (a CUDA index array's wrong dtype is
+# reported by its DLPack code instead).
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: _C.max_pool2d_forward(X4, (2, 2), (2, 2), impl="fastest"), ValueError,
+     ["impl", "k2s2, direct, reference", "fastest"]),
+    (lambda: _C.max_pool2d_forward(X4, (3, 3), (1, 1), impl="k2s2"), ValueError, ["k2s2", "does not accept"]),
+    (lambda: _C.max_pool2d_backward(np.zeros((1, 2, 3, 3), np.float32), np.zeros((1, 2, 3, 3), np.int32), (6, 6)),
+     TypeError, ["indices", "int64", "int32"]),
 ])
-def test_pooling_bad_input_raises_clear_error(call, error, words):
+def test_pooling_cpu_binding_bad_input_raises_clear_error(call, error, words):
     with pytest.raises(error) as info:
         call()
     for word in words:

@@ -2,7 +2,8 @@
 with size and scale_factor forms, non-integer scales, downsampling, align_corners both ways and
 recompute_scale_factor; forward and gradient in float32 and float64, fast kernels against the C++
 references, finite differences, non-contiguous input, thread counts, modules (repr, attributes,
-state_dict) and bad input."""
+state_dict) and bad input. The checks against torch run on each device (`device`); the direct-vs-reference,
+thread and finite-difference checks are CPU properties."""
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data
+from conftest import assert_close, grid_data, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = lambda d: np.dtype(d).name  # noqa: E731
@@ -86,11 +87,12 @@ def torch_run(x, dy, kw):
     return y.detach().numpy(), tx.grad.numpy()
 
 
-def ours_run(x, dy, kw):
-    fx = fl.Tensor(x, requires_grad=True)
+def ours_run(x, dy, kw, device):
+    """Our output and input gradient (host copies), x and dy on `device` (arrays there are passed as they are)."""
+    fx = fl.Tensor(to_device(x, device), requires_grad=True)
     y = F.interpolate(fx, **kw)
-    y.backward(dy)
-    return y.detach().numpy(), fx.grad.numpy()
+    y.backward(to_device(dy, device))
+    return to_host(y), to_host(fx.grad)
 
 
 def taps(shape, out_shape):
@@ -103,14 +105,14 @@ def taps(shape, out_shape):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
-def test_interpolate_matches_torch(case, dtype):
+def test_interpolate_matches_torch(case, dtype, device):
     shape, kw = case
     rng = np.random.default_rng(len(shape) * 100 + sum(shape))
     x = grid_data(rng, shape, dtype)
     y_t = TF.interpolate(torch.from_numpy(x), **kw).numpy()
     dy = grid_data(rng, y_t.shape, dtype)
     y_t, dx_t = torch_run(x, dy, kw)
-    y, dx = ours_run(x, dy, kw)
+    y, dx = ours_run(x, dy, kw, device)
     assert y.dtype == dtype and dx.dtype == dtype
     if torch_backward_disagrees(shape, kw, y.shape):
         dx_t = forward_adjoint(x, dy, kw)
@@ -170,15 +172,15 @@ def test_interpolate_gradcheck_float64(case):
 
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
-def test_non_contiguous_input_matches_torch(mode):
+def test_non_contiguous_input_matches_torch(mode, device):
     rng = np.random.default_rng(11)
     base = rng.standard_normal((7, 5, 3, 2)).astype(np.float32)
-    x = base.transpose(3, 2, 1, 0)  # (2, 3, 5, 7), not contiguous
+    x = to_device(base, device).transpose(3, 2, 1, 0)  # (2, 3, 5, 7), not contiguous (a view on the device)
     assert not x.flags.c_contiguous
     kw = dict(scale_factor=(1.6, 0.7), mode=mode)
     dy = rng.standard_normal((2, 3, 8, 4)).astype(np.float32)
-    y_t, dx_t = torch_run(np.ascontiguousarray(x), dy, kw)
-    y, dx = ours_run(x, dy[..., ::-1].copy()[..., ::-1], kw)  # strided dy as well
+    y_t, dx_t = torch_run(np.ascontiguousarray(base.transpose(3, 2, 1, 0)), dy, kw)
+    y, dx = ours_run(x, to_device(dy[..., ::-1].copy(), device)[..., ::-1], kw, device)  # strided dy as well
     assert_close(y, y_t, "interpolate", f"non-contiguous forward {mode}", reduction_len=4, dtype=np.float32)
     assert_close(dx, dx_t, "interpolate", f"non-contiguous grad_input {mode}", reduction_len=16, dtype=np.float32)
 
@@ -214,17 +216,18 @@ MODULES = [
 
 
 @pytest.mark.parametrize("name,kw", MODULES, ids=[f"{n}-{kw}" for n, kw in MODULES])
-def test_modules_match_torch(name, kw):
+def test_modules_match_torch(name, kw, device):
     ours, theirs = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
     assert repr(ours) == repr(theirs)
     for attr in ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"):
         assert getattr(ours, attr) == getattr(theirs, attr), f"{name}: attribute {attr}"
     assert list(ours.state_dict().keys()) == list(theirs.state_dict().keys()) == []
     x = grid_data(np.random.default_rng(1), (2, 3, 4, 5), np.float64)
-    assert_close(ours(fl.Tensor(x)).numpy(), theirs(torch.from_numpy(x)).numpy(), name, str(kw), reduction_len=4)
+    assert_close(to_host(ours.to(device)(fl.Tensor(to_device(x, device)))), theirs(torch.from_numpy(x)).numpy(), name,
+                 str(kw), reduction_len=4)
 
 
-def test_upsample_aliases_match_torch():
+def test_upsample_aliases_match_torch(device):
     x = grid_data(np.random.default_rng(2), (1, 2, 3, 4), np.float64)
     tx = torch.from_numpy(x)
     calls = [
@@ -234,7 +237,7 @@ def test_upsample_aliases_match_torch():
     ]
     for name, kw, taps_ in calls:
         with pytest.warns(UserWarning, match="deprecated"):
-            ours = getattr(F, name)(fl.Tensor(x), **kw).numpy()
+            ours = to_host(getattr(F, name)(fl.Tensor(to_device(x, device)), **kw))
         with pytest.warns(UserWarning, match="deprecated"):
             theirs = getattr(TF, name)(tx, **kw).numpy()
         assert_close(ours, theirs, name, str(kw), reduction_len=taps_)
@@ -260,30 +263,33 @@ BAD = [
 
 
 @pytest.mark.parametrize("name,shape,kw,exc,match", BAD, ids=[b[0] for b in BAD])
-def test_bad_arguments_raise_like_torch(name, shape, kw, exc, match):
+def test_bad_arguments_raise_like_torch(name, shape, kw, exc, match, device):
     x = np.zeros(shape, np.float32)
     with pytest.raises(exc, match=match):
-        F.interpolate(fl.Tensor(x), **kw)
+        F.interpolate(fl.Tensor(to_device(x, device)), **kw)
     with pytest.raises(exc):
         TF.interpolate(torch.from_numpy(x), **kw)
 
 
-def test_bad_inputs_raise_clear_errors():
+def test_bad_inputs_raise_clear_errors(device):
+    def zeros(shape, dtype=np.float32):
+        return to_device(np.zeros(shape, dtype), device)
+
     with pytest.raises(TypeError, match="input"):
-        F.interpolate(np.zeros((1, 1, 2, 2), np.float32), size=3)
+        F.interpolate(zeros((1, 1, 2, 2), np.float32), size=3)
     with pytest.raises(TypeError, match="float32 or float64"):
-        F.interpolate(fl.Tensor(np.zeros((1, 1, 2, 2), np.int64)), size=3)
+        F.interpolate(fl.Tensor(zeros((1, 1, 2, 2), np.int64)), size=3)
     with pytest.raises(NotImplementedError, match="bicubic"):
-        F.interpolate(fl.Tensor(np.zeros((1, 1, 2, 2), np.float32)), size=3, mode="bicubic")
+        F.interpolate(fl.Tensor(zeros((1, 1, 2, 2), np.float32)), size=3, mode="bicubic")
     with pytest.raises(ValueError, match="4-D"):
-        _C.upsample2d_forward(np.zeros((1, 2, 3), np.float32), (4, 4))
+        _C.upsample2d_forward(zeros((1, 2, 3), np.float32), (4, 4))
     with pytest.raises(ValueError, match="mode must be 'nearest' or 'bilinear', got 'bicubic'"):
-        _C.upsample2d_forward(np.zeros((1, 2, 3, 3), np.float32), (4, 4), mode="bicubic")
+        _C.upsample2d_forward(zeros((1, 2, 3, 3), np.float32), (4, 4), mode="bicubic")
     with pytest.raises(ValueError, match="output sizes must be greater than 0"):
-        _C.upsample2d_forward(np.zeros((1, 2, 3, 3), np.float32), (0, 4))
+        _C.upsample2d_forward(zeros((1, 2, 3, 3), np.float32), (0, 4))
     with pytest.raises(ValueError, match="scale factors must be >= 0"):
-        _C.upsample2d_forward(np.zeros((1, 2, 3, 3), np.float32), (4, 4), scales=(-1.0, 0.0))
+        _C.upsample2d_forward(zeros((1, 2, 3, 3), np.float32), (4, 4), scales=(-1.0, 0.0))
     with pytest.raises(ValueError, match="impl must be one of direct, reference, got 'bogus'"):
-        _C.upsample2d_forward(np.zeros((1, 2, 3, 3), np.float32), (4, 4), impl="bogus")
+        _C.upsample2d_forward(zeros((1, 2, 3, 3), np.float32), (4, 4), impl="bogus")
     with pytest.raises(TypeError):
-        _C.upsample2d_backward(np.zeros((1, 2, 3, 3), np.int32), (2, 2))
+        _C.upsample2d_backward(zeros((1, 2, 3, 3), np.int32), (2, 2))
