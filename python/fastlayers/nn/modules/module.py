@@ -3,6 +3,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from ... import _device
 from ...tensor import Tensor
 from ..parameter import Parameter
 from ._hooks import BackwardHook, add_hook
@@ -287,8 +288,6 @@ class Module:
 
     # ---- cuda ----
     def _to_device(self, device):
-        from ... import _device
-
         def move(module):
             for tensors in (module._parameters, module._buffers):
                 for t in tensors.values():
@@ -341,6 +340,9 @@ class Module:
                 errors.append(f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} from "
                               f"checkpoint, the shape in current model is {tuple(target.data.shape)}.")
                 continue
+            here = _device.device_of(target.data)
+            if _device.device_of(value) != here:  # a host checkpoint into a GPU module, or the reverse
+                value = _device.to_device(value, here)
             target.data[...] = value
         if strict:
             if unexpected:
