@@ -396,7 +396,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"instance_norm(): expected more than 1 spatial element when training, got input size "
                          f"{tuple(input.shape)}")
     for name, p in (("running_mean", running_mean), ("running_var", running_var)):
-        if p is not None and p.dtype != input.dtype:
+        # float32 statistics for a half input on the GPU: mixed precision, as batch_norm and torch allow
+        if p is not None and p.dtype != input.dtype and not (_half_on_gpu(input) and p.dtype == np.float32):
             raise TypeError(f"instance_norm(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
     return _InstanceNormStatsFn.apply(input, weight, bias, running_mean, running_var, float(momentum), float(eps))
 
@@ -1253,7 +1254,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """
     op = "interpolate"
     _check_tensor(input, op, "input")
-    if input.dtype not in (np.float32, np.float64):
+    if input.dtype not in (np.float32, np.float64) and not _half_on_gpu(input):
         raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
     dim, output_size, scales2, kernel_mode, align_corners = _interpolate_args(
         input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
