@@ -1,5 +1,9 @@
 #include "python/arrays.h"
 
+// stl.h: py::cast of the std::vector shapes handed to fastlayers._device.empty (without it that cast fails at
+// run time, "Unable to convert call argument", for every CUDA output the bindings allocate).
+#include <pybind11/stl.h>
+
 #include <string>
 
 #include "fastlayers/cuda.h"
