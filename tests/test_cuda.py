@@ -1372,8 +1372,8 @@ def test_cuda_op_is_captured_into_a_cuda_graph_of_the_current_cupy_stream():
         s.begin_capture()
         _C.activation_forward(x, "relu", out=y)
         graph = s.end_capture()
-    y.fill(-1)
-    s.synchronize()
+    with s:  # on s too: s does not wait for the legacy default stream
+        y.fill(-1)
     graph.launch(stream=s)
     s.synchronize()
     np.testing.assert_array_equal(cupy.asnumpy(y), np.maximum(np.linspace(-2, 2, 4096, dtype=np.float32), 0))
