@@ -1041,6 +1041,26 @@ def test_half_nll_loss_cuda_matches_torch_and_cpu(case, dtype):
                 dtype)
 
 
+@needs_gpu
+def test_functional_ops_take_float16_cupy_tensors():
+    rng = np.random.default_rng(43)
+    x16, t_np = rng.standard_normal((6, 5)).astype(np.float16), rng.integers(0, 5, 6)
+    x = fl.tensor(x16).to("cuda").detach().requires_grad_()
+    loss = F.cross_entropy(x, fl.tensor(t_np).to("cuda"), label_smoothing=0.1)
+    tx = torch.from_numpy(x16).cuda().requires_grad_()
+    tl = torch.nn.functional.cross_entropy(tx, torch.from_numpy(t_np).cuda(), label_smoothing=0.1)
+    assert loss.dtype == np.float16, loss.dtype
+    assert _scaled_err(_host(loss.data).astype(np.float32), _f32(tl)) <= _HALF_TOL_TORCH["float16"]
+    loss.backward()
+    tl.backward()
+    assert _scaled_err(_host(x.grad.data).astype(np.float32), _f32(tx.grad)) <= _HALF_TOL_TORCH["float16"]
+    img = fl.tensor(rng.standard_normal((1, 2, 4, 4)).astype(np.float16)).to("cuda")
+    up = F.interpolate(img, scale_factor=2, mode="bilinear", align_corners=False)
+    assert up.dtype == np.float16 and up.shape == (1, 2, 8, 8)
+    dropped = F.dropout(img, 0.5)
+    assert dropped.dtype == np.float16 and isinstance(dropped.data, cupy.ndarray)
+
+
 _NEW_HALF_OPS = [  # (op name in the error, call on an input array x of shape (2, 4, 3, 3))
     ("conv_transpose2d", lambda x, mk: _C.conv_transpose2d_forward(x, mk((4, 2, 2, 2)))),
     ("upsample2d_forward", lambda x, mk: _C.upsample2d_forward(x, (6, 6), (0.0, 0.0), "bilinear", False, True, "")),

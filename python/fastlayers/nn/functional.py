@@ -1934,7 +1934,8 @@ def _class_weight(weight, input, op):
 
 def _check_class_input(input, op):
     _check_tensor(input, op, "input")
-    _float_dtype(input, op)
+    if not _half_on_gpu(input):  # float16 on the GPU: the CUDA cross-entropy / nll_loss kernels take it
+        _float_dtype(input, op)
     if input.ndim == 0:
         raise ValueError(f"{op}(): expected an input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d input")
 
