@@ -27,6 +27,13 @@ inline TensorView float_view_like(void* data, const TensorView& like) {
   return v;
 }
 
+// Calls f(H{}) with H the half type of dtype (float16 or bfloat16).
+template <typename F>
+void dispatch_half(DType dtype, F&& f) {
+  if (dtype == DType::Float16) f(__half{});
+  else f(__nv_bfloat16{});
+}
+
 // A float32 copy of a half view in stream-ordered scratch (absent stays absent), or an uninitialised one
 // (copy = false) for an output. The scratch lives as long as this object; freed in stream order.
 class FloatStage {
@@ -35,14 +42,12 @@ class FloatStage {
       : src_(v), stream_(stream), scratch_(sizeof(float) * (v.defined() ? v.numel() : 0), stream) {
     if (v.defined()) view_ = float_view_like(scratch_.as<float>(), v);
     const int64_t n = v.defined() ? v.numel() : 0;
-    if (copy && n > 0) {
-      if (v.dtype == DType::Float16)
-        cast_kernel<float, __half><<<blocks_for(n), kThreads, 0, stream>>>(scratch_.as<float>(), v.ptr<__half>(), n);
-      else
-        cast_kernel<float, __nv_bfloat16>
-            <<<blocks_for(n), kThreads, 0, stream>>>(scratch_.as<float>(), v.ptr<__nv_bfloat16>(), n);
-      check_launch("float32 staging copy");
-    }
+    if (!copy || n == 0) return;
+    dispatch_half(v.dtype, [&](auto tag) {
+      using H = decltype(tag);
+      cast_kernel<float, H><<<blocks_for(n), kThreads, 0, stream>>>(scratch_.as<float>(), v.ptr<H>(), n);
+    });
+    check_launch("float32 staging copy");
   }
   const TensorView& view() const { return view_; }
   float* ptr() const { return scratch_.as<float>(); }
@@ -50,11 +55,10 @@ class FloatStage {
   void store() const {
     const int64_t n = src_.defined() ? src_.numel() : 0;
     if (n == 0) return;
-    if (src_.dtype == DType::Float16)
-      cast_kernel<__half, float><<<blocks_for(n), kThreads, 0, stream_>>>(src_.ptr<__half>(), scratch_.as<float>(), n);
-    else
-      cast_kernel<__nv_bfloat16, float>
-          <<<blocks_for(n), kThreads, 0, stream_>>>(src_.ptr<__nv_bfloat16>(), scratch_.as<float>(), n);
+    dispatch_half(src_.dtype, [&](auto tag) {
+      using H = decltype(tag);
+      cast_kernel<H, float><<<blocks_for(n), kThreads, 0, stream_>>>(src_.ptr<H>(), scratch_.as<float>(), n);
+    });
     check_launch("float32 staging store");
   }
 

@@ -1223,6 +1223,21 @@ def test_batchnorm2d_module_with_float32_parameters_takes_a_float16_cupy_input_l
            np.float16)
 
 
+
+@needs_gpu
+def test_instance_norm_of_a_float16_cupy_input_updates_float32_running_stats_like_torch():
+    rng = np.random.default_rng(44)
+    x16 = rng.standard_normal((3, 4, 5, 6)).astype(np.float16)
+    rm, rv = fl.tensor(np.zeros(4, np.float32)).to("cuda"), fl.tensor(np.ones(4, np.float32)).to("cuda")
+    y = F.instance_norm(fl.tensor(x16).to("cuda"), rm, rv, use_input_stats=True, momentum=0.1)
+    trm, trv = torch.zeros(4, device="cuda"), torch.ones(4, device="cuda")
+    ty = torch.nn.functional.instance_norm(torch.from_numpy(x16).cuda(), trm, trv, use_input_stats=True, momentum=0.1)
+    assert y.dtype == np.float16 and rm.dtype == np.float32
+    assert _scaled_err(_host(y.data).astype(np.float32), _f32(ty)) <= _HALF_TOL_TORCH["float16"]
+    # the per-instance statistics come from float16 values: their float16-rounded saved statistics bound it
+    assert _scaled_err(_host(rm.data), _f32(trm)) <= _HALF_TOL_CPU["float16"]
+    assert _scaled_err(_host(rv.data), _f32(trv)) <= _HALF_TOL_CPU["float16"]
+
 # ---- batch-instance norm on cuda ----
 
 
@@ -1327,21 +1342,11 @@ def test_cupy_stream_is_none_for_arrays_that_are_not_cupy():
     assert _device.cupy_stream(_fake((3,))) is None
 
 
-class _StreamRecordingFake(_FakeCudaArray):
-    """A stand-in CUDA array recording the stream the binding hands its __dlpack__ (the launch stream)."""
-
-    def __init__(self, array):
-        super().__init__(array)
-        self.streams = []
-
-    def __dlpack__(self, stream=None, max_version=None, **kwargs):
-        self.streams.append(stream)
-        return super().__dlpack__(stream, max_version, **kwargs)
-
-
 @needs_build
 def test_a_cupy_call_launches_on_cupys_current_stream_unless_overridden(monkeypatch):
     from fastlayers import _device
+    # a stand-in CUDA array recording the stream the binding hands its __dlpack__ (the launch stream)
+    from test_torch_cuda import _StreamRecordingArray as _StreamRecordingFake
     monkeypatch.setattr(_device, "cupy_stream", lambda a: 0xC0FFEE0 if isinstance(a, _StreamRecordingFake) else None)
     before = fl.cuda.current_stream()
     try:
