@@ -1,6 +1,6 @@
 // The activation family on the GPU: element-wise activations, softmax / log_softmax, prelu, maxout.
 // Gradients are written (=). Math in the element type (float math for float32, as torch's CUDA kernels; float
-// for float16/bfloat16 storage, activations and softmax only);
+// for float16/bfloat16 storage);
 // gradient conventions at the kinks are those of the CPU reference (csrc/cpu/ref/activation_ref.cpp).
 // Reductions (softmax rows, prelu's weight gradient) are block trees in a fixed order: deterministic.
 #include "cuda/common.cuh"
@@ -163,37 +163,37 @@ __global__ void softmax_backward_cols_kernel(T* dx, const T* dy, const T* y, int
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void prelu_forward_kernel(T* y, const T* x, const T* w, int64_t n, int64_t C, int64_t inner) {
-  FL_GRID_LOOP(i, n) y[i] = x[i] > T(0) ? x[i] : w[(i / inner) % C] * x[i];
+  FL_GRID_LOOP(i, n) y[i] = A(x[i]) > A(0) ? x[i] : T(A(w[(i / inner) % C]) * A(x[i]));
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void prelu_backward_data_kernel(T* dx, const T* dy, const T* x, const T* w, int64_t n, int64_t C,
                                            int64_t inner) {
-  FL_GRID_LOOP(i, n) dx[i] = x[i] > T(0) ? dy[i] : w[(i / inner) % C] * dy[i];
+  FL_GRID_LOOP(i, n) dx[i] = A(x[i]) > A(0) ? dy[i] : T(A(w[(i / inner) % C]) * A(dy[i]));
 }
 
 // dw[c] = sum over n, i of x * dy where x <= 0: one block per channel.
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void prelu_backward_weight_kernel(T* dw, const T* dy, const T* x, int64_t N, int64_t C, int64_t inner) {
   const int64_t c = blockIdx.x;
-  T acc = 0;
+  A acc = 0;
   for (int64_t j = threadIdx.x; j < N * inner; j += blockDim.x) {
     const int64_t k = ((j / inner) * C + c) * inner + j % inner;
-    if (x[k] <= T(0)) acc += x[k] * dy[k];
+    if (A(x[k]) <= A(0)) acc += A(x[k]) * A(dy[k]);
   }
   acc = block_sum(acc);
-  if (threadIdx.x == 0) dw[c] = acc;
+  if (threadIdx.x == 0) dw[c] = T(acc);
 }
 
 // The winner of maxout group (o, j, i): the first maximum, NaN winning (as torch's max).
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __device__ int64_t maxout_winner(const T* x, int64_t o, int64_t j, int64_t i, const MaxoutParams& p) {
   int64_t win = 0;
-  T best = x[(o * p.C + j * p.pieces) * p.inner + i];
+  A best = A(x[(o * p.C + j * p.pieces) * p.inner + i]);
   for (int64_t k = 1; k < p.pieces; ++k) {
-    const T v = x[(o * p.C + j * p.pieces + k) * p.inner + i];
+    const A v = A(x[(o * p.C + j * p.pieces + k) * p.inner + i]);
     if (v > best || (isnan(v) && !isnan(best))) { best = v; win = k; }
   }
   return win;
@@ -214,7 +214,7 @@ __global__ void maxout_backward_kernel(T* dx, const T* dy, const T* x, MaxoutPar
   FL_GRID_LOOP(t, p.outer * Cout * p.inner) {
     const int64_t i = t % p.inner, j = (t / p.inner) % Cout, o = t / (p.inner * Cout);
     const int64_t win = maxout_winner(x, o, j, i, p);
-    for (int64_t k = 0; k < p.pieces; ++k) dx[(o * p.C + j * p.pieces + k) * p.inner + i] = k == win ? dy[t] : T(0);
+    for (int64_t k = 0; k < p.pieces; ++k) dx[(o * p.C + j * p.pieces + k) * p.inner + i] = k == win ? dy[t] : T(0.0f);
   }
 }
 
@@ -276,7 +276,7 @@ void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w
                    Stream stream) {
   DeviceGuard guard(x);
   const int64_t n = p.N * p.C * p.inner;
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     prelu_forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), w.ptr<T>(), n, p.C, p.inner);
   });
@@ -287,7 +287,7 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
                     const TensorView& w, const PReLUParams& p, Stream stream) {
   DeviceGuard guard(dy);
   const int64_t n = p.N * p.C * p.inner;
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (dx.defined() && n > 0)
       prelu_backward_data_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(),
@@ -301,7 +301,7 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
 
 void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     maxout_forward_kernel<T><<<blocks_for(p.outer * p.Cout() * p.inner), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), p);
   });
@@ -311,7 +311,7 @@ void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams
 void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p,
                      Stream stream) {
   DeviceGuard guard(dy);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     maxout_backward_kernel<T><<<blocks_for(p.outer * p.Cout() * p.inner), kThreads, 0, stream>>>(
         dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), p);

@@ -4,8 +4,9 @@
 //   forward          C[k][n,p,q]   = sum over (c,r,s) of w[k][c,r,s] * x[n][c, p*sh-ph+r*dh, q*sw-pw+s*dw]
 //   backward_data    C[c][n,h,w]   = sum over (k,r,s) of w[k][c,r,s] * dy[n][k, (h+ph-r*dh)/sh, ...] (exact division only)
 //   backward_weight  C[k][c,r,s]   = sum over (n,p,q) of dy[n][k,p,q] * x[n][c, p*sh-ph+r*dh, ...]
-// The bias gradient is a two-level fixed-order reduction per output channel (cuda/reduce.cuh). conv2d (not the transposed one)
-// also takes float16 / bfloat16, through the tensor-core GEMM of gemm.cuh (float accumulation).
+// The bias gradient is a two-level fixed-order reduction per output channel (cuda/reduce.cuh). conv2d and
+// the transposed convolution also take float16 / bfloat16, through the tensor-core GEMM of gemm.cuh (float
+// accumulation).
 // The transposed convolution runs the same loaders with roles swapped (its forward is backward_data, its
 // backward_data the forward, its weight gradient backward_weight with x and dy exchanged); when
 // output_padding >= stride its adjoint convolution's output is larger than x, and the loaders read the rows
@@ -263,7 +264,7 @@ void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const Te
                               const ConvTranspose2dParams& p, Stream stream) {
   DeviceGuard guard(x);
   const ConvDims d = transposed_dims(p);  // y is that convolution's input: d.C = K channels of P x Q
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     BackwardDataLoader<T> ld{d, x.ptr<T>(), w.ptr<T>(), y.ptr<T>(), b.defined() ? b.ptr<T>() : nullptr};
     launch_loader_gemm<T>(p.groups, d.Cg, d.N * d.H * d.W, d.Kg * d.R * d.S, ld, stream, "conv_transpose2d_forward");
@@ -274,7 +275,7 @@ void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, 
                                     const ConvTranspose2dParams& p, Stream stream) {
   DeviceGuard guard(dy);
   const ConvDims d = transposed_dims(p);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     ForwardLoader<T> ld{d, dy.ptr<T>(), w.ptr<T>(), nullptr, dx.ptr<T>()};
     launch_loader_gemm<T>(p.groups, d.Kg, d.N * d.P * d.Q, d.Cg * d.R * d.S, ld, stream,
@@ -286,7 +287,7 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
                                       const TensorView& x, const ConvTranspose2dParams& p, Stream stream) {
   DeviceGuard guard(dy);
   const ConvDims d = transposed_dims(p);
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (dw.defined()) {
       BackwardWeightLoader<T> ld{d, x.ptr<T>(), dy.ptr<T>(), dw.ptr<T>()};

@@ -10,6 +10,7 @@
 // without the log-softmax) shares the row reduction. CrossEntropyParams / NLLLossParams map onto
 // CrossEntropyArgs in the loss front door.
 #include "cuda/common.cuh"
+#include "cuda/half_stage.cuh"
 
 namespace fl::cuda {
 namespace {
@@ -176,12 +177,69 @@ __global__ void nll_backward_kernel(T* dx, const T* grad_loss, const T* w, const
   }
 }
 
+// lse of each row from the logits (the half backward recomputes it in float32 rather than reading the
+// rounded one the forward stored).
+__global__ void ce_lse_kernel(float* lse, CeRow<float> r) {
+  FL_GRID_LOOP(i, r.a.N * r.a.S) lse[i] = r.lse(i);
+}
+
+}  // namespace
+
+// ---- float16 / bfloat16: the float32 kernels over float32 staging copies (cuda/half_stage.cuh) ----
+namespace {
+
+int64_t nll_loss_forward_half(const TensorView& loss, double* total_weight, const TensorView& input,
+                              const int64_t* target, const TensorView& weight, const CrossEntropyArgs& a,
+                              Stream stream) {
+  const FloatStage xf(input, stream, true), wf(weight, stream, true), lf(loss, stream, false);
+  const FloatBuffer ws(2 * a.N * a.S + 1, input, stream);  // the float path's row losses, row weights, total
+  const int64_t bad = nll_loss_forward(lf.view(), total_weight, ws.view(), xf.view(), target, wf.view(), a, stream);
+  lf.store();
+  return bad;
+}
+
+void nll_loss_backward_half(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
+                            const TensorView& weight, double total_weight, const CrossEntropyArgs& a, Stream stream) {
+  const FloatStage gf(grad_loss, stream, true), wf(weight, stream, true), df(dinput, stream, false);
+  nll_loss_backward(df.view(), gf.view(), target, wf.view(), total_weight, a, stream);
+  df.store();
+}
+
+int64_t cross_entropy_forward_half(const TensorView& loss, const TensorView& lse, double* total_weight,
+                                   const TensorView& logits, const int64_t* target, const TensorView& target_prob,
+                                   const TensorView& weight, const CrossEntropyArgs& a, Stream stream) {
+  const FloatStage xf(logits, stream, true), tf(target_prob, stream, true), wf(weight, stream, true);
+  const FloatStage lf(loss, stream, false), sf(lse, stream, false);
+  const FloatBuffer ws(2 * a.N * a.S + 1, logits, stream);
+  const int64_t bad = cross_entropy_forward(lf.view(), sf.view(), total_weight, ws.view(), xf.view(), target,
+                                            tf.view(), wf.view(), a, stream);
+  lf.store();
+  sf.store();
+  return bad;
+}
+
+void cross_entropy_backward_half(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
+                                 const int64_t* target, const TensorView& target_prob, const TensorView& weight,
+                                 const TensorView& lse, double total_weight, const CrossEntropyArgs& a,
+                                 Stream stream) {
+  const FloatStage xf(logits, stream, true), tf(target_prob, stream, true), wf(weight, stream, true);
+  const FloatStage gf(grad_loss, stream, true), df(dlogits, stream, false), sf(lse, stream, false);
+  const int64_t rows = a.N * a.S;
+  ce_lse_kernel<<<blocks_for(rows, 128), 128, 0, stream>>>(sf.ptr(),
+                                                           row_of<float>(xf.view(), target, tf.view(), wf.view(), a));
+  check_launch("cross_entropy_backward");
+  cross_entropy_backward(df.view(), gf.view(), xf.view(), target, tf.view(), wf.view(), sf.view(), total_weight, a,
+                         stream);
+  df.store();
+}
+
 }  // namespace
 
 int64_t nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& workspace,
                          const TensorView& input, const int64_t* target, const TensorView& weight,
                          const CrossEntropyArgs& a, Stream stream) {
   DeviceGuard guard(input);
+  if (is_half(input.dtype)) return nll_loss_forward_half(loss, total_weight, input, target, weight, a, stream);
   const int64_t rows = a.N * a.S;
   reset_bad_target(stream, "nll_loss_forward");
   double tw = 0;
@@ -204,6 +262,7 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
   DeviceGuard guard(dinput);
   const int64_t n = a.N * a.C * a.S;
   if (n == 0) return;
+  if (is_half(dinput.dtype)) return nll_loss_backward_half(dinput, grad_loss, target, weight, total_weight, a, stream);
   dispatch_float(dinput.dtype, [&](auto tag) {
     using T = decltype(tag);
     nll_backward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(
@@ -218,6 +277,8 @@ int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, dou
                               const TensorView& target_prob, const TensorView& weight, const CrossEntropyArgs& a,
                               Stream stream) {
   DeviceGuard guard(logits);
+  if (is_half(logits.dtype))
+    return cross_entropy_forward_half(loss, lse, total_weight, logits, target, target_prob, weight, a, stream);
   const int64_t rows = a.N * a.S;
   reset_bad_target(stream, "cross_entropy_forward");
   double tw = 0;
@@ -241,6 +302,9 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
   DeviceGuard guard(logits);
   const int64_t rows = a.N * a.S;
   if (rows == 0) return;
+  if (is_half(logits.dtype))
+    return cross_entropy_backward_half(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, a,
+                                       stream);
   dispatch_float(logits.dtype, [&](auto tag) {
     using T = decltype(tag);
     ce_backward_kernel<T><<<blocks_for(rows, 128), 128, 0, stream>>>(

@@ -4,17 +4,19 @@
 namespace fl::cuda {
 namespace {
 
-template <typename T>
+// The half types store the scale 1 / (1 - p) rounded once to their precision (torch's half dropout rounds
+// the scaled product instead: the two differ by at most one rounding).
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void dropout_mask_kernel(T* m, DropoutParams p) {
-  const T scale = p.p >= 1 ? T(0) : T(1.0 / (1.0 - p.p));
-  FL_GRID_LOOP(i, p.numel) m[i] = counter_uniform(p.seed, p.offset + static_cast<uint64_t>(i)) >= p.p ? scale : T(0);
+  const T scale = T(p.p >= 1 ? A(0) : A(1.0 / (1.0 - p.p))), zero = T(A(0));
+  FL_GRID_LOOP(i, p.numel) m[i] = counter_uniform(p.seed, p.offset + static_cast<uint64_t>(i)) >= p.p ? scale : zero;
 }
 
 }  // namespace
 
 void dropout_mask(const TensorView& mask, const DropoutParams& p, Stream stream) {
   DeviceGuard guard(mask);
-  dispatch_float(mask.dtype, [&](auto tag) {
+  dispatch_float_half(mask.dtype, [&](auto tag) {
     using T = decltype(tag);
     dropout_mask_kernel<T><<<blocks_for(p.numel), kThreads, 0, stream>>>(mask.ptr<T>(), p);
   });

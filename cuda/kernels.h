@@ -70,6 +70,8 @@ int64_t index_gather(const TensorView& dst, const TensorView& src, const int64_t
 }  // namespace fl::cuda
 
 // ---- normalization ----
+// Batch norm: mean/rstd in the accumulation type (float32 for a float16/bfloat16 input); gamma, beta, the
+// running statistics and dgamma/dbeta all in the input's dtype or, for a half input, all float32.
 namespace fl::cuda {
 void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
                         const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
@@ -136,7 +138,8 @@ struct CrossEntropyArgs {
 };
 // loss: N*S values ('none') or one; lse: N*S; *total_weight: sum of w[t_i] over the rows kept (N*S for
 // probability targets); workspace: 2*N*S + 1 elements of the logits' dtype on the same device (the caller
-// allocates it). target: int64 device memory (index targets) or null; target_prob: like the logits or absent.
+// allocates it; float16/bfloat16 logits ignore it and stage through float32 scratch of their own).
+// target: int64 device memory (index targets) or null; target_prob: like the logits or absent.
 // Returns the first class index outside [0, C) met (not ignore_index), or -1; waits for the stream.
 int64_t cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
                               const TensorView& workspace, const TensorView& logits, const int64_t* target,

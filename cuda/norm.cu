@@ -1,9 +1,15 @@
 // Normalization on the GPU: batch norm (training with running statistics, evaluation), group norm (layer
-// and instance norm map onto it), local response norm. Gradients are written (=). Batch and group norm also
-// take float16/bfloat16 storage (every operand, statistics included, in that dtype), computing in float32.
+// and instance norm map onto it), local response norm. Gradients are written (=). Every op here also takes
+// float16/bfloat16 storage, computing in float32. Group norm keeps every operand in the input's dtype (as
+// torch's CUDA group/layer norm); batch norm saves mean/rstd in float32 for a half input and takes its
+// weight, bias and running statistics either in the input's dtype or in float32 (torch's mixed precision:
+// autocast and cuDNN keep them float32), its weight/bias gradients in the weight's dtype.
 // Statistics and weight gradients are two-level reductions (chunk partials, then an in-order combination;
 // see below): no floating-point atomics, results independent of scheduling. Within a chunk two passes (mean,
 // then squared deviations) as the CPU reference does; chunks combine by Chan's pairwise update.
+#include <initializer_list>
+#include <type_traits>
+
 #include "cuda/reduce.cuh"
 
 namespace fl::cuda {
@@ -63,29 +69,30 @@ struct LoadX {
   __device__ A operator()(int64_t r, int64_t j) const { return A(x[at(r, j)]); }
 };
 
-// Batch norm, per channel: mean, rstd and the running statistics from the combined partials.
-template <typename T, typename A>
-__global__ void bn_stats_kernel(T* mean, T* rstd, T* rm, T* rv, const Moments<A>* part, int64_t C, int64_t count,
+// Batch norm, per channel: mean, rstd (in the accumulation type A) and the running statistics (P, the
+// per-channel operands' type) from the combined partials.
+template <typename P, typename A>
+__global__ void bn_stats_kernel(A* mean, A* rstd, P* rm, P* rv, const Moments<A>* part, int64_t C, int64_t count,
                                 double eps, double momentum) {
   FL_GRID_LOOP(c, C) {
     const Moments<A> m = combine(part + c * count, count);
-    mean[c] = T(m.mean);
-    rstd[c] = T(A(1) / sqrt(m.m2 / m.n + A(eps)));
-    if (rm) rm[c] = T((1 - momentum) * double(A(rm[c])) + momentum * double(m.mean));
-    if (rv) rv[c] = T((1 - momentum) * double(A(rv[c])) + momentum * double(m.n > A(1) ? m.m2 / (m.n - A(1)) : m.m2));
+    mean[c] = m.mean;
+    rstd[c] = A(1) / sqrt(m.m2 / m.n + A(eps));
+    if (rm) rm[c] = P((1 - momentum) * double(A(rm[c])) + momentum * double(m.mean));
+    if (rv) rv[c] = P((1 - momentum) * double(A(rv[c])) + momentum * double(m.n > A(1) ? m.m2 / (m.n - A(1)) : m.m2));
   }
 }
 
-template <typename T>
-__global__ void bn_eval_stats_kernel(T* mean, T* rstd, const T* rm, const T* rv, int64_t C, double eps) {
+template <typename P, typename A>
+__global__ void bn_eval_stats_kernel(A* mean, A* rstd, const P* rm, const P* rv, int64_t C, double eps) {
   FL_GRID_LOOP(c, C) {
-    mean[c] = rm[c];
-    rstd[c] = T(1.0 / sqrt(double(typename Accum<T>::type(rv[c])) + eps));
+    mean[c] = A(rm[c]);
+    rstd[c] = A(1.0 / sqrt(double(A(rv[c])) + eps));
   }
 }
 
-template <typename T, typename A = typename Accum<T>::type>
-__global__ void bn_eval_forward_kernel(T* y, const T* x, const T* mean, const T* rstd, const T* g, const T* b,
+template <typename T, typename P, typename A = typename Accum<T>::type>
+__global__ void bn_eval_forward_kernel(T* y, const T* x, const A* mean, const A* rstd, const P* g, const P* b,
                                        int64_t C, int64_t S, int64_t n) {
   FL_GRID_LOOP(i, n) {
     const int64_t c = (i / S) % C;
@@ -96,7 +103,8 @@ __global__ void bn_eval_forward_kernel(T* y, const T* x, const T* mean, const T*
 // Sums of dy and dy * xhat over a batch-norm channel (-> dbeta, dgamma).
 template <typename T, typename A>
 struct BnGradTerms {
-  const T *dy, *x, *mean, *rstd;
+  const T *dy, *x;
+  const A *mean, *rstd;
   ChannelIndex at;
   __device__ Sum2<A> operator()(int64_t c, int64_t j) const {
     const int64_t i = at(c, j);
@@ -105,18 +113,18 @@ struct BnGradTerms {
   }
 };
 
-template <typename T, typename A>
-__global__ void bn_grad_weight_kernel(T* dg, T* db, Sum2<A>* sums, const Sum2<A>* part, int64_t C, int64_t count) {
+template <typename P, typename A>
+__global__ void bn_grad_weight_kernel(P* dg, P* db, Sum2<A>* sums, const Sum2<A>* part, int64_t C, int64_t count) {
   FL_GRID_LOOP(c, C) {
     const Sum2<A> t = combine(part + c * count, count);
     sums[c] = t;
-    if (dg) dg[c] = T(t.b);
-    if (db) db[c] = T(t.a);
+    if (dg) dg[c] = P(t.b);
+    if (db) db[c] = P(t.a);
   }
 }
 
-template <typename T, typename A>
-__global__ void bn_backward_data_kernel(T* dx, const T* dy, const T* x, const T* mean, const T* rstd, const T* g,
+template <typename T, typename P, typename A>
+__global__ void bn_backward_data_kernel(T* dx, const T* dy, const T* x, const A* mean, const A* rstd, const P* g,
                                         const Sum2<A>* sums, int64_t C, int64_t S, int64_t M, int64_t n,
                                         bool batch_stats) {
   FL_GRID_LOOP(i, n) {
@@ -199,38 +207,60 @@ __global__ void gn_backward_data_kernel(T* dx, const T* dy, const T* x, const T*
   }
 }
 
-template <typename T>
+// A: the math type (float for the half types; their scale is stored rounded to the half type, as torch's
+// half local_response_norm keeps its intermediate in the input's dtype).
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void lrn_forward_kernel(T* y, T* sc, const T* x, LRNParams p) {
   FL_GRID_LOOP(i, p.N * p.C * p.S) {
     const int64_t s = i % p.S, c = (i / p.S) % p.C, n = i / (p.S * p.C);
-    T sq = 0;
+    A sq = 0;
     for (int64_t j = c - p.size / 2; j <= c + (p.size - 1) / 2; ++j)
       if (j >= 0 && j < p.C) {
-        const T v = x[(n * p.C + j) * p.S + s];
+        const A v = A(x[(n * p.C + j) * p.S + s]);
         sq += v * v;
       }
-    const T scale = T(p.k) + T(p.alpha) * sq / T(p.size);
-    sc[i] = scale;
-    y[i] = x[i] * pow(scale, T(-p.beta));
+    const A scale = A(p.k) + A(p.alpha) * sq / A(p.size);
+    sc[i] = T(scale);
+    y[i] = T(A(x[i]) * pow(scale, A(-p.beta)));
   }
 }
 
-template <typename T>
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void lrn_backward_kernel(T* dx, const T* dy, const T* x, const T* sc, LRNParams p) {
   FL_GRID_LOOP(i, p.N * p.C * p.S) {
     const int64_t s = i % p.S, c = (i / p.S) % p.C, n = i / (p.S * p.C);
-    T acc = 0;
+    A acc = 0;
     for (int64_t j = c - (p.size - 1) / 2; j <= c + p.size / 2; ++j)
       if (j >= 0 && j < p.C) {
         const int64_t q = (n * p.C + j) * p.S + s;
-        acc += dy[q] * x[q] * pow(sc[q], T(-p.beta - 1));
+        acc += A(dy[q]) * A(x[q]) * pow(A(sc[q]), A(-p.beta - 1));
       }
-    dx[i] = dy[i] * pow(sc[i], T(-p.beta)) - T(2 * p.alpha * p.beta / double(p.size)) * x[i] * acc;
+    dx[i] = T(A(dy[i]) * pow(A(sc[i]), A(-p.beta)) - A(2 * p.alpha * p.beta / double(p.size)) * A(x[i]) * acc);
   }
 }
 
 template <typename T> const T* cptr(const TensorView& v) { return v.defined() ? v.ptr<T>() : nullptr; }
 template <typename T> T* mptr(const TensorView& v) { return v.defined() ? v.ptr<T>() : nullptr; }
+
+// The dtype of batch norm's per-channel operands: that of the first defined view, else `fallback`.
+DType param_dtype(std::initializer_list<const TensorView*> views, DType fallback) {
+  for (const TensorView* v : views)
+    if (v->defined()) return v->dtype;
+  return fallback;
+}
+
+// Calls f(P{}) with P the per-channel operand type: float for a half input with float32 parameters (mixed
+// precision; the front door checked the combination), else the input's type T.
+template <typename T, typename F>
+void dispatch_param(DType pdtype, F&& f) {
+  if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+    if (pdtype == DType::Float32) {
+      f(float{});
+      return;
+    }
+  }
+  f(T{});
+}
 
 }  // namespace
 
@@ -241,20 +271,23 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   if (p.C == 0) return;
   const int64_t M = p.N * p.S, n = p.N * p.C * p.S;
   const Chunks ch = chunks_for(M);
+  const DType pd = param_dtype({&gamma, &beta, &running_mean, &running_var}, x.dtype);
   dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
-    Scratch part(sizeof(Moments<A>) * p.C * ch.count, stream);
-    moments_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
-        part.as<Moments<A>>(), M, ch.len, LoadX<T, A>{x.ptr<T>(), {p.C, p.S}});
-    bn_stats_kernel<T, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mean.ptr<T>(), rstd.ptr<T>(),
-                                                                    mptr<T>(running_mean), mptr<T>(running_var),
-                                                                    part.as<Moments<A>>(), p.C, ch.count, p.eps,
-                                                                    p.momentum);
-    if (n > 0)
-      bn_eval_forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), mean.ptr<T>(),
-                                                                        rstd.ptr<T>(), cptr<T>(gamma), cptr<T>(beta),
-                                                                        p.C, p.S, n);
+    dispatch_param<T>(pd, [&](auto ptag) {
+      using P = decltype(ptag);
+      Scratch part(sizeof(Moments<A>) * p.C * ch.count, stream);
+      moments_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
+          part.as<Moments<A>>(), M, ch.len, LoadX<T, A>{x.ptr<T>(), {p.C, p.S}});
+      bn_stats_kernel<P, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mean.ptr<A>(), rstd.ptr<A>(),
+                                                                      mptr<P>(running_mean), mptr<P>(running_var),
+                                                                      part.as<Moments<A>>(), p.C, ch.count, p.eps,
+                                                                      p.momentum);
+      if (n > 0)
+        bn_eval_forward_kernel<T, P><<<blocks_for(n), kThreads, 0, stream>>>(
+            y.ptr<T>(), x.ptr<T>(), mean.ptr<A>(), rstd.ptr<A>(), cptr<P>(gamma), cptr<P>(beta), p.C, p.S, n);
+    });
   });
   check_launch("batch_norm_forward");
 }
@@ -263,16 +296,19 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
                              const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
                              const TensorView& running_var, const BatchNormParams& p, Stream stream) {
   DeviceGuard guard(x);
+  const DType pd = param_dtype({&gamma, &beta, &running_mean, &running_var}, x.dtype);
   dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    bn_eval_stats_kernel<T><<<blocks_for(p.C), kThreads, 0, stream>>>(mean.ptr<T>(), rstd.ptr<T>(),
-                                                                       running_mean.ptr<T>(), running_var.ptr<T>(),
-                                                                       p.C, p.eps);
-    const int64_t n = p.N * p.C * p.S;
-    if (n > 0)
-      bn_eval_forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), mean.ptr<T>(),
-                                                                        rstd.ptr<T>(), cptr<T>(gamma), cptr<T>(beta),
-                                                                        p.C, p.S, n);
+    using A = typename Accum<T>::type;
+    dispatch_param<T>(pd, [&](auto ptag) {
+      using P = decltype(ptag);
+      bn_eval_stats_kernel<P, A><<<blocks_for(p.C), kThreads, 0, stream>>>(
+          mean.ptr<A>(), rstd.ptr<A>(), running_mean.ptr<P>(), running_var.ptr<P>(), p.C, p.eps);
+      const int64_t n = p.N * p.C * p.S;
+      if (n > 0)
+        bn_eval_forward_kernel<T, P><<<blocks_for(n), kThreads, 0, stream>>>(
+            y.ptr<T>(), x.ptr<T>(), mean.ptr<A>(), rstd.ptr<A>(), cptr<P>(gamma), cptr<P>(beta), p.C, p.S, n);
+    });
   });
   check_launch("batch_norm_forward_eval");
 }
@@ -284,21 +320,25 @@ void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
   if (p.C == 0) return;
   const int64_t M = p.N * p.S, n = p.N * p.C * p.S;
   const Chunks ch = chunks_for(M);
+  const DType pd = param_dtype({&gamma, &dgamma, &dbeta}, dy.dtype);
   dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
-    // Partials, then the C per-channel totals (read by the dx pass).
-    Scratch part(sizeof(Sum2<A>) * p.C * (ch.count + 1), stream);
-    Sum2<A>* sums = part.as<Sum2<A>>() + p.C * ch.count;
-    sum2_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
-        part.as<Sum2<A>>(), M, ch.len,
-        BnGradTerms<T, A>{dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), {p.C, p.S}});
-    bn_grad_weight_kernel<T, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mptr<T>(dgamma), mptr<T>(dbeta), sums,
-                                                                          part.as<Sum2<A>>(), p.C, ch.count);
-    if (dx.defined() && n > 0)
-      bn_backward_data_kernel<T, A><<<blocks_for(n), kThreads, 0, stream>>>(
-          dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.ptr<T>(), rstd.ptr<T>(), cptr<T>(gamma), sums, p.C, p.S, M, n,
-          batch_stats);
+    dispatch_param<T>(pd, [&](auto ptag) {
+      using P = decltype(ptag);
+      // Partials, then the C per-channel totals (read by the dx pass).
+      Scratch part(sizeof(Sum2<A>) * p.C * (ch.count + 1), stream);
+      Sum2<A>* sums = part.as<Sum2<A>>() + p.C * ch.count;
+      sum2_partial_kernel<A><<<chunk_grid(p.C, ch), kThreads, 0, stream>>>(
+          part.as<Sum2<A>>(), M, ch.len,
+          BnGradTerms<T, A>{dy.ptr<T>(), x.ptr<T>(), mean.ptr<A>(), rstd.ptr<A>(), {p.C, p.S}});
+      bn_grad_weight_kernel<P, A><<<blocks_for(p.C), kThreads, 0, stream>>>(mptr<P>(dgamma), mptr<P>(dbeta), sums,
+                                                                            part.as<Sum2<A>>(), p.C, ch.count);
+      if (dx.defined() && n > 0)
+        bn_backward_data_kernel<T, P, A><<<blocks_for(n), kThreads, 0, stream>>>(
+            dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(), mean.ptr<A>(), rstd.ptr<A>(), cptr<P>(gamma), sums, p.C, p.S, M, n,
+            batch_stats);
+    });
   });
   check_launch("batch_norm_backward");
 }
@@ -364,7 +404,7 @@ void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView&
   DeviceGuard guard(x);
   const int64_t n = p.N * p.C * p.S;
   if (n == 0) return;
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     lrn_forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(y.ptr<T>(), scale.ptr<T>(), x.ptr<T>(), p);
   });
@@ -376,7 +416,7 @@ void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& 
   DeviceGuard guard(dy);
   const int64_t n = p.N * p.C * p.S;
   if (n == 0) return;
-  dispatch_float(dy.dtype, [&](auto tag) {
+  dispatch_float_half(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     lrn_backward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(dx.ptr<T>(), dy.ptr<T>(), x.ptr<T>(),
                                                                    scale.ptr<T>(), p);

@@ -4,14 +4,16 @@
 // and adds the contributions that land in its row, in the CPU reference's order, so the sums are
 // deterministic and match it.
 #include "cuda/common.cuh"
+#include "cuda/half_stage.cuh"
 
 namespace fl::cuda {
 namespace {
 
-template <typename T>
+// A: the math type (float for the half types, whose source weights and sums are float32).
+template <typename T, typename A = typename Accum<T>::type>
 __global__ void upsample_forward_kernel(T* y, const T* x, Upsample2dParams p) {
-  const T sh = upsample_linear_scale<T>(p.H, p.OH, p.align_corners, p.scale_h);
-  const T sw = upsample_linear_scale<T>(p.W, p.OW, p.align_corners, p.scale_w);
+  const A sh = upsample_linear_scale<A>(p.H, p.OH, p.align_corners, p.scale_h);
+  const A sw = upsample_linear_scale<A>(p.W, p.OW, p.align_corners, p.scale_w);
   FL_GRID_LOOP(i, p.N * p.C * p.OH * p.OW) {
     const int64_t ow = i % p.OW, oh = (i / p.OW) % p.OH, nc = i / (p.OH * p.OW);
     const T* xp = x + nc * p.H * p.W;
@@ -21,11 +23,11 @@ __global__ void upsample_forward_kernel(T* y, const T* x, Upsample2dParams p) {
       y[i] = xp[ih * p.W + iw];
     } else {
       int64_t h0, h1, w0, w1;
-      T lh, lw;
-      upsample_linear_src<T>(oh, p.H, sh, p.align_corners, h0, h1, lh);
-      upsample_linear_src<T>(ow, p.W, sw, p.align_corners, w0, w1, lw);
-      y[i] = (T(1) - lh) * ((T(1) - lw) * xp[h0 * p.W + w0] + lw * xp[h0 * p.W + w1]) +
-             lh * ((T(1) - lw) * xp[h1 * p.W + w0] + lw * xp[h1 * p.W + w1]);
+      A lh, lw;
+      upsample_linear_src<A>(oh, p.H, sh, p.align_corners, h0, h1, lh);
+      upsample_linear_src<A>(ow, p.W, sw, p.align_corners, w0, w1, lw);
+      y[i] = T((A(1) - lh) * ((A(1) - lw) * A(xp[h0 * p.W + w0]) + lw * A(xp[h0 * p.W + w1])) +
+               lh * ((A(1) - lw) * A(xp[h1 * p.W + w0]) + lw * A(xp[h1 * p.W + w1])));
     }
   }
 }
@@ -70,7 +72,7 @@ __global__ void upsample_backward_rows_kernel(T* dx, const T* dy, Upsample2dPara
 
 void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p, Stream stream) {
   DeviceGuard guard(x);
-  dispatch_float(x.dtype, [&](auto tag) {
+  dispatch_float_half(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     upsample_forward_kernel<T><<<blocks_for(y.numel()), kThreads, 0, stream>>>(y.ptr<T>(), x.ptr<T>(), p);
   });
@@ -79,6 +81,13 @@ void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample
 
 void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p, Stream stream) {
   DeviceGuard guard(dy);
+  if (is_half(dy.dtype)) {  // the row gather sums in its output: run it in float32 (cuda/half_stage.cuh)
+    const FloatStage dyf(dy, stream, true), dxf(dx, stream, false);
+    upsample_backward_rows_kernel<float><<<blocks_for(p.N * p.C * p.H, 128), 128, 0, stream>>>(dxf.ptr(), dyf.ptr(), p);
+    check_launch("upsample2d_backward");
+    dxf.store();
+    return;
+  }
   dispatch_float(dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     upsample_backward_rows_kernel<T><<<blocks_for(p.N * p.C * p.H, 128), 128, 0, stream>>>(dx.ptr<T>(), dy.ptr<T>(), p);

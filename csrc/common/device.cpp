@@ -7,6 +7,8 @@
 namespace fl {
 namespace {
 thread_local void* g_stream = nullptr;
+thread_local bool g_stream_set = false;      // g_stream is an explicit override (set_cuda_stream)
+thread_local void* g_array_stream = nullptr;  // the stream of the arrays of the current call
 
 std::string where(const TensorView& v) {
   return v.device == Device::CPU ? "cpu" : cat_str(device_name(v.device), ":", v.device_index);
@@ -29,8 +31,17 @@ int cuda_device_count() {
 #endif
 }
 
-void set_cuda_stream(void* stream) { g_stream = stream; }
-void* cuda_stream() { return g_stream; }
+void set_cuda_stream(void* stream) {
+  g_stream = stream;
+  g_stream_set = true;
+}
+void* cuda_stream() { return g_stream_set ? g_stream : g_array_stream; }
+void clear_cuda_stream() {
+  g_stream = nullptr;
+  g_stream_set = false;
+}
+bool cuda_stream_is_set() { return g_stream_set; }
+void set_cuda_array_stream(void* stream) { g_array_stream = stream; }
 
 Device common_device(const char* op, std::initializer_list<NamedView> views) {
   const NamedView* first = nullptr;

@@ -21,7 +21,7 @@ std::atomic<bool> g_use_reference{[] {
 
 bool use_ref() { return g_use_reference.load(std::memory_order_relaxed); }
 
-// half: the op has float16/bfloat16 kernels on CUDA (element-wise activations, softmax).
+// half: the op has float16/bfloat16 kernels on CUDA (every op of this family has).
 void check_float(const TensorView& v, const char* op, const char* arg, bool half = false) {
   check_float_dtype(op, arg, v, half);
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
@@ -153,7 +153,7 @@ void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w
   const char* op = "prelu";
   const Device dev = common_device(op, {{"input", &x}, {"weight", &w}, {"output", &y}});
   const int64_t n = p.N * p.C * p.inner;
-  check_float(x, op, "input");
+  check_float(x, op, "input", true);
   FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
   check_like(w, x, p.C, op, "weight", "the input");
   check_like(y, x, n, op, "output", "the input");
@@ -168,7 +168,7 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
   const Device dev = common_device(
       op, {{"grad_output", &dy}, {"input", &x}, {"weight", &w}, {"grad_input", &dx}, {"grad_weight", &dw}});
   const int64_t n = p.N * p.C * p.inner;
-  check_float(dy, op, "grad_output");
+  check_float(dy, op, "grad_output", true);
   FL_CHECK_VALUE(dy.numel() == n, op, ": grad_output must have ", n, " elements, got shape ", dy.shape_str());
   check_like(x, dy, n, op, "input", "grad_output");
   check_like(w, dy, p.C, op, "weight", "grad_output");
@@ -193,7 +193,7 @@ void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams
   FL_CHECK_VALUE(p.C % p.pieces == 0, op, ": the number of channels ", p.C, " must be divisible by pieces=",
                  p.pieces);
   const int64_t n = p.outer * p.C * p.inner;
-  check_float(x, op, "input");
+  check_float(x, op, "input", true);
   FL_CHECK_VALUE(x.numel() == n, op, ": input must have ", n, " elements, got shape ", x.shape_str());
   check_like(y, x, p.outer * p.Cout() * p.inner, op, "output", "the input");
   if (n == 0) return;
@@ -206,7 +206,7 @@ void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorVie
   const Device dev = common_device(op, {{"grad_output", &dy}, {"input", &x}, {"grad_input", &dx}});
   FL_CHECK_VALUE(p.pieces >= 1 && p.C % p.pieces == 0, op, ": pieces=", p.pieces, " must divide channels ", p.C);
   const int64_t n = p.outer * p.C * p.inner;
-  check_float(dy, op, "grad_output");
+  check_float(dy, op, "grad_output", true);
   FL_CHECK_VALUE(dy.numel() == p.outer * p.Cout() * p.inner, op, ": grad_output has the wrong size, got shape ",
                  dy.shape_str());
   check_like(x, dy, n, op, "input", "grad_output");

@@ -101,7 +101,7 @@ void bias_grad(const TensorView& dbv, const TensorView& dyv, const ConvTranspose
 }
 
 void check_dtype(const TensorView& v, const char* op) {
-  check_float_dtype(op, "input", v, false);
+  check_float_dtype(op, "input", v, true);
 }
 
 }  // namespace

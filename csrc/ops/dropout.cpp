@@ -27,7 +27,7 @@ std::string DropoutParams::str() const { return cat_str("dropout_n", numel, "_p"
 void dropout_mask(const TensorView& mask, const DropoutParams& p) {
   const char* op = "dropout";
   FL_CHECK_VALUE(p.p >= 0 && p.p <= 1, op, ": dropout probability has to be between 0 and 1, but got ", p.p);
-  check_float_dtype(op, "mask", mask, false);
+  check_float_dtype(op, "mask", mask, true);
   FL_CHECK_VALUE(mask.numel() == p.numel, op, ": mask must have ", p.numel, " elements, got shape ",
                  mask.shape_str());
   FL_CHECK_VALUE(mask.is_contiguous(), op, ": mask must be contiguous");

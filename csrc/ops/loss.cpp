@@ -17,8 +17,10 @@ bool use_reference(const char* impl, const char* op) {
   return true;
 }
 
+// float16 / bfloat16 pass on CUDA only (check_float_dtype's TypeError on the cpu).
 void check_float(const TensorView& v, int64_t numel, const char* op, const char* arg, const TensorView* like) {
-  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64, op, ": ", arg,
+  check_float_dtype(op, arg, v, true);
+  FL_CHECK_TYPE(v.dtype == DType::Float32 || v.dtype == DType::Float64 || is_half(v.dtype), op, ": ", arg,
                 " must be float32 or float64, got ", dtype_name(v.dtype));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
   FL_CHECK_VALUE(v.numel() == numel, op, ": ", arg, " must have ", numel, " elements, got shape ", v.shape_str());

@@ -56,6 +56,28 @@ void check_bn(const char* op, const TensorView& x, const BatchNormParams& p) {
   check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
 }
 
+// Batch norm's per-channel operands (weight, bias, running statistics, the weight/bias gradients) share one
+// dtype: the input's or, for a float16/bfloat16 input, float32 (mixed precision, as torch and cuDNN allow).
+DType bn_param_dtype(const char* op, DType x, std::initializer_list<NamedView> views) {
+  DType pd = x;
+  const char* first = nullptr;
+  for (const NamedView& v : views) {
+    if (!v.second->defined()) continue;
+    if (!first) {
+      pd = v.second->dtype;
+      first = v.first;
+      continue;
+    }
+    FL_CHECK_TYPE(v.second->dtype == pd, op, ": ", v.first, " must have dtype ", dtype_name(pd), " like ", first,
+                  ", got ", dtype_name(v.second->dtype));
+  }
+  FL_CHECK_TYPE(pd == x || (is_half(x) && pd == DType::Float32), op, ": ", first, " must have dtype ",
+                dtype_name(x), is_half(x) ? " or float32" : "", " like the input, got ", dtype_name(pd));
+  return pd;
+}
+// The saved mean / rstd of batch norm: float32 for a half input (torch's save_mean / save_invstd).
+DType bn_stats_dtype(DType x) { return is_half(x) ? DType::Float32 : x; }
+
 void check_gn(const char* op, const TensorView& x, const GroupNormParams& p) {
   check_group_norm_params(p);
   check_float_dtype(op, "input", x, true);
@@ -87,14 +109,15 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
                         const TensorView& running_var, const BatchNormParams& p) {
   const char* op = "batch_norm_forward";
   check_bn(op, x, p);
-  const DType dt = x.dtype;
-  check_opt(gamma, op, "weight", p.C, dt);
-  check_opt(beta, op, "bias", p.C, dt);
-  check_opt(running_mean, op, "running_mean", p.C, dt);
-  check_opt(running_var, op, "running_var", p.C, dt);
+  const DType dt = x.dtype, pd = bn_param_dtype(op, dt, {{"weight", &gamma}, {"bias", &beta},
+                                                         {"running_mean", &running_mean}, {"running_var", &running_var}});
+  check_opt(gamma, op, "weight", p.C, pd);
+  check_opt(beta, op, "bias", p.C, pd);
+  check_opt(running_mean, op, "running_mean", p.C, pd);
+  check_opt(running_var, op, "running_var", p.C, pd);
   check_view(y, op, "output", {p.N, p.C, p.S}, dt);
-  check_view(mean, op, "mean", {p.C}, dt);
-  check_view(rstd, op, "rstd", {p.C}, dt);
+  check_view(mean, op, "mean", {p.C}, bn_stats_dtype(dt));
+  check_view(rstd, op, "rstd", {p.C}, bn_stats_dtype(dt));
   FL_CHECK_VALUE(p.count() >= 1, op, ": no values per channel (input of shape ", x.shape_str(), ")");
   if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"running_mean", &running_mean},
                          {"running_var", &running_var}, {"output", &y}, {"mean", &mean}, {"rstd", &rstd}}) ==
@@ -110,16 +133,17 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
                              const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p) {
   const char* op = "batch_norm_forward_eval";
   check_bn(op, x, p);
-  const DType dt = x.dtype;
-  check_opt(gamma, op, "weight", p.C, dt);
-  check_opt(beta, op, "bias", p.C, dt);
+  const DType dt = x.dtype, pd = bn_param_dtype(op, dt, {{"weight", &gamma}, {"bias", &beta},
+                                                         {"running_mean", &running_mean}, {"running_var", &running_var}});
+  check_opt(gamma, op, "weight", p.C, pd);
+  check_opt(beta, op, "bias", p.C, pd);
   FL_CHECK_VALUE(running_mean.defined() && running_var.defined(), op,
                  ": running_mean and running_var must be defined in evaluation mode");
-  check_view(running_mean, op, "running_mean", {p.C}, dt);
-  check_view(running_var, op, "running_var", {p.C}, dt);
+  check_view(running_mean, op, "running_mean", {p.C}, pd);
+  check_view(running_var, op, "running_var", {p.C}, pd);
   check_view(y, op, "output", {p.N, p.C, p.S}, dt);
-  check_view(mean, op, "mean", {p.C}, dt);
-  check_view(rstd, op, "rstd", {p.C}, dt);
+  check_view(mean, op, "mean", {p.C}, bn_stats_dtype(dt));
+  check_view(rstd, op, "rstd", {p.C}, bn_stats_dtype(dt));
   if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"running_mean", &running_mean},
                          {"running_var", &running_var}, {"output", &y}, {"mean", &mean}, {"rstd", &rstd}}) ==
       Device::CUDA)
@@ -134,14 +158,15 @@ void bn_backward(const char* op, bool batch_stats, const TensorView& dx, const T
                  const TensorView& dbeta, const TensorView& dy, const TensorView& x, const TensorView& mean,
                  const TensorView& rstd, const TensorView& gamma, const BatchNormParams& p) {
   check_bn(op, x, p);
-  const DType dt = x.dtype;
+  const DType dt = x.dtype,
+              pd = bn_param_dtype(op, dt, {{"weight", &gamma}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}});
   check_view(dy, op, "grad_output", {p.N, p.C, p.S}, dt);
-  check_view(mean, op, "mean", {p.C}, dt);
-  check_view(rstd, op, "rstd", {p.C}, dt);
-  check_opt(gamma, op, "weight", p.C, dt);
+  check_view(mean, op, "mean", {p.C}, bn_stats_dtype(dt));
+  check_view(rstd, op, "rstd", {p.C}, bn_stats_dtype(dt));
+  check_opt(gamma, op, "weight", p.C, pd);
   if (dx.defined()) check_view(dx, op, "grad_input", {p.N, p.C, p.S}, dt);
-  check_opt(dgamma, op, "grad_weight", p.C, dt);
-  check_opt(dbeta, op, "grad_bias", p.C, dt);
+  check_opt(dgamma, op, "grad_weight", p.C, pd);
+  check_opt(dbeta, op, "grad_bias", p.C, pd);
   if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"mean", &mean}, {"rstd", &rstd}, {"weight", &gamma},
                          {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p,
@@ -217,7 +242,7 @@ void check_lrn_params(const LRNParams& p) {
 namespace {
 void check_lrn(const char* op, const TensorView& x, const LRNParams& p) {
   check_lrn_params(p);
-  check_float_dtype(op, "input", x, false);
+  check_float_dtype(op, "input", x, true);
   check_view(x, op, "input", {p.N, p.C, p.S}, x.dtype);
 }
 }  // namespace

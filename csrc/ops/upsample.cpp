@@ -79,7 +79,7 @@ void check_view(const TensorView& v, const char* op, const char* arg, int64_t n,
   want.shape[0] = n; want.shape[1] = c; want.shape[2] = h; want.shape[3] = w;
   FL_CHECK_VALUE(v.ndim == 4 && v.shape[0] == n && v.shape[1] == c && v.shape[2] == h && v.shape[3] == w, op, ": ",
                  arg, " must have shape ", want.shape_str(), ", got ", v.shape_str());
-  check_float_dtype(op, arg, v, false);
+  check_float_dtype(op, arg, v, true);
   FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), ", got ",
                 dtype_name(v.dtype));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");

@@ -1,5 +1,9 @@
 #include "python/arrays.h"
 
+// stl.h: py::cast of the std::vector shapes handed to fastlayers._device.empty (without it that cast fails at
+// run time, "Unable to convert call argument", for every CUDA output the bindings allocate).
+#include <pybind11/stl.h>
+
 #include <string>
 
 #include "fastlayers/cuda.h"
@@ -131,10 +135,21 @@ CudaTensor cuda_tensor_of_capsule(const py::capsule& capsule, const char* name, 
   return c;
 }
 
+// The stream this call's launches go on: the explicit override (fastlayers.cuda.set_stream; fastlayers.torch
+// sets torch's current stream), else CuPy's current stream on a CuPy array's device (recorded as the call's
+// array stream: every binding imports its CUDA operands before it launches), else the legacy default stream.
+void* launch_stream_for(py::handle obj) {
+  if (cuda_stream_is_set()) return cuda_stream();
+  py::object s = py::module_::import("fastlayers._device").attr("cupy_stream")(obj);
+  void* stream = s.is_none() ? nullptr : reinterpret_cast<void*>(py::cast<uintptr_t>(s));
+  set_cuda_array_stream(stream);
+  return stream;
+}
+
 // Imports a CUDA array exporting __dlpack__ (CuPy, torch), asking the producer to order its work before our
 // stream's.
 CudaTensor import_cuda_tensor(py::handle obj, const char* op, const char* arg, py::object& owner) {
-  void* s = cuda_stream();
+  void* s = launch_stream_for(obj);
   // DLPack's stream argument: 1 is the legacy default stream, anything else a stream handle.
   const py::int_ stream = s ? py::int_(reinterpret_cast<uintptr_t>(s)) : py::int_(1);
   py::object capsule_obj;

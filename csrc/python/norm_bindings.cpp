@@ -43,6 +43,13 @@ Input import_inplace(py::handle obj, const char* op, const char* arg) {
 
 py::object or_none(const Input& a) { return py_arrays::result_or_none(a); }
 
+// Batch norm's saved mean / rstd (C,): float32 for a float16/bfloat16 input (which lives on CUDA), else like x.
+Input bn_stats_output(const Input& x, int64_t C, const char* op) {
+  if (!is_half(x.view.dtype)) return py_arrays::output_like(py::none(), x, {C}, op);
+  py::object obj = py::module_::import("fastlayers._device").attr("empty")(x.source, py::make_tuple(C), "float32");
+  return py_arrays::import_float_array(obj, op, "mean", true);
+}
+
 py::tuple batch_norm_forward(py::handle input, py::handle weight, py::handle bias, py::handle running_mean,
                              py::handle running_var, bool training, double momentum, double eps) {
   const char* op = "batch_norm";
@@ -56,8 +63,8 @@ py::tuple batch_norm_forward(py::handle input, py::handle weight, py::handle bia
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.eps = eps; p.momentum = momentum;
   Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
-  Input mean = py_arrays::output_like(py::none(), x, {p.C}, op);
-  Input rstd = py_arrays::output_like(py::none(), x, {p.C}, op);
+  Input mean = bn_stats_output(x, p.C, op);
+  Input rstd = bn_stats_output(x, p.C, op);
   const TensorView yv = as_ncs(y.view, op, "output");
   {
     py::gil_scoped_release release;
@@ -85,8 +92,10 @@ py::tuple batch_norm_backward(py::handle grad_output, py::handle input, py::hand
     dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
     dxv = as_ncs(dx.view, op, "grad_input");
   }
-  if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.C}, op);
-  if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.C}, op);
+  // The weight/bias gradients take the weight's dtype (float32 under mixed precision).
+  const Input& param_like = w.view.defined() ? w : x;
+  if (mask[1]) dw = py_arrays::output_like(py::none(), param_like, {p.C}, op);
+  if (mask[2]) db = py_arrays::output_like(py::none(), param_like, {p.C}, op);
   {
     py::gil_scoped_release release;
     if (training) fl::batch_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);

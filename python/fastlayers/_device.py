@@ -28,6 +28,17 @@ def array_module(x):
     return np
 
 
+def cupy_stream(x):
+    """CuPy's current stream on CuPy array x's device as a cudaStream_t integer (0: the legacy default), or None
+    when x is not a CuPy array. The bindings launch a CuPy call's kernels there unless fastlayers.cuda.set_stream
+    set an override."""
+    cupy = _cupy()
+    if cupy is None or not isinstance(x, cupy.ndarray):
+        return None
+    with x.device:
+        return int(cupy.cuda.get_current_stream().ptr)
+
+
 def import_cupy():
     """CuPy, imported on demand; a clear error where it is not installed."""
     try:

@@ -25,9 +25,13 @@ def is_available():
 
 def set_stream(stream):
     """Launch fastlayers' kernels from this thread on `stream` (a cudaStream_t as an int, or an object with
-    a `.ptr` such as a CuPy stream, or a torch stream's `.cuda_stream`); 0 or None: the legacy default."""
+    a `.ptr` such as a CuPy stream, or a torch stream's `.cuda_stream`; 0 is the legacy default stream), an
+    override of the default rule. None removes the override: each call then launches on the current stream
+    of its arrays' framework (CuPy's current stream, cupy.cuda.get_current_stream(), for CuPy arrays; the
+    legacy default stream for other CUDA arrays). fastlayers.torch launches on torch's current stream."""
     if stream is None:
-        stream = 0
+        _C.cuda_set_stream(None)
+        return
     ptr = getattr(stream, "ptr", None)
     if ptr is None:
         ptr = getattr(stream, "cuda_stream", stream)
@@ -35,4 +39,5 @@ def set_stream(stream):
 
 
 def current_stream():
+    """The override set by set_stream (an int), or None when launches follow the arrays' framework."""
     return _C.cuda_get_stream()

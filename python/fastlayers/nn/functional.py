@@ -399,7 +399,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"instance_norm(): expected more than 1 spatial element when training, got input size "
                          f"{tuple(input.shape)}")
     for name, p in (("running_mean", running_mean), ("running_var", running_var)):
-        if p is not None and p.dtype != input.dtype:
+        # float32 statistics for a half input on the GPU: mixed precision, as batch_norm and torch allow
+        if p is not None and p.dtype != input.dtype and not (_half_on_gpu(input) and p.dtype == np.float32):
             raise TypeError(f"instance_norm(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
     return _InstanceNormStatsFn.apply(input, weight, bias, running_mean, running_var, float(momentum), float(eps))
 
@@ -1139,23 +1140,35 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 def _channel_sum(a):
-    """Sum of an (N, C, *) array over all axes but the channel axis, accumulated in float64."""
+    """Sum of an (N, C, *) array over all axes but the channel axis, accumulated in float64. numpy and CuPy
+    arrays, or torch tensors (fastlayers.torch runs the same glue on them, CPU or CUDA), on their own device."""
     axes = (0,) + tuple(range(2, a.ndim))
+    if not hasattr(a, "astype"):  # a torch tensor; torch is not imported here
+        return a.double().sum(dim=axes)
     return a.sum(axis=axes, dtype=np.float64)
+
+
+def _astype(a, dtype):
+    """a in `dtype` without a copy where it already is: numpy / CuPy astype, torch's .to."""
+    return a.astype(dtype, copy=False) if hasattr(a, "astype") else a.to(dtype)
 
 
 class _BatchInstanceNormFn(Function):
     """y = (rho * x_hat_BN + (1 - rho) * x_hat_IN) * weight + bias per channel. The two normalized inputs come
     from the batch-norm and group-norm (one channel per group) kernels without affine, their gradients from
-    the same kernels' backward; only the per-channel mixing is done here."""
+    the same kernels' backward; only the per-channel mixing is done here, with array methods only, so it runs
+    where the arrays live (numpy on the CPU; CuPy or torch CUDA tensors on the GPU, never copied to the host).
+    ctx.kernels (when set) is the object whose batch/group norm functions to call: fastlayers.torch passes its
+    backend, which launches on torch's current stream; otherwise _C."""
 
     @staticmethod
     def forward(ctx, input, running_mean, running_var, weight, bias, rho, training, momentum, eps):
         C = input.shape[1]
         pshape = (1, C) + (1,) * (input.ndim - 2)
-        x_bn, mean_bn, rstd_bn = _C.batch_norm_forward(input, None, None, running_mean, running_var, training,
-                                                       momentum, eps)
-        x_in, mean_in, rstd_in = _C.group_norm_forward(input, C, None, None, eps)
+        K = getattr(ctx, "kernels", _C)
+        x_bn, mean_bn, rstd_bn = K.batch_norm_forward(input, None, None, running_mean, running_var, training,
+                                                      momentum, eps)
+        x_in, mean_in, rstd_in = K.group_norm_forward(input, C, None, None, eps)
         r = rho.reshape(pshape)
         mix = r * x_bn + (1 - r) * x_in
         y = mix if weight is None else mix * weight.reshape(pshape)
@@ -1163,27 +1176,28 @@ class _BatchInstanceNormFn(Function):
             y = y + bias.reshape(pshape)
         ctx.save_for_backward(input, x_bn, mean_bn, rstd_bn, x_in, mean_in, rstd_in, weight, rho)
         ctx.training, ctx.pshape = training, pshape
-        return y.astype(input.dtype, copy=False)
+        return _astype(y, input.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
         input, x_bn, mean_bn, rstd_bn, x_in, mean_in, rstd_in, weight, rho = ctx.saved_tensors
         needs = ctx.needs_input_grad
         dt, pshape, C = input.dtype, ctx.pshape, input.shape[1]
+        K = getattr(ctx, "kernels", _C)
         r = rho.reshape(pshape)
         g = grad_output if weight is None else grad_output * weight.reshape(pshape)
         dx = dw = db = drho = None
         if needs[0]:
             g_bn = g * r
-            dx = _C.batch_norm_backward(g_bn, input, mean_bn, rstd_bn, None, ctx.training,
-                                        mask=(True, False, False))[0]
-            dx += _C.group_norm_backward(g - g_bn, input, mean_in, rstd_in, None, C, mask=(True, False, False))[0]
+            dx = K.batch_norm_backward(g_bn, input, mean_bn, rstd_bn, None, ctx.training,
+                                       mask=(True, False, False))[0]
+            dx += K.group_norm_backward(g - g_bn, input, mean_in, rstd_in, None, C, mask=(True, False, False))[0]
         if needs[3]:
-            dw = _channel_sum(grad_output * (r * x_bn + (1 - r) * x_in)).astype(dt)
+            dw = _astype(_channel_sum(grad_output * (r * x_bn + (1 - r) * x_in)), dt)
         if needs[4]:
-            db = _channel_sum(grad_output).astype(dt)
+            db = _astype(_channel_sum(grad_output), dt)
         if needs[5]:
-            drho = _channel_sum(g * (x_bn - x_in)).astype(dt)
+            drho = _astype(_channel_sum(g * (x_bn - x_in)), dt)
         return dx, None, None, dw, db, drho, None, None, None
 
 
@@ -1208,7 +1222,8 @@ def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, tra
             if tuple(p.shape) != (C,):
                 raise ValueError(f"{op}(): expected {name} of shape ({C},) for an input with {C} channels, "
                                  f"got {tuple(p.shape)}")
-            if p.dtype != input.dtype:
+            mixed = name.startswith("running") and _half_on_gpu(input) and p.dtype == np.float32  # as batch_norm
+            if p.dtype != input.dtype and not mixed:
                 raise TypeError(f"{op}(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
     if int(np.prod(input.shape[2:], dtype=np.int64)) <= 1:
         raise ValueError(f"{op}(): expected more than 1 spatial element (instance statistics), got input size "
@@ -1256,7 +1271,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """
     op = "interpolate"
     _check_tensor(input, op, "input")
-    if input.dtype not in (np.float32, np.float64):
+    if input.dtype not in (np.float32, np.float64) and not _half_on_gpu(input):
         raise TypeError(f"{op}(): input must have dtype float32 or float64, got {input.dtype}")
     dim, output_size, scales2, kernel_mode, align_corners = _interpolate_args(
         input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
@@ -1923,7 +1938,8 @@ def _class_weight(weight, input, op):
 
 def _check_class_input(input, op):
     _check_tensor(input, op, "input")
-    _float_dtype(input, op)
+    if not _half_on_gpu(input):  # float16 on the GPU: the CUDA cross-entropy / nll_loss kernels take it
+        _float_dtype(input, op)
     if input.ndim == 0:
         raise ValueError(f"{op}(): expected an input of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d input")
 

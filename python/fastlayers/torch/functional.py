@@ -496,12 +496,13 @@ class _NumpyCtx:
 
 
 class _BatchInstanceNormFn(Function):
-    """fastlayers' batch-instance norm Function (numpy mixing around the batch- and group-norm kernels), run on
-    numpy views of the torch tensors."""
+    """fastlayers' batch-instance norm Function (array mixing around the batch- and group-norm kernels), run on
+    numpy views of CPU tensors, or on the CUDA tensors themselves with the kernels of K (torch's stream)."""
 
     @staticmethod
     def forward(ctx, K, x, running_mean, running_var, w, b, rho, training, momentum, eps):
         ctx.inner = _NumpyCtx()
+        ctx.inner.kernels = K
         y = _flF._BatchInstanceNormFn.forward(ctx.inner, arr(x), arr(running_mean), arr(running_var), arr(w),
                                               arr(b), arr(rho), training, momentum, eps)
         return ten(y)
@@ -518,9 +519,10 @@ def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, tra
                         eps=1e-05):
     """Batch-Instance Normalization (see fastlayers.nn.functional.batch_instance_norm) on torch tensors."""
     op = "batch_instance_norm"
-    # Its numpy mixing around the kernels has no CUDA counterpart: CUDA tensors get a clear error.
-    K = _norm_tensors(op, input, cpu_only=True, running_mean=running_mean, running_var=running_var, weight=weight,
-                      bias=bias, rho=rho)
+    # Its mixing around the kernels uses array methods only: it runs on numpy views of CPU tensors and on CUDA
+    # tensors as they are; any other device gets a clear error.
+    K = _norm_tensors(op, input, cpu_only=input.device.type not in ("cpu", "cuda"), running_mean=running_mean,
+                      running_var=running_var, weight=weight, bias=bias, rho=rho)
     _check_tensor(rho, op, "rho")
     _per_channel_checks(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
                         rho=rho)

@@ -7,6 +7,7 @@ import numpy as np
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..._device import array_module
 from ...tensor import Tensor, empty
 from .module import Module
 
@@ -258,7 +259,8 @@ class BatchInstanceNorm2d(_NormBase):
     def clip_rho_(self):
         """Clamps rho into [0, 1] in place (no gradient recorded); call it after each optimizer step.
         Returns self."""
-        np.clip(self.rho.data, 0.0, 1.0, out=self.rho.data)
+        rho = self.rho.data
+        array_module(rho).clip(rho, 0.0, 1.0, out=rho)  # on rho's own device (numpy or CuPy)
         return self
 
     def forward(self, input):
