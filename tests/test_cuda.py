@@ -150,7 +150,7 @@ def test_cuda_input_checks_shape_before_any_launch():
 
 @needs_build
 def test_cuda_input_with_an_unsupported_dtype_names_the_argument():
-    with pytest.raises(TypeError, match="conv2d: input must have dtype float16, bfloat16, float32 or float64"):
+    with pytest.raises(TypeError, match="conv2d: input must have dtype float16, bfloat16, float32 or float64, got int32"):
         _C.conv2d_forward(_FakeCudaArray(np.zeros((1, 2, 5, 5), np.int32)), _fake((3, 2, 3, 3)))
 
 

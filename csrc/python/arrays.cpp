@@ -34,6 +34,15 @@ const char* dlpack_half_name(int code, int bits, int lanes) {
   return code == dlpack::kDLFloat ? "float16" : code == dlpack::kDLBfloat ? "bfloat16" : nullptr;
 }
 
+// numpy's name for a DLPack element type (what an error message says was given), e.g. "int64", "bfloat16".
+std::string dlpack_dtype_name(int code, int bits, int lanes) {
+  const char* kind = code == dlpack::kDLInt ? "int" : code == dlpack::kDLUInt ? "uint" : code == dlpack::kDLFloat
+                     ? "float" : code == dlpack::kDLBfloat ? "bfloat" : code == 5 ? "complex" : code == 6 ? "bool" : nullptr;
+  if (!kind) return cat_str("DLPack dtype code ", code, " with ", bits, " bits");
+  std::string name = code == 6 ? std::string(kind) : cat_str(kind, bits);
+  return lanes == 1 ? name : cat_str(name, "x", lanes);
+}
+
 DType dtype_of_array(const py::array& a, const char* op, const char* arg) {
   if (a.dtype().is(py::dtype::of<float>())) return DType::Float32;
   if (a.dtype().is(py::dtype::of<double>())) return DType::Float64;
@@ -77,8 +86,8 @@ py::array from_dlpack_capsule(const py::capsule& capsule, const char* name, cons
   FL_CHECK_VALUE(on_cpu, op, ": ", arg, " must be a cpu array, got a DLPack array on device type ",
                  t.device.device_type);
   if (const char* half = dlpack_half_name(t.dtype.code, t.dtype.bits, t.dtype.lanes)) half_on_cpu(op, arg, half);
-  FL_CHECK_TYPE(is_float, op, ": ", arg, " must have dtype float32 or float64, got DLPack dtype code ",
-                int(t.dtype.code), " with ", int(t.dtype.bits), " bits");
+  FL_CHECK_TYPE(is_float, op, ": ", arg, " must have dtype float32 or float64, got ",
+                dlpack_dtype_name(t.dtype.code, t.dtype.bits, t.dtype.lanes));
   const py::ssize_t item = t.dtype.bits / 8;
   std::vector<py::ssize_t> shape(t.shape, t.shape + t.ndim), strides(t.ndim);
   py::ssize_t compact = item;
@@ -174,8 +183,7 @@ Input import_cuda_dlpack(py::handle obj, const char* op, const char* arg) {
   const CudaTensor c = import_cuda_tensor(obj, op, arg, in.owner);
   const bool is_float = c.code == dlpack::kDLFloat && (c.bits == 16 || c.bits == 32 || c.bits == 64);
   FL_CHECK_TYPE(is_float || (c.code == dlpack::kDLBfloat && c.bits == 16), op, ": ", arg,
-                " must have dtype float16, bfloat16, float32 or float64, got DLPack dtype code ", c.code, " with ",
-                c.bits, " bits");
+                " must have dtype float16, bfloat16, float32 or float64, got ", dlpack_dtype_name(c.code, c.bits, 1));
   in.view = c.view;
   return in;
 }
@@ -281,7 +289,7 @@ DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vecto
   d.source = py::reinterpret_borrow<py::object>(obj);
   CudaTensor c = import_cuda_tensor(obj, op, arg, d.owner);
   FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": ", arg,
-                " must have dtype int64, got DLPack dtype code ", c.code, " with ", c.bits, " bits");
+                " must have dtype int64, got ", dlpack_dtype_name(c.code, c.bits, 1));
   if (!c.view.is_contiguous()) {
     d.source = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
     c = import_cuda_tensor(d.source, op, arg, d.owner);
