@@ -9,15 +9,13 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
 namespace {
 
-std::atomic<bool> g_use_reference{[] {
-  const char* v = std::getenv("FASTLAYERS_ACTIVATION_REFERENCE");
-  return v && *v && std::strcmp(v, "0") != 0;
-}()};
+std::atomic<bool> g_use_reference{env_flag("FASTLAYERS_ACTIVATION_REFERENCE")};
 
 bool use_ref() { return g_use_reference.load(std::memory_order_relaxed); }
 

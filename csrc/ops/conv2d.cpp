@@ -7,6 +7,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
@@ -42,33 +43,12 @@ const Conv2dImpl kImpls[] = {
 const Conv2dImpl& pick(const Conv2dParams& p, const char* pass) {
   for (const Conv2dImpl& impl : kImpls)
     if (impl.accepts(p)) {
-      static const bool verbose = [] {
-        const char* v = std::getenv("FASTLAYERS_VERBOSE");
-        return v && *v && std::strcmp(v, "0") != 0;
-      }();
-      if (verbose) std::fprintf(stderr, "fastlayers: conv2d %s %s -> %s\n", pass, p.str().c_str(), impl.name);
+      if (verbose()) std::fprintf(stderr, "fastlayers: conv2d %s %s -> %s\n", pass, p.str().c_str(), impl.name);
       return impl;
     }
   return kImpls[sizeof(kImpls) / sizeof(kImpls[0]) - 1];
 }
 
-void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
-                DType dtype) {
-  const int ndim = static_cast<int>(shape.size());
-  bool same = v.ndim == ndim;
-  int i = 0;
-  for (int64_t s : shape) same = same && v.shape[i++] == s;
-  if (!same) {
-    TensorView want;
-    want.ndim = ndim;
-    i = 0;
-    for (int64_t s : shape) want.shape[i++] = s;
-    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
-  }
-  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
-                dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
-}
 
 }  // namespace
 

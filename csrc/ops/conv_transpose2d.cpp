@@ -18,6 +18,7 @@
 #include "cpu/parallel.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
@@ -42,19 +43,6 @@ std::string ConvTranspose2dParams::str() const {
 
 namespace {
 
-void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
-                DType dtype) {
-  TensorView want;
-  want.ndim = static_cast<int>(shape.size());
-  int i = 0;
-  for (int64_t s : shape) want.shape[i++] = s;
-  bool same = v.ndim == want.ndim;
-  for (i = 0; same && i < want.ndim; ++i) same = v.shape[i] == want.shape[i];
-  FL_CHECK_VALUE(same, op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str());
-  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
-                dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
-}
 
 size_t elem_size(DType d) { return d == DType::Float32 ? sizeof(float) : sizeof(double); }
 

@@ -7,6 +7,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
@@ -49,34 +50,12 @@ template <typename Fn, size_t n>
 const LinearImpl<Fn>& pick(const LinearImpl<Fn> (&impls)[n], const LinearParams& p, const char* pass, bool log) {
   for (const LinearImpl<Fn>& impl : impls)
     if (impl.accepts(p)) {
-      static const bool verbose = [] {
-        const char* v = std::getenv("FASTLAYERS_VERBOSE");
-        return v && *v && std::strcmp(v, "0") != 0;
-      }();
-      if (verbose && log) std::fprintf(stderr, "fastlayers: linear %s %s -> %s\n", pass, p.str().c_str(), impl.name);
+      if (log && verbose()) std::fprintf(stderr, "fastlayers: linear %s %s -> %s\n", pass, p.str().c_str(), impl.name);
       return impl;
     }
   return impls[n - 1];
 }
 
-void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
-                DType dtype) {
-  const int ndim = static_cast<int>(shape.size());
-  bool same = v.ndim == ndim;
-  int i = 0;
-  for (int64_t s : shape) same = same && v.shape[i++] == s;
-  if (!same) {
-    TensorView want;
-    want.ndim = ndim;
-    i = 0;
-    for (int64_t s : shape) want.shape[i++] = s;
-    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
-  }
-  check_float_dtype(op, arg, v, true);
-  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
-                dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
-}
 
 void zero(const TensorView& v) {
   if (v.defined()) std::memset(v.data, 0, static_cast<size_t>(v.numel() * dtype_size(v.dtype)));

@@ -9,42 +9,20 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
 namespace {
 
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::strcmp(v, "0") != 0;
-}
-
 std::atomic<bool> g_use_ref{env_flag("FASTLAYERS_NORM_REF")};
 
 bool use_ref(const char* op, const std::string& desc) {
   const bool ref = g_use_ref.load();
-  static const bool verbose = env_flag("FASTLAYERS_VERBOSE");
-  if (verbose) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, desc.c_str(), ref ? "reference" : "fast");
+  if (verbose()) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, desc.c_str(), ref ? "reference" : "fast");
   return ref;
 }
 
-void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
-                DType dtype) {
-  const int ndim = static_cast<int>(shape.size());
-  bool same = v.ndim == ndim;
-  int i = 0;
-  for (int64_t s : shape) same = same && v.shape[i++] == s;
-  if (!same) {
-    TensorView want;
-    want.ndim = ndim;
-    i = 0;
-    for (int64_t s : shape) want.shape[i++] = s;
-    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
-  }
-  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
-                dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
-}
 
 void check_opt(const TensorView& v, const char* op, const char* arg, int64_t n, DType dtype) {
   if (v.defined()) check_view(v, op, arg, {n}, dtype);

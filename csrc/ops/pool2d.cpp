@@ -9,6 +9,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
@@ -39,13 +40,6 @@ std::string AdaptivePool2dParams::str() const {
 
 namespace {
 
-bool verbose() {
-  static const bool v = [] {
-    const char* e = std::getenv("FASTLAYERS_VERBOSE");
-    return e && *e && std::strcmp(e, "0") != 0;
-  }();
-  return v;
-}
 
 template <typename Params, typename Fn>
 struct Impl {
@@ -90,44 +84,6 @@ const Impl<AdaptivePool2dParams, AdMaxFwd> kAdaptiveMaxForward[] = {
     {"reference", adaptive_all, ref::adaptive_max_pool2d_forward},
 };
 
-template <typename Params, typename Fn, size_t K>
-const Impl<Params, Fn>& pick(const Impl<Params, Fn> (&impls)[K], const Params& p, const char* op, const char* forced) {
-  if (forced && *forced) {
-    for (const auto& impl : impls)
-      if (std::strcmp(impl.name, forced) == 0) {
-        FL_CHECK_VALUE(impl.accepts(p), op, ": implementation '", forced, "' does not accept ", p.str());
-        return impl;
-      }
-    std::string names;
-    for (const auto& impl : impls) names += std::string(names.empty() ? "" : ", ") + impl.name;
-    throw ValueError(cat_str(op, ": impl must be one of ", names, ", got '", forced, "'"));
-  }
-  for (const auto& impl : impls)
-    if (impl.accepts(p)) {
-      if (verbose()) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, p.str().c_str(), impl.name);
-      return impl;
-    }
-  return impls[K - 1];
-}
-
-void check_view(const TensorView& v, const char* op, const char* arg, std::initializer_list<int64_t> shape,
-                DType dtype) {
-  const int ndim = static_cast<int>(shape.size());
-  bool same = v.ndim == ndim;
-  int i = 0;
-  for (int64_t s : shape) same = same && v.shape[i++] == s;
-  if (!same) {
-    TensorView want;
-    want.ndim = ndim;
-    i = 0;
-    for (int64_t s : shape) want.shape[i++] = s;
-    throw ValueError(cat_str(op, ": ", arg, " must have shape ", want.shape_str(), ", got ", v.shape_str()));
-  }
-  check_float_dtype(op, arg, v, true);
-  FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), ", got ",
-                dtype_name(v.dtype));
-  FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
-}
 
 void check_planes(const TensorView& a, const TensorView& b, const char* op, const char* an, const char* bn) {
   FL_CHECK_VALUE(a.ndim == 4 && b.ndim == 4, op, ": ", an, " and ", bn, " must be 4-D, got ", a.shape_str(),
@@ -176,7 +132,7 @@ void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView&
   FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)  // indices: on the input's device
     return p.N ? FL_CUDA_LAUNCH(op, cuda::max_pool2d_forward(y, indices, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick(kMaxForward, p, op, impl);
+  const auto& chosen = pick_impl(kMaxForward, p, op, impl);
   if (p.N) chosen.fn(y, indices, x, p);
 }
 
@@ -199,7 +155,7 @@ void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dPa
   check_view(y, op, "output", {p.N, p.C, p.P(), p.Q()}, x.dtype);
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::avg_pool2d_forward(y, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick(kAvgForward, p, op, impl);
+  const auto& chosen = pick_impl(kAvgForward, p, op, impl);
   if (p.N) chosen.fn(y, x, p);
 }
 
@@ -210,7 +166,7 @@ void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::avg_pool2d_backward(dx, dy, p, cuda::current_stream())) : void();
-  const auto& chosen = pick(kAvgBackward, p, op, impl);
+  const auto& chosen = pick_impl(kAvgBackward, p, op, impl);
   if (p.N) chosen.fn(dx, dy, p);
 }
 
@@ -222,7 +178,7 @@ void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const
   check_view(y, op, "output", {p.N, p.C, p.OH, p.OW}, x.dtype);
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_avg_pool2d_forward(y, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick(kAdaptiveAvgForward, p, op, impl);
+  const auto& chosen = pick_impl(kAdaptiveAvgForward, p, op, impl);
   if (p.N) chosen.fn(y, x, p);
 }
 
@@ -234,7 +190,7 @@ void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, co
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_avg_pool2d_backward(dx, dy, p, cuda::current_stream())) : void();
-  const auto& chosen = pick(kAdaptiveAvgBackward, p, op, impl);
+  const auto& chosen = pick_impl(kAdaptiveAvgBackward, p, op, impl);
   if (p.N) chosen.fn(dx, dy, p);
 }
 
@@ -247,7 +203,7 @@ void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const Te
   FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_max_pool2d_forward(y, indices, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick(kAdaptiveMaxForward, p, op, impl);
+  const auto& chosen = pick_impl(kAdaptiveMaxForward, p, op, impl);
   if (p.N) chosen.fn(y, indices, x, p);
 }
 
@@ -275,18 +231,18 @@ void max_unpool2d_backward(const TensorView& dx, const TensorView& dy, const int
 }
 
 const char* pool2d_impl_name(const char* pass, const Pool2dParams& p) {
-  if (std::strcmp(pass, "max_forward") == 0) return pick(kMaxForward, p, "max_pool2d", nullptr).name;
-  if (std::strcmp(pass, "avg_forward") == 0) return pick(kAvgForward, p, "avg_pool2d", nullptr).name;
-  if (std::strcmp(pass, "avg_backward") == 0) return pick(kAvgBackward, p, "avg_pool2d_backward", nullptr).name;
+  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kMaxForward, p, "max_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAvgForward, p, "avg_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_backward") == 0) return pick_impl(kAvgBackward, p, "avg_pool2d_backward", nullptr).name;
   throw ValueError(cat_str("pool2d_impl_name: pass must be max_forward, avg_forward or avg_backward, got '", pass,
                            "'"));
 }
 
 const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dParams& p) {
-  if (std::strcmp(pass, "avg_forward") == 0) return pick(kAdaptiveAvgForward, p, "adaptive_avg_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAdaptiveAvgForward, p, "adaptive_avg_pool2d", nullptr).name;
   if (std::strcmp(pass, "avg_backward") == 0)
-    return pick(kAdaptiveAvgBackward, p, "adaptive_avg_pool2d_backward", nullptr).name;
-  if (std::strcmp(pass, "max_forward") == 0) return pick(kAdaptiveMaxForward, p, "adaptive_max_pool2d", nullptr).name;
+    return pick_impl(kAdaptiveAvgBackward, p, "adaptive_avg_pool2d_backward", nullptr).name;
+  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kAdaptiveMaxForward, p, "adaptive_max_pool2d", nullptr).name;
   throw ValueError(cat_str("adaptive_pool2d_impl_name: pass must be avg_forward, avg_backward or max_forward, got '",
                            pass, "'"));
 }

@@ -9,6 +9,7 @@
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
+#include "ops/checks.h"
 #include "ops/device.h"
 
 namespace fl {
@@ -26,13 +27,6 @@ std::string Upsample2dParams::str() const {
 
 namespace {
 
-bool verbose() {
-  static const bool v = [] {
-    const char* e = std::getenv("FASTLAYERS_VERBOSE");
-    return e && *e && std::strcmp(e, "0") != 0;
-  }();
-  return v;
-}
 
 using Kernel = void (*)(const TensorView&, const TensorView&, const Upsample2dParams&);
 struct Impl {
@@ -51,26 +45,6 @@ const Impl kBackward[] = {
     {"direct", all, cpu::upsample2d_direct_backward},
     {"reference", all, ref::upsample2d_backward},
 };
-
-template <size_t K>
-const Impl& pick(const Impl (&impls)[K], const Upsample2dParams& p, const char* op, const char* forced) {
-  if (forced && *forced) {
-    for (const auto& impl : impls)
-      if (std::strcmp(impl.name, forced) == 0) {
-        FL_CHECK_VALUE(impl.accepts(p), op, ": implementation '", forced, "' does not accept ", p.str());
-        return impl;
-      }
-    std::string names;
-    for (const auto& impl : impls) names += std::string(names.empty() ? "" : ", ") + impl.name;
-    throw ValueError(cat_str(op, ": impl must be one of ", names, ", got '", forced, "'"));
-  }
-  for (const auto& impl : impls)
-    if (impl.accepts(p)) {
-      if (verbose()) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, p.str().c_str(), impl.name);
-      return impl;
-    }
-  return impls[K - 1];
-}
 
 void check_view(const TensorView& v, const char* op, const char* arg, int64_t n, int64_t c, int64_t h, int64_t w,
                 DType dtype) {
@@ -103,7 +77,7 @@ void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample
   check_upsample2d_params(p, op);
   check_view(x, op, "input", p.N, p.C, p.H, p.W, x.dtype);
   check_view(y, op, "output", p.N, p.C, p.OH, p.OW, x.dtype);
-  const Impl& k = pick(kForward, p, op, impl);
+  const Impl& k = pick_impl(kForward, p, op, impl);
   if (p.N == 0) return;
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::upsample2d_forward(y, x, p, cuda::current_stream()));
@@ -115,7 +89,7 @@ void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsam
   check_upsample2d_params(p, op);
   check_view(dy, op, "grad_output", p.N, p.C, p.OH, p.OW, dy.dtype);
   check_view(dx, op, "grad_input", p.N, p.C, p.H, p.W, dy.dtype);
-  const Impl& k = pick(kBackward, p, op, impl);
+  const Impl& k = pick_impl(kBackward, p, op, impl);
   if (p.N == 0) return;
   if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::upsample2d_backward(dx, dy, p, cuda::current_stream()));
