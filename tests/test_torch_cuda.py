@@ -232,3 +232,64 @@ def test_mixed_cpu_and_cuda_tensors_raise_a_clear_error():
     with pytest.raises(RuntimeError, match=r"fastlayers.torch.conv2d: expected all tensors on one device, got "
                                            r"cuda:0 and cpu"):
         conv(torch.randn(1, 2, 5, 5, device="cuda"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Half precision: float16 / bfloat16 models run on fastlayers' CUDA half kernels (float32 accumulation); on the
+# CPU they are left to torch with the reason.
+
+HALF_TOL = {torch.float16: 2e-2, torch.bfloat16: 6e-2}  # relative to max|torch|: a few units of half rounding
+# through a few layers, each side rounding its intermediates differently
+
+
+def test_replace_leaves_a_half_model_on_the_cpu_with_the_reason():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()).half()
+    flt.replace(model)
+    assert type(model[0]) is nn.Conv2d, "a float16 CPU conv was swapped, but fastlayers has no CPU half kernels"
+    reasons = " ".join(str(r) for r in model.fastlayers_report.left)
+    assert "torch.float16 on cpu" in reasons, f"no dtype reason in the report: {reasons}"
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["lenet", "resnet18"])
+def test_replaced_half_model_on_cuda_matches_torch_on_cuda(name, dtype):
+    factory, shape, loss_fn, target = MODELS[name]
+    torch.manual_seed(0)
+    ref = factory().cuda().to(dtype)
+    ours = flt.replace(copy.deepcopy(ref))
+    assert ours.fastlayers_report.swapped and not ours.fastlayers_report.left, ours.fastlayers_report
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(shape, generator=g).to("cuda", dtype)
+    t = target(g).cuda()
+    out_ref, out = ref(x), ours(x)
+    assert out.dtype == dtype, f"{name}: output dtype {out.dtype}, input {dtype}"
+
+    def close(a, b, what, scale=0.0):
+        a, b = a.detach().float(), b.detach().float()
+        err = ((a - b).abs().max() / max(b.abs().max().item(), scale, 1e-30)).item()
+        assert err <= HALF_TOL[dtype], f"{name} {dtype} {what}: largest error relative to max|torch| {err:.3g}"
+
+    close(out, out_ref, "forward")
+    loss_fn(out_ref.float(), t).backward()
+    loss_fn(out.float(), t).backward()
+    scale = max(p.grad.abs().max().item() for p in ref.parameters())
+    for (pname, p_ref), (_, p) in zip(ref.named_parameters(), ours.named_parameters()):
+        assert p.grad.dtype == p_ref.grad.dtype, f"{name}: grad of {pname} is {p.grad.dtype}"
+        close(p.grad, p_ref.grad, f"grad of {pname}", scale)
+
+
+@needs_gpu
+def test_half_input_batch_norm_with_float32_statistics_matches_torch_on_cuda():
+    # torch/cuDNN's mixed precision: a float16 input with float32 weight, bias and running statistics.
+    torch.manual_seed(2)
+    ref = nn.BatchNorm2d(6).cuda()
+    ours = flt.BatchNorm2d(6).cuda()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 6, 5, 5, device="cuda").half()
+    y_ref, y = ref(x), ours(x)
+    assert y.dtype == torch.float16
+    assert ((y.float() - y_ref.float()).abs().max() <= 1e-2 * y_ref.float().abs().max()).item()
+    for buf in ("running_mean", "running_var"):
+        a, b = getattr(ours, buf), getattr(ref, buf)
+        assert a.dtype == torch.float32 and torch.allclose(a, b, rtol=1e-3, atol=1e-4), buf

@@ -17,6 +17,7 @@ from .. import _C
 from .. import cuda as _flcuda
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+_HALF_DTYPES = (torch.float16, torch.bfloat16)  # CUDA kernels only (float32 accumulation)
 # What a binding says when an op has no CUDA front door (csrc/common/device.cpp, no_cuda_kernel).
 _NO_CUDA_KERNEL = "has no CUDA kernel"
 
@@ -86,21 +87,23 @@ def _cuda_kernels(op, device):
 _BACKENDS = {"cpu": _cpu_kernels, "cuda": _cuda_kernels}
 
 
-def backend(op, *tensors, cpu_only=False):
-    """The kernels for `tensors` (None entries skipped): all on one supported device, all float32 or all
-    float64. `cpu_only`: the op has no device path at all (it mixes numpy code around the kernels). Errors name
-    the op, what was given and the fallback."""
+def backend(op, *tensors, cpu_only=False, float32_params=False):
+    """The kernels for `tensors` (None entries skipped): all on one supported device, all of one dtype:
+    float32 or float64, or on CUDA float16 or bfloat16. `float32_params`: with a half input the other tensors
+    may also be float32 (batch norm's mixed precision, as torch/cuDNN). `cpu_only`: the op has no device path
+    at all (it mixes numpy code around the kernels). Errors name the op, what was given and the fallback."""
     first = None
     for t in tensors:
         if t is None:
             continue
         if first is None:
             first = t
-            if t.dtype not in _FLOAT_DTYPES:
-                raise TypeError(f"fastlayers.torch.{op}: unsupported dtype {t.dtype} (supported: torch.float32, "
-                                f"torch.float64); {_fallback(op)}")
+            if t.dtype not in _FLOAT_DTYPES and not (t.dtype in _HALF_DTYPES and t.device.type == "cuda"):
+                raise TypeError(f"fastlayers.torch.{op}: unsupported dtype {t.dtype} on {t.device.type} (supported: "
+                                f"torch.float32, torch.float64; torch.float16 and torch.bfloat16 on cuda); "
+                                f"{_fallback(op)}")
             continue
-        if t.dtype != first.dtype:
+        if t.dtype != first.dtype and not (float32_params and first.dtype in _HALF_DTYPES and t.dtype == torch.float32):
             raise TypeError(f"fastlayers.torch.{op}: expected all tensors to have dtype {first.dtype}, got "
                             f"{t.dtype}; cast them to one dtype (model.to(dtype)) first")
         if t.device != first.device:

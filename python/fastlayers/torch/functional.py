@@ -360,16 +360,16 @@ class _BatchNormFn(Function):
         return None, ten(gx), None, None, ten(gw), ten(gb), None, None, None
 
 
-def _norm_tensors(op, input, cpu_only=False, **optional):
+def _norm_tensors(op, input, cpu_only=False, float32_params=False, **optional):
     _check_tensor(input, op, "input")
     for name, value in optional.items():
         _check_tensor(value, op, name, optional=True)
-    return backend(op, input, *optional.values(), cpu_only=cpu_only)
+    return backend(op, input, *optional.values(), cpu_only=cpu_only, float32_params=float32_params)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
-    K = _norm_tensors("batch_norm", input, running_mean=running_mean, running_var=running_var, weight=weight,
-                      bias=bias)
+    K = _norm_tensors("batch_norm", input, float32_params=True, running_mean=running_mean, running_var=running_var,
+                      weight=weight, bias=bias)
     _flF._batch_norm_checks(input, running_mean, running_var, weight, bias, training)
     return run(_BatchNormFn, K, input.contiguous(), running_mean, running_var, weight, bias, bool(training),
                float(momentum), float(eps))
@@ -440,7 +440,8 @@ def _per_channel_checks(op, input, **params):
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
                   momentum=0.1, eps=1e-05):
     op = "instance_norm"
-    K = _norm_tensors(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    K = _norm_tensors(op, input, float32_params=True, running_mean=running_mean, running_var=running_var,
+                      weight=weight, bias=bias)
     _per_channel_checks(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     C = input.shape[1]
     x = input.contiguous()
@@ -521,8 +522,8 @@ def batch_instance_norm(input, running_mean, running_var, weight, bias, rho, tra
     op = "batch_instance_norm"
     # Its mixing around the kernels uses array methods only: it runs on numpy views of CPU tensors and on CUDA
     # tensors as they are; any other device gets a clear error.
-    K = _norm_tensors(op, input, cpu_only=input.device.type not in ("cpu", "cuda"), running_mean=running_mean,
-                      running_var=running_var, weight=weight, bias=bias, rho=rho)
+    K = _norm_tensors(op, input, cpu_only=input.device.type not in ("cpu", "cuda"), float32_params=True,
+                      running_mean=running_mean, running_var=running_var, weight=weight, bias=bias, rho=rho)
     _check_tensor(rho, op, "rho")
     _per_channel_checks(op, input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
                         rho=rho)

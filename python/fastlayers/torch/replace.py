@@ -14,6 +14,7 @@ _log = logging.getLogger("fastlayers.torch")
 # torch.nn class -> its drop-in (the drop-in subclasses it and adds no state).
 SUPPORTED = {getattr(nn, name): getattr(M, name) for name in M.__all__ if hasattr(nn, name)}
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+_HALF_DTYPES = (torch.float16, torch.bfloat16)  # on CUDA only
 # torch.nn leaf modules that only reshape or pass through: not worth a line in the report.
 _NOT_LAYERS = {"Flatten", "Unflatten", "Identity"}
 
@@ -31,8 +32,9 @@ def _unsupported_config(module):
             why = _device_reason(t.device)
             if why is not None:
                 return f"{name} is on {t.device} ({why})"
-        if t.dtype not in _FLOAT_DTYPES:
-            return f"{name} has dtype {t.dtype} (fastlayers has float32 and float64)"
+        if t.dtype not in _FLOAT_DTYPES and not (t.dtype in _HALF_DTYPES and t.device.type == "cuda"):
+            return (f"{name} has dtype {t.dtype} on {t.device.type} (fastlayers has float32 and float64, and "
+                    f"float16 and bfloat16 on cuda)")
     return None
 
 
