@@ -193,3 +193,28 @@ def test_module_called_twice_fires_its_hooks_per_call_as_torch():
                 assert x == y
             else:
                 np.testing.assert_allclose(x, y, rtol=1e-12)
+
+
+class _TwoOutputs(nn.Module):
+    def forward(self, x):
+        return x * 2, x * 3
+
+
+class _TorchTwoOutputs(torch.nn.Module):
+    def forward(self, x):
+        return x * 2, x * 3
+
+
+def test_an_output_unused_by_the_loss_reaches_the_hooks_as_none_like_torch():
+    seen = {}
+    for key, module, make in (("ours", _TwoOutputs(), lambda a: fl.Tensor(a, requires_grad=True)),
+                              ("torch", _TorchTwoOutputs(), lambda a: torch.tensor(a, requires_grad=True))):
+        events = seen[key] = []
+        module.register_full_backward_pre_hook(lambda m, go, ev=events: ev.append(("m", "pre", [_arr(g) for g in go])))
+        module.register_full_backward_hook(
+            lambda m, gi, go, ev=events: ev.append(("m", "bwd", [_arr(g) for g in gi] + [_arr(g) for g in go])))
+        x = make(np.arange(4.0))
+        a, _ = module(x)  # the second output takes no part in the loss
+        a.sum().backward()
+    _compare_events(seen["ours"], seen["torch"])
+    assert seen["ours"][0][2][1] is None, "the unused output's grad_output is not None"

@@ -198,7 +198,7 @@ def _retain_grads(node, output_grads):
 
 
 def _call_backward(node, output_grads):
-    if any(gradient is None for gradient in output_grads):
+    if node._materialize_grads and any(gradient is None for gradient in output_grads):
         xp = _tensor._xp(next(gradient for gradient in output_grads if gradient is not None))
         output_grads = [xp.zeros(shape, dtype) if gradient is None else gradient
                         for gradient, (shape, dtype) in zip(output_grads, node._output_meta)]

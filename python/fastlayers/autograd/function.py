@@ -47,6 +47,7 @@ class FunctionCtx:
     _next = ()           # per forward argument: None, or (producing node, output index), or (leaf, None)
     _output_meta = ()    # per output: (shape, dtype), to check and materialize its gradient
     _retained = None     # output index -> weak reference to a non-leaf Tensor that retains its grad
+    _materialize_grads = True
 
     def __init__(self, function, needs_input_grad):
         self._function = function
@@ -61,6 +62,10 @@ class FunctionCtx:
         if self._saved is None:
             raise RuntimeError(_FREED_MESSAGE)
         return self._saved
+
+    def set_materialize_grads(self, value):
+        """With False, backward gets None (not zeros) for outputs that received no gradient, as in torch."""
+        self._materialize_grads = bool(value)
 
     def mark_non_differentiable(self, *outputs):
         """Mark output arrays (the very objects forward returns) that never require grad."""

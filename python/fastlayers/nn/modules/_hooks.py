@@ -7,9 +7,7 @@ the backward pre hooks, which may replace it), the input identity's backward see
 backward hooks, which may replace it (Tensor arguments that do not require grad appear there as zeros, as
 in torch, and non-Tensor arguments as None). If no input requires grad, the hooks run at the output identity with
 grad_input all None.
-
-Differences from torch: an output that took no part in the loss reaches the hooks as a zero gradient (the
-autograd hands Functions zeros for outputs without gradient) where torch passes None.
+An output that took no part in the loss reaches the hooks as None, as in torch.
 """
 import itertools
 from collections import OrderedDict
@@ -52,6 +50,7 @@ class _HookIdentity(Function):
 
     @staticmethod
     def forward(ctx, on_backward, *arrays):
+        ctx.set_materialize_grads(False)  # hooks see None for an output without gradient, as torch's
         ctx.on_backward = on_backward
         return tuple(a.view() for a in arrays)
 
@@ -131,7 +130,7 @@ class BackwardHook:
     def _on_output_grads(self, grads):
         grad_outputs = [None] * self.n_outputs
         for i, g in zip(self.output_positions, grads):
-            grad_outputs[i] = _make(g)
+            grad_outputs[i] = None if g is None else _make(g)
         grad_outputs = _run_replacing(self.pre_hooks, lambda hook, g: hook(self.module, g), tuple(grad_outputs),
                                       "Backward pre hook", "grad_output")
         self.grad_outputs = grad_outputs
@@ -150,7 +149,7 @@ class BackwardHook:
             return grads
         grad_inputs = [None] * self.n_inputs
         for i, g in zip(self.input_positions, grads):
-            grad_inputs[i] = _make(g)
+            grad_inputs[i] = None if g is None else _make(g)
         for i, a in self.zero_inputs:
             grad_inputs[i] = _make(_xp(a.data).zeros_like(a.data))
         grad_inputs = _run_replacing(self.hooks, lambda hook, g: hook(self.module, g, self.grad_outputs),
