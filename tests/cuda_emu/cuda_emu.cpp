@@ -185,9 +185,9 @@ void launch_impl(dim3 grid, dim3 block, const std::function<void()>& body) {
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535 ||
       threads == 0 || threads > 1024 || block.z > 64) {
-    std::fprintf(stderr, "fl_emu: invalid launch configuration grid (%u, %u, %u) block (%u, %u, %u)\n", grid.x,
-                 grid.y, grid.z, block.x, block.y, block.z);
-    if (sticky == cudaSuccess) sticky = cudaErrorInvalidConfiguration;
+    std::fprintf(stderr, "fl_emu: launch with grid (%u, %u, %u) block (%u, %u, %u)\n", grid.x, grid.y, grid.z,
+                 block.x, block.y, block.z);
+    fault(cudaErrorInvalidConfiguration, "invalid launch configuration");
     return;
   }
   ++launches;
@@ -210,6 +210,13 @@ void syncthreads() {
   yield();
 }
 
+void fault(cudaError_t e, const char* what) {
+  if (sticky != cudaSuccess) return;  // the first error sticks, as on a device
+  if (in_kernel) std::fprintf(stderr, "fl_emu: %s (block %u, thread %u)\n", what, block_idx.x, thread_idx.x);
+  else std::fprintf(stderr, "fl_emu: %s\n", what);
+  sticky = e;
+}
+
 void set_reverse(bool reverse) { reverse_order = reverse; }
 int64_t launch_count() { return launches; }
 
@@ -223,10 +230,13 @@ const char* get_error_name(cudaError_t e) {
   return e == cudaSuccess ? "cudaSuccess"
          : e == cudaErrorInvalidConfiguration ? "cudaErrorInvalidConfiguration"
          : e == cudaErrorMemoryAllocation    ? "cudaErrorMemoryAllocation"
+         : e == cudaErrorMisalignedAddress   ? "cudaErrorMisalignedAddress"
                                              : "cudaError (emulated)";
 }
 const char* get_error_string(cudaError_t e) {
-  return e == cudaErrorInvalidConfiguration ? "invalid configuration argument (emulated)" : "emulated error";
+  return e == cudaErrorInvalidConfiguration ? "invalid configuration argument (emulated)"
+         : e == cudaErrorMisalignedAddress  ? "misaligned address (emulated)"
+                                            : "emulated error";
 }
 cudaError_t get_device(int* d) {
   *d = 0;

@@ -27,10 +27,10 @@ namespace {
 int cases = 0, failures = 0;
 
 template <typename T> struct Ty;
-template <> struct Ty<float> { static constexpr DType dt = DType::Float32; static constexpr double tol = 2e-5; };
-template <> struct Ty<double> { static constexpr DType dt = DType::Float64; static constexpr double tol = 1e-11; };
-template <> struct Ty<__half> { static constexpr DType dt = DType::Float16; static constexpr double tol = 6e-3; };
-template <> struct Ty<bf16> { static constexpr DType dt = DType::BFloat16; static constexpr double tol = 5e-2; };
+template <> struct Ty<float> { static constexpr DType dt = DType::Float32; static constexpr double tol = 1e-5; };
+template <> struct Ty<double> { static constexpr DType dt = DType::Float64; static constexpr double tol = 1e-12; };
+template <> struct Ty<__half> { static constexpr DType dt = DType::Float16; static constexpr double tol = 5e-3; };
+template <> struct Ty<bf16> { static constexpr DType dt = DType::BFloat16; static constexpr double tol = 1.6e-2; };
 template <typename T> constexpr bool is_half_v = std::is_same<T, __half>::value || std::is_same<T, bf16>::value;
 // The reference's type: float for the half types.
 template <typename T> using RefT = std::conditional_t<is_half_v<T>, float, T>;
@@ -240,7 +240,10 @@ void test_activation(ActivationParams p) {
   const std::string ps = tag<T>(p.str());
   Rng rng(ps);
   const int64_t n = p.numel;
-  const auto x = rt<T>(rng.vec(n)), dy = rt<T>(rng.vec(n));
+  auto x = rng.vec(n);
+  for (auto& v : x) v *= 2.5;  // (-5, 5): past the ±3 kinks of hardsigmoid / hardswish
+  x = rt<T>(x);
+  const auto dy = rt<T>(rng.vec(n));
   std::vector<R> yr(n), dxr(n), dxor(n);
   ref::activation_forward(V(yr, {n}), V(cv<R>(x), {n}), p);
   ref::activation_backward(V(dxr, {n}), V(cv<R>(dy), {n}), V(cv<R>(x), {n}), false, p);
@@ -261,13 +264,16 @@ void test_activation(ActivationParams p) {
 }
 
 template <typename T>
-void test_softmax(const SoftmaxParams& p) {
+void test_softmax(const SoftmaxParams& p, double scale) {
   using R = RefT<T>;
-  const std::string ps = tag<T>(p.str());
+  const std::string ps = tag<T>(p.str() + "_x" + std::to_string(int(scale)));
   Rng rng(ps);
   const int64_t n = p.outer * p.dim * p.inner;
   const std::initializer_list<int64_t> s{p.outer, p.dim, p.inner};
-  const auto x = rt<T>(rng.vec(n)), dy = rt<T>(rng.vec(n));
+  auto x = rng.vec(n);
+  for (auto& v : x) v *= scale;  // large logits: exp overflows unless the row maximum is subtracted
+  x = rt<T>(x);
+  const auto dy = rt<T>(rng.vec(n));
   std::vector<R> yr(n), dxr(n);
   ref::softmax_forward(V(yr, s), V(cv<R>(x), s), p);
   const auto yd = cv<T>(back(yr));
@@ -590,7 +596,9 @@ void test_cross_entropy(const CrossEntropyParams& p, bool weighted, bool bad_tar
   Rng rng(ps);
   const int64_t rows = p.N * p.S, n = p.N * p.C * p.S;
   const std::initializer_list<int64_t> xs{p.N, p.C, p.S};
-  const auto x = cv<T>(rng.vec(n)), w = cv<T>(rng.vec(p.C, 0)), gl = cv<T>(rng.vec(rows));
+  auto xs0 = rng.vec(n);
+  for (auto& v : xs0) v *= p.C == 4 ? 50 : 1;  // large logits in the 300-row case
+  const auto x = cv<T>(xs0), w = cv<T>(rng.vec(p.C, 0)), gl = cv<T>(rng.vec(rows));
   std::vector<T> tp;
   if (p.prob_target) {  // rows of a distribution
     tp = cv<T>(rng.vec(n, 0));
@@ -653,6 +661,69 @@ void test_cross_entropy(const CrossEntropyParams& p, bool weighted, bool bad_tar
     expect_close("nll_loss_backward", qs, dx, dxr);
 }
 
+// ---- the emulation's own checks: it must see what it claims to see ----
+void emulation_self_checks() {
+  // Each thread writes its slot, then reads its neighbour's: with the barrier both orders agree; without it
+  // the reader runs before the writer in one of the two orders.
+  auto neighbour_sum = [](bool barrier, bool reverse) {
+    static int slot[64];
+    std::vector<int> out(64);
+    std::memset(slot, 0, sizeof slot);
+    fl_emu::set_reverse(reverse);
+    fl_emu::launch(1, 64, [&] {
+      slot[threadIdx.x] = int(threadIdx.x) + 1;
+      if (barrier) __syncthreads();
+      out[threadIdx.x] = slot[(threadIdx.x + 1) % 64];
+    });
+    fl_emu::set_reverse(false);
+    return out;
+  };
+  ++cases;
+  if (neighbour_sum(true, false) != neighbour_sum(true, true)) {
+    ++failures;
+    std::printf("FAIL emulation: a kernel with its barrier differs between thread orders\n");
+  }
+  ++cases;
+  if (neighbour_sum(false, false) == neighbour_sum(false, true)) {
+    ++failures;
+    std::printf("FAIL emulation: a missing barrier is not seen by the two thread orders\n");
+  }
+  // An empty grid and an oversized block are launch errors.
+  fl_emu::launch(0, 32, [] {});
+  equal_i("emulation: empty grid is an error", "", cudaGetLastError(), cudaErrorInvalidConfiguration);
+  fl_emu::launch(1, 2048, [] {});
+  equal_i("emulation: 2048-thread block is an error", "", cudaGetLastError(), cudaErrorInvalidConfiguration);
+  equal_i("emulation: the error is cleared once read", "", cudaGetLastError(), cudaSuccess);
+  // WMMA: one warp's 16x16x16 product against a plain loop.
+  namespace wmma = nvcuda::wmma;
+  alignas(32) static __half a[256], b[256];
+  alignas(32) static float c[256];
+  std::vector<float> want(256);
+  for (int i = 0; i < 256; ++i) {
+    a[i] = __half(float((i * 7) % 11 - 5) / 4);
+    b[i] = __half(float((i * 5) % 13 - 6) / 8);
+  }
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j)
+      for (int k = 0; k < 16; ++k) want[i * 16 + j] += float(a[i * 16 + k]) * float(b[k * 16 + j]);
+  fl_emu::launch(1, 32, [&] {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+    wmma::fill_fragment(fc, 0.0f);
+    wmma::load_matrix_sync(fa, a, 16);
+    wmma::load_matrix_sync(fb, b, 16);
+    wmma::mma_sync(fc, fa, fb, fc);
+    wmma::store_matrix_sync(c, fc, 16, wmma::mem_row_major);
+  });
+  expect_close("emulation: wmma 16x16x16", "", std::vector<float>(c, c + 256), want, 0);
+  fl_emu::launch(1, 32, [&] {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
+    wmma::load_matrix_sync(fa, a + 8, 16);  // 16 bytes off: misaligned
+  });
+  equal_i("emulation: misaligned wmma pointer is an error", "", cudaGetLastError(), cudaErrorMisalignedAddress);
+}
+
 // ---- the tables ----
 template <typename T> void conv_cases() {
   const Conv2dParams ps[] = {
@@ -702,7 +773,8 @@ template <typename T> void activation_cases() {
     for (bool lg : {false, true}) {
       SoftmaxParams p;
       p.outer = s[0]; p.dim = s[1]; p.inner = s[2]; p.log = lg;
-      test_softmax<T>(p);
+      test_softmax<T>(p, 1);
+      test_softmax<T>(p, 60);
     }
 }
 
@@ -729,6 +801,8 @@ template <typename T> void pool_cases() {
   test_pool<T>(pool(1, 3, 6, 5, 2, 1, 1, 1, false, true, 3), false);  // divisor_override
   test_pool<T>(pool(2, 3, 20, 19, 3, 1, 1, 1, false), true);       // several blocks
   test_pool<T>(pool(1, 2, 7, 9, 3, 2, 1, 1, true), true, true);    // NaN inputs
+  test_pool<T>(pool(1, 2, 8, 8, 2, 3, 0, 1, false), true);         // stride > window: uncovered inputs
+  test_pool<T>(pool(1, 2, 9, 10, 2, 3, 1, 1, true, false), true);  // the same with padding, ceil mode
   const int64_t ad[][6] = {{2, 3, 7, 9, 3, 4}, {1, 2, 5, 5, 1, 1}, {1, 2, 4, 6, 8, 9}, {2, 2, 10, 7, 10, 7}};
   for (const auto& a : ad) {
     AdaptivePool2dParams p;
@@ -833,6 +907,7 @@ template <typename T> void float_types_only() {
 }  // namespace
 
 int main() {
+  emulation_self_checks();
   all_types_with_half<float>();
   all_types_with_half<double>();
   all_types_with_half<__half>();
