@@ -143,9 +143,11 @@ struct fragment {
 // lane holds a share; here the leader holds everything), so the emulation is not 32 times slower than needed.
 // Code that reads fragment elements per lane is therefore not supported.
 // The documented requirements: a 256-bit aligned pointer, ldm a multiple of 16 bytes.
-template <typename P> void check_wmma_ptr(const P* p, unsigned ld) {
-  if (reinterpret_cast<uintptr_t>(p) % 32 != 0 || (ld * sizeof(P)) % 16 != 0)
-    ::fl_emu::fault(cudaErrorMisalignedAddress, "WMMA load/store: pointer not 32-byte aligned or ldm not a multiple of 16 bytes");
+// A faulting operation does nothing (a device would stop the kernel).
+template <typename P> bool wmma_ptr_ok(const P* p, unsigned ld) {
+  if (reinterpret_cast<uintptr_t>(p) % 32 == 0 && (ld * sizeof(P)) % 16 == 0) return true;
+  ::fl_emu::fault(cudaErrorMisalignedAddress, "WMMA load/store: pointer not 32-byte aligned or ldm not a multiple of 16 bytes");
+  return false;
 }
 inline bool warp_leader() {
   const uint3 t = ::fl_emu::thread_idx;
@@ -160,22 +162,19 @@ void fill_fragment(fragment<Use, M, N, K, T, L>& f, typename std::common_type<T>
 template <typename Use, int M, int N, int K, typename T, typename L, typename P>
 void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const P* p, unsigned ld) {
   using F = fragment<Use, M, N, K, T, L>;
-  check_wmma_ptr(p, ld);
-  if (!warp_leader()) return;
+  if (!wmma_ptr_ok(p, ld) || !warp_leader()) return;
   for (int r = 0; r < F::rows; ++r)
     for (int c = 0; c < F::cols; ++c) f.x[r * F::cols + c] = f.col ? p[c * ld + r] : p[r * ld + c];
 }
 template <int M, int N, int K, typename T>
 void load_matrix_sync(fragment<accumulator, M, N, K, T, void>& f, const T* p, unsigned ld, layout_t l) {
-  check_wmma_ptr(p, ld);
-  if (!warp_leader()) return;
+  if (!wmma_ptr_ok(p, ld) || !warp_leader()) return;
   for (int r = 0; r < M; ++r)
     for (int c = 0; c < N; ++c) f.x[r * N + c] = l == mem_row_major ? p[r * ld + c] : p[c * ld + r];
 }
 template <int M, int N, int K, typename T>
 void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T, void>& f, unsigned ld, layout_t l) {
-  check_wmma_ptr(p, ld);
-  if (!warp_leader()) return;
+  if (!wmma_ptr_ok(p, ld) || !warp_leader()) return;
   for (int r = 0; r < M; ++r)
     for (int c = 0; c < N; ++c) (l == mem_row_major ? p[r * ld + c] : p[c * ld + r]) = f.x[r * N + c];
 }
