@@ -146,7 +146,8 @@ struct fragment {
 // A faulting operation does nothing (a device would stop the kernel).
 template <typename P> bool wmma_ptr_ok(const P* p, unsigned ld) {
   if (reinterpret_cast<uintptr_t>(p) % 32 == 0 && (ld * sizeof(P)) % 16 == 0) return true;
-  ::fl_emu::fault(cudaErrorMisalignedAddress, "WMMA load/store: pointer not 32-byte aligned or ldm not a multiple of 16 bytes");
+  ::fl_emu::fault(cudaErrorMisalignedAddress,
+                  "WMMA load/store: pointer not 32-byte aligned or ldm not a multiple of 16 bytes");
   return false;
 }
 inline bool warp_leader() {

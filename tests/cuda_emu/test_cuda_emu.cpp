@@ -139,7 +139,8 @@ void expect_close(const std::string& op, const std::string& ps, const std::vecto
   bool bad = got.size() != want.size();
   for (size_t i = 0; !bad && i < got.size(); ++i) {
     const double g = D(got[i]), w = D(want[i]);
-    const double e = (std::isnan(g) || std::isnan(w)) ? (std::isnan(g) && std::isnan(w) ? 0 : INFINITY) : std::abs(g - w);
+    const bool nan_g = std::isnan(g), nan_w = std::isnan(w);
+    const double e = (nan_g || nan_w) ? (nan_g && nan_w ? 0 : INFINITY) : std::abs(g - w);
     if (e > worst) { worst = e; at = i; }
   }
   if (bad || worst / scale > tol) {
@@ -203,7 +204,8 @@ void test_conv2d(const Conv2dParams& p, bool bias) {
         E::conv2d_forward(V(y, ys), V(xd, xs), V(wd, ws), bias ? V(bd, {p.K}) : TensorView(), p, nullptr);
       }))
     expect_close("conv2d_forward", ps, y, yr);
-  if (run("conv2d_backward_data", ps, {O(dx)}, [&] { E::conv2d_backward_data(V(dx, xs), V(dyd, ys), V(wd, ws), p, nullptr); }))
+  if (run("conv2d_backward_data", ps, {O(dx)}, [&] {
+      E::conv2d_backward_data(V(dx, xs), V(dyd, ys), V(wd, ws), p, nullptr); }))
     expect_close("conv2d_backward_data", ps, dx, dxr);
   if (run("conv2d_backward_weight", ps, {O(dw), O(db)}, [&] {
         E::conv2d_backward_weight(V(dw, ws), bias ? V(db, {p.K}) : TensorView(), V(dyd, ys), V(xd, xs), p, nullptr);
@@ -223,7 +225,8 @@ void test_conv_transpose2d(const ConvTranspose2dParams& p, bool bias) {
   const auto b = rt<T>(rng.vec(p.K)), dy = rt<T>(rng.vec(p.N * p.K * P * Q));
   const std::initializer_list<int64_t> xs{p.N, p.C, p.H, p.W}, ws{p.C, p.Kg(), p.R, p.S}, ys{p.N, p.K, P, Q};
   std::vector<R> yr(dy.size()), dxr(x.size()), dwr(w.size()), dbr(p.K);
-  ref::conv_transpose2d_forward(V(yr, ys), V(cv<R>(x), xs), V(cv<R>(w), ws), bias ? V(cv<R>(b), {p.K}) : TensorView(), p);
+  ref::conv_transpose2d_forward(V(yr, ys), V(cv<R>(x), xs), V(cv<R>(w), ws),
+                                bias ? V(cv<R>(b), {p.K}) : TensorView(), p);
   ref::conv_transpose2d_backward_data(V(dxr, xs), V(cv<R>(dy), ys), V(cv<R>(w), ws), p);
   ref::conv_transpose2d_backward_weight(V(dwr, ws), V(dbr, {p.K}), V(cv<R>(dy), ys), V(cv<R>(x), xs), p);
   const auto xd = cv<T>(x), wd = cv<T>(w), bd = cv<T>(b), dyd = cv<T>(dy);
@@ -372,12 +375,14 @@ void test_pool(const Pool2dParams& p, bool max_ok, bool with_nan = false) {
     }
     // max_pool2d_backward and max_unpool2d through the index kernels, with the pooling's indices.
     int64_t bad_r = ref::index_scatter_add(V(dxr, xs), V(cv<R>(dy), ys), ir.data()), bad = 0;
-    if (run("index_scatter_add", ps, {O(dx)}, [&] { bad = E::index_scatter_add(V(dx, xs), V(dyd, ys), ir.data(), nullptr); })) {
+    if (run("index_scatter_add", ps, {O(dx)}, [&] {
+        bad = E::index_scatter_add(V(dx, xs), V(dyd, ys), ir.data(), nullptr); })) {
       expect_close("index_scatter_add", ps, dx, dxr);
       equal_i("index_scatter_add bad index", ps, bad, bad_r);
     }
     bad_r = ref::index_scatter_set(V(dxr, xs), V(cv<R>(dy), ys), ir.data());
-    if (run("index_scatter_set", ps, {O(dx)}, [&] { bad = E::index_scatter_set(V(dx, xs), V(dyd, ys), ir.data(), nullptr); })) {
+    if (run("index_scatter_set", ps, {O(dx)}, [&] {
+        bad = E::index_scatter_set(V(dx, xs), V(dyd, ys), ir.data(), nullptr); })) {
       expect_close("index_scatter_set", ps, dx, dxr);
       equal_i("index_scatter_set bad index", ps, bad, bad_r);
     }
@@ -396,7 +401,8 @@ void test_pool(const Pool2dParams& p, bool max_ok, bool with_nan = false) {
             [&] { bad = E::index_scatter_add(V(dx, xs), V(dyd, ys), wrong.data(), nullptr); }))
       equal_i("index_scatter_add bad index", ps, bad, bad_r);
     bad_r = ref::index_gather(V(gr, ys), V(cv<R>(x), xs), wrong.data());
-    if (run("index_gather", ps + " bad", {O(g)}, [&] { bad = E::index_gather(V(g, ys), V(xd, xs), wrong.data(), nullptr); }))
+    if (run("index_gather", ps + " bad", {O(g)}, [&] {
+        bad = E::index_gather(V(g, ys), V(xd, xs), wrong.data(), nullptr); }))
       equal_i("index_gather bad index", ps, bad, bad_r);
   }
   ref::avg_pool2d_forward(V(yr, ys), V(cv<R>(x), xs), p);
@@ -419,7 +425,8 @@ void test_adaptive_pool(const AdaptivePool2dParams& p) {
   std::vector<T> y(dy.size()), dx(x.size());
   std::vector<int64_t> ir(dy.size()), ind(dy.size());
   ref::adaptive_avg_pool2d_forward(V(yr, ys), V(cv<R>(x), xs), p);
-  if (run("adaptive_avg_pool2d_forward", ps, {O(y)}, [&] { E::adaptive_avg_pool2d_forward(V(y, ys), V(xd, xs), p, nullptr); }))
+  if (run("adaptive_avg_pool2d_forward", ps, {O(y)}, [&] {
+      E::adaptive_avg_pool2d_forward(V(y, ys), V(xd, xs), p, nullptr); }))
     expect_close("adaptive_avg_pool2d_forward", ps, y, yr);
   ref::adaptive_avg_pool2d_backward(V(dxr, xs), V(cv<R>(dy), ys), p);
   if (run("adaptive_avg_pool2d_backward", ps, {O(dx)},
@@ -449,7 +456,8 @@ void test_batch_norm(const BatchNormParams& p, bool affine, bool running) {
   auto opt = [&](const auto& v, bool on) { return on ? V(v, cs) : TensorView(); };
   // training forward
   std::vector<R> yr(n), mr(C), sr(C), rmr = cv<R>(rm0), rvr = cv<R>(rv0);
-  ref::batch_norm_forward(V(yr, xs), V(mr, cs), V(sr, cs), V(cv<R>(x), xs), opt(cv<R>(g), affine), opt(cv<R>(b), affine),
+  ref::batch_norm_forward(V(yr, xs), V(mr, cs), V(sr, cs), V(cv<R>(x), xs), opt(cv<R>(g), affine),
+                          opt(cv<R>(b), affine),
                           opt(rmr, running), opt(rvr, running), p);
   const auto xd = cv<T>(x), dyd = cv<T>(dy);
   const auto gd = cv<P>(g), bd = cv<P>(b);
@@ -513,7 +521,8 @@ void test_group_norm(const GroupNormParams& p, bool affine) {
   const auto x = rt<T>(rng.vec(n)), dy = rt<T>(rng.vec(n)), g = rt<T>(rng.vec(C)), b = rt<T>(rng.vec(C));
   auto opt = [&](const auto& v, bool on) { return on ? V(v, cs) : TensorView(); };
   std::vector<R> yr(n), mr(NG), sr(NG);
-  ref::group_norm_forward(V(yr, xs), V(mr, gs), V(sr, gs), V(cv<R>(x), xs), opt(cv<R>(g), affine), opt(cv<R>(b), affine), p);
+  ref::group_norm_forward(V(yr, xs), V(mr, gs), V(sr, gs), V(cv<R>(x), xs), opt(cv<R>(g), affine),
+                          opt(cv<R>(b), affine), p);
   const auto xd = cv<T>(x), dyd = cv<T>(dy), gd = cv<T>(g), bd = cv<T>(b);
   std::vector<T> y(n), m(NG), s(NG);
   if (run("group_norm_forward", ps, {O(y), O(m), O(s)}, [&] {
@@ -602,13 +611,15 @@ void test_linear(int64_t M, int64_t K, int64_t N, bool bias) {
   Rng rng(ps);
   const auto x = rt<T>(rng.vec(M * K)), w = rt<T>(rng.vec(N * K)), b = rt<T>(rng.vec(N)), dy = rt<T>(rng.vec(M * N));
   std::vector<R> yr(M * N), dxr(M * K), dwr(N * K), dbr(N);
-  ref::linear_forward(V(yr, {M, N}), V(cv<R>(x), {M, K}), V(cv<R>(w), {N, K}), bias ? V(cv<R>(b), {N}) : TensorView(), p);
+  ref::linear_forward(V(yr, {M, N}), V(cv<R>(x), {M, K}), V(cv<R>(w), {N, K}),
+                      bias ? V(cv<R>(b), {N}) : TensorView(), p);
   ref::linear_backward_data(V(dxr, {M, K}), V(cv<R>(dy), {M, N}), V(cv<R>(w), {N, K}), p);
   ref::linear_backward_weight(V(dwr, {N, K}), V(dbr, {N}), V(cv<R>(dy), {M, N}), V(cv<R>(x), {M, K}), p);
   const auto xd = cv<T>(x), wd = cv<T>(w), bd = cv<T>(b), dyd = cv<T>(dy);
   std::vector<T> y(yr.size()), dx(dxr.size()), dw(dwr.size()), db(N);
   if (run("linear_forward", ps, {O(y)}, [&] {
-        E::linear_forward(V(y, {M, N}), V(xd, {M, K}), V(wd, {N, K}), bias ? V(bd, {N}) : TensorView(), M, K, N, nullptr);
+        E::linear_forward(V(y, {M, N}), V(xd, {M, K}), V(wd, {N, K}), bias ? V(bd, {N}) : TensorView(), M, K, N,
+                          nullptr);
       }))
     expect_close("linear_forward", ps, y, yr);
   if (run("linear_backward_data", ps, {O(dx)},
@@ -785,6 +796,12 @@ template <typename T> void conv_cases() {
   };
   for (const auto& p : ps)
     for (bool bias : {true, false}) test_conv2d<T>(p, bias);
+  ++cases;
+  const std::string dw = E::conv2d_impl_name(ps[4]), mult = E::conv2d_impl_name(ps[8]);
+  if (dw != "depthwise" || mult != "implicit_gemm") {
+    ++failures;
+    std::printf("FAIL conv2d_impl_name: depthwise %s, multiplier 2 %s\n", dw.c_str(), mult.c_str());
+  }
 }
 
 template <typename T> void conv_transpose_cases() {
@@ -890,8 +907,10 @@ template <typename T> void norm_float_cases() {
 template <typename T> void upsample_cases() {
   struct U { int64_t H, W, OH, OW; double sh, sw; UpsampleMode m; bool ac; };
   const U us[] = {{3, 4, 6, 8, 0, 0, UpsampleMode::Nearest, false},  {3, 5, 7, 11, 0, 0, UpsampleMode::Nearest, false},
-                  {4, 4, 6, 10, 1.5, 2.5, UpsampleMode::Nearest, false}, {3, 4, 6, 8, 0, 0, UpsampleMode::Bilinear, false},
-                  {3, 5, 7, 9, 0, 0, UpsampleMode::Bilinear, true},   {5, 4, 3, 7, 0.6, 1.75, UpsampleMode::Bilinear, false}};
+                  {4, 4, 6, 10, 1.5, 2.5, UpsampleMode::Nearest, false},
+                  {3, 4, 6, 8, 0, 0, UpsampleMode::Bilinear, false},
+                  {3, 5, 7, 9, 0, 0, UpsampleMode::Bilinear, true},
+                  {5, 4, 3, 7, 0.6, 1.75, UpsampleMode::Bilinear, false}};
   for (const auto& u : us) {
     Upsample2dParams p;
     p.N = 2; p.C = 3; p.H = u.H; p.W = u.W; p.OH = u.OH; p.OW = u.OW; p.scale_h = u.sh; p.scale_w = u.sw;
