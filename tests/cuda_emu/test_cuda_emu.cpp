@@ -139,8 +139,9 @@ void expect_close(const std::string& op, const std::string& ps, const std::vecto
   bool bad = got.size() != want.size();
   for (size_t i = 0; !bad && i < got.size(); ++i) {
     const double g = D(got[i]), w = D(want[i]);
-    const bool nan_g = std::isnan(g), nan_w = std::isnan(w);
-    const double e = (nan_g || nan_w) ? (nan_g && nan_w ? 0 : INFINITY) : std::abs(g - w);
+    // equal values (infinities included) or both NaN: 0; any other non-finite pair: infinite
+    const bool same = g == w || (std::isnan(g) && std::isnan(w));
+    const double e = same ? 0 : (std::isfinite(g) && std::isfinite(w)) ? std::abs(g - w) : INFINITY;
     if (e > worst) { worst = e; at = i; }
   }
   if (bad || worst / scale > tol) {
@@ -286,6 +287,7 @@ void test_softmax(const SoftmaxParams& p, double scale) {
   const std::initializer_list<int64_t> s{p.outer, p.dim, p.inner};
   auto x = rng.vec(n);
   for (auto& v : x) v *= scale;  // large logits: exp overflows unless the row maximum is subtracted
+  for (size_t i = 3; i < x.size(); i += 7) x[i] = -INFINITY;  // masked entries
   x = rt<T>(x);
   const auto dy = rt<T>(rng.vec(n));
   std::vector<R> yr(n), dxr(n);
@@ -352,16 +354,19 @@ Pool2dParams pool(int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t
 }
 
 template <typename T>
-void test_pool(const Pool2dParams& p, bool max_ok, bool with_nan = false) {
+// special: 1 puts NaNs in the input, 2 makes part of it -inf (whole windows of -inf in the max pooling).
+void test_pool(const Pool2dParams& p, bool max_ok, int special = 0) {
   using R = RefT<T>;
-  const std::string ps = tag<T>(p.str() + (with_nan ? "_nan" : ""));
+  const std::string ps = tag<T>(p.str() + (special == 1 ? "_nan" : special == 2 ? "_neginf" : ""));
   Rng rng(ps);
   const int64_t P = p.P(), Q = p.Q();
   const std::initializer_list<int64_t> xs{p.N, p.C, p.H, p.W}, ys{p.N, p.C, P, Q};
   auto x = rt<T>(rng.vec(p.N * p.C * p.H * p.W));
   const auto dy = rt<T>(rng.vec(p.N * p.C * P * Q));
-  if (with_nan)  // NaN wins a max window (the last NaN met, as the reference)
+  if (special == 1)  // NaN wins a max window (the last NaN met, as the reference)
     for (size_t i = 5; i < x.size(); i += 11) x[i] = NAN;
+  if (special == 2)
+    for (size_t i = 0; i < x.size() / 2; ++i) x[i] = -INFINITY;
   const auto xd = cv<T>(x), dyd = cv<T>(dy);
   std::vector<R> yr(dy.size()), dxr(x.size());
   std::vector<T> y(dy.size()), dx(x.size());
@@ -860,7 +865,8 @@ template <typename T> void pool_cases() {
   test_pool<T>(pool(2, 2, 7, 7, 3, 2, 1, 1, true, false), false);  // count_include_pad=False
   test_pool<T>(pool(1, 3, 6, 5, 2, 1, 1, 1, false, true, 3), false);  // divisor_override
   test_pool<T>(pool(2, 3, 20, 19, 3, 1, 1, 1, false), true);       // several blocks
-  test_pool<T>(pool(1, 2, 7, 9, 3, 2, 1, 1, true), true, true);    // NaN inputs
+  test_pool<T>(pool(1, 2, 7, 9, 3, 2, 1, 1, true), true, 1);       // NaN inputs
+  test_pool<T>(pool(1, 2, 7, 9, 3, 2, 1, 1, true), true, 2);       // -inf inputs
   test_pool<T>(pool(1, 2, 8, 8, 2, 3, 0, 1, false), true);         // stride > window: uncovered inputs
   test_pool<T>(pool(1, 2, 9, 10, 2, 3, 1, 1, true, false), true);  // the same with padding, ceil mode
   const int64_t ad[][6] = {{2, 3, 7, 9, 3, 4}, {1, 2, 5, 5, 1, 1}, {1, 2, 4, 6, 8, 9}, {2, 2, 10, 7, 10, 7}};
@@ -872,7 +878,8 @@ template <typename T> void pool_cases() {
 }
 
 template <typename T> void norm_cases() {
-  const int64_t bn[][3] = {{2, 3, 5}, {4, 2, 1}, {3, 2, 1500}, {1, 1, 1}};  // {3, 2, 1500}: over two chunks
+  // {3, 2, 1500}: over two chunks; {2, 1, 265000}: past the 128-chunk cap (longer chunks)
+  const int64_t bn[][3] = {{2, 3, 5}, {4, 2, 1}, {3, 2, 1500}, {1, 1, 1}, {2, 1, 265000}};
   for (const auto& s : bn)
     for (int v = 0; v < 2; ++v) {
       BatchNormParams p;
