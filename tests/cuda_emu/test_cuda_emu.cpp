@@ -884,14 +884,10 @@ template <typename T> void norm_cases() {
     for (int v = 0; v < 2; ++v) {
       BatchNormParams p;
       p.N = s[0]; p.C = s[1]; p.S = s[2]; p.momentum = 0.25;
-#ifdef FL_EMU_BN_HALF_STATS_FLOAT
       // mean/rstd in the accumulation type; the per-channel operands in the input's dtype or, for a half
       // input, in float32 too
       test_batch_norm<T, RefT<T>, T>(p, v == 0, v == 0);
       if (is_half_v<T>) test_batch_norm<T, float, float>(p, v == 0, v == 0);
-#else
-      test_batch_norm<T>(p, v == 0, v == 0);  // every operand in the input's dtype
-#endif
     }
   const int64_t gn[][4] = {{2, 6, 5, 3}, {3, 4, 1, 1}, {2, 4, 3, 4}, {2, 2, 2100, 1}};  // last: M > 4096
   for (const auto& s : gn)
