@@ -4,6 +4,7 @@
 // tolerance). Each call runs twice, threads and blocks in forward then in reverse order, into outputs
 // pre-filled with NaN: the two results must be bitwise equal (deterministic, no missing barrier, nothing
 // left unwritten) and match the reference. Exit status non-zero on any failure; the last line counts cases.
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <algorithm>
@@ -186,65 +187,61 @@ Conv2dParams conv(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t
   return p;
 }
 
-template <typename T>
-void test_conv2d(const Conv2dParams& p, bool bias) {
-  using R = RefT<T>;
-  const std::string ps = tag<T>(p.str() + (bias ? "_bias" : ""));
-  Rng rng(ps);
-  const int64_t P = p.P(), Q = p.Q();
-  const auto x = rt<T>(rng.vec(p.N * p.C * p.H * p.W)), w = rt<T>(rng.vec(p.K * p.Cg() * p.R * p.S));
-  const auto b = rt<T>(rng.vec(p.K)), dy = rt<T>(rng.vec(p.N * p.K * P * Q));
-  const std::initializer_list<int64_t> xs{p.N, p.C, p.H, p.W}, ws{p.K, p.Cg(), p.R, p.S}, ys{p.N, p.K, P, Q};
-  std::vector<R> yr(dy.size()), dxr(x.size()), dwr(w.size()), dbr(p.K);
-  ref::conv2d_forward(V(yr, ys), V(cv<R>(x), xs), V(cv<R>(w), ws), bias ? V(cv<R>(b), {p.K}) : TensorView(), p);
-  ref::conv2d_backward_data(V(dxr, xs), V(cv<R>(dy), ys), V(cv<R>(w), ws), p);
-  ref::conv2d_backward_weight(V(dwr, ws), V(dbr, {p.K}), V(cv<R>(dy), ys), V(cv<R>(x), xs), p);
-  const auto xd = cv<T>(x), wd = cv<T>(w), bd = cv<T>(b), dyd = cv<T>(dy);
-  std::vector<T> y(yr.size()), dx(dxr.size()), dw(dwr.size()), db(p.K);
-  if (run("conv2d_forward", ps, {O(y)}, [&] {
-        E::conv2d_forward(V(y, ys), V(xd, xs), V(wd, ws), bias ? V(bd, {p.K}) : TensorView(), p, nullptr);
-      }))
-    expect_close("conv2d_forward", ps, y, yr);
-  if (run("conv2d_backward_data", ps, {O(dx)}, [&] {
-      E::conv2d_backward_data(V(dx, xs), V(dyd, ys), V(wd, ws), p, nullptr); }))
-    expect_close("conv2d_backward_data", ps, dx, dxr);
-  if (run("conv2d_backward_weight", ps, {O(dw), O(db)}, [&] {
-        E::conv2d_backward_weight(V(dw, ws), bias ? V(db, {p.K}) : TensorView(), V(dyd, ys), V(xd, xs), p, nullptr);
-      })) {
-    expect_close("conv2d_backward_weight dw", ps, dw, dwr);
-    if (bias) expect_close("conv2d_backward_weight db", ps, db, dbr);
-  }
-}
+// The launchers and references of a convolution-like op: conv2d, or conv_transpose2d (weight (C, K/g, R, S)).
+struct Conv2dOps {
+  using Params = Conv2dParams;
+  static constexpr const char* name = "conv2d";
+  static std::array<int64_t, 4> weight_shape(const Params& p) { return {p.K, p.Cg(), p.R, p.S}; }
+  template <class... A> static void ref_forward(A... a) { ref::conv2d_forward(a...); }
+  template <class... A> static void ref_backward_data(A... a) { ref::conv2d_backward_data(a...); }
+  template <class... A> static void ref_backward_weight(A... a) { ref::conv2d_backward_weight(a...); }
+  template <class... A> static void forward(A... a) { E::conv2d_forward(a...); }
+  template <class... A> static void backward_data(A... a) { E::conv2d_backward_data(a...); }
+  template <class... A> static void backward_weight(A... a) { E::conv2d_backward_weight(a...); }
+};
+struct ConvTranspose2dOps {
+  using Params = ConvTranspose2dParams;
+  static constexpr const char* name = "conv_transpose2d";
+  static std::array<int64_t, 4> weight_shape(const Params& p) { return {p.C, p.Kg(), p.R, p.S}; }
+  template <class... A> static void ref_forward(A... a) { ref::conv_transpose2d_forward(a...); }
+  template <class... A> static void ref_backward_data(A... a) { ref::conv_transpose2d_backward_data(a...); }
+  template <class... A> static void ref_backward_weight(A... a) { ref::conv_transpose2d_backward_weight(a...); }
+  template <class... A> static void forward(A... a) { E::conv_transpose2d_forward(a...); }
+  template <class... A> static void backward_data(A... a) { E::conv_transpose2d_backward_data(a...); }
+  template <class... A> static void backward_weight(A... a) { E::conv_transpose2d_backward_weight(a...); }
+};
 
-template <typename T>
-void test_conv_transpose2d(const ConvTranspose2dParams& p, bool bias) {
+// Forward, backward data and backward weight (dw, and db with a bias) against the reference.
+template <typename T, typename Ops>
+void test_conv_like(const typename Ops::Params& p, bool bias) {
   using R = RefT<T>;
-  const std::string ps = tag<T>(p.str() + (bias ? "_bias" : ""));
+  const std::string ps = tag<T>(p.str() + (bias ? "_bias" : "")), op = Ops::name;
   Rng rng(ps);
   const int64_t P = p.P(), Q = p.Q();
-  const auto x = rt<T>(rng.vec(p.N * p.C * p.H * p.W)), w = rt<T>(rng.vec(p.C * p.Kg() * p.R * p.S));
+  const auto wsh = Ops::weight_shape(p);
+  const auto x = rt<T>(rng.vec(p.N * p.C * p.H * p.W)), w = rt<T>(rng.vec(wsh[0] * wsh[1] * wsh[2] * wsh[3]));
   const auto b = rt<T>(rng.vec(p.K)), dy = rt<T>(rng.vec(p.N * p.K * P * Q));
-  const std::initializer_list<int64_t> xs{p.N, p.C, p.H, p.W}, ws{p.C, p.Kg(), p.R, p.S}, ys{p.N, p.K, P, Q};
+  const std::initializer_list<int64_t> xs{p.N, p.C, p.H, p.W}, ws{wsh[0], wsh[1], wsh[2], wsh[3]},
+      ys{p.N, p.K, P, Q};
   std::vector<R> yr(dy.size()), dxr(x.size()), dwr(w.size()), dbr(p.K);
-  ref::conv_transpose2d_forward(V(yr, ys), V(cv<R>(x), xs), V(cv<R>(w), ws),
-                                bias ? V(cv<R>(b), {p.K}) : TensorView(), p);
-  ref::conv_transpose2d_backward_data(V(dxr, xs), V(cv<R>(dy), ys), V(cv<R>(w), ws), p);
-  ref::conv_transpose2d_backward_weight(V(dwr, ws), V(dbr, {p.K}), V(cv<R>(dy), ys), V(cv<R>(x), xs), p);
+  Ops::ref_forward(V(yr, ys), V(cv<R>(x), xs), V(cv<R>(w), ws), bias ? V(cv<R>(b), {p.K}) : TensorView(), p);
+  Ops::ref_backward_data(V(dxr, xs), V(cv<R>(dy), ys), V(cv<R>(w), ws), p);
+  Ops::ref_backward_weight(V(dwr, ws), V(dbr, {p.K}), V(cv<R>(dy), ys), V(cv<R>(x), xs), p);
   const auto xd = cv<T>(x), wd = cv<T>(w), bd = cv<T>(b), dyd = cv<T>(dy);
   std::vector<T> y(yr.size()), dx(dxr.size()), dw(dwr.size()), db(p.K);
-  if (run("conv_transpose2d_forward", ps, {O(y)}, [&] {
-        E::conv_transpose2d_forward(V(y, ys), V(xd, xs), V(wd, ws), bias ? V(bd, {p.K}) : TensorView(), p, nullptr);
+  if (run(op + "_forward", ps, {O(y)}, [&] {
+        Ops::forward(V(y, ys), V(xd, xs), V(wd, ws), bias ? V(bd, {p.K}) : TensorView(), p, nullptr);
       }))
-    expect_close("conv_transpose2d_forward", ps, y, yr);
-  if (run("conv_transpose2d_backward_data", ps, {O(dx)},
-          [&] { E::conv_transpose2d_backward_data(V(dx, xs), V(dyd, ys), V(wd, ws), p, nullptr); }))
-    expect_close("conv_transpose2d_backward_data", ps, dx, dxr);
-  if (run("conv_transpose2d_backward_weight", ps, {O(dw), O(db)}, [&] {
-        E::conv_transpose2d_backward_weight(V(dw, ws), bias ? V(db, {p.K}) : TensorView(), V(dyd, ys), V(xd, xs), p,
-                                            nullptr);
+    expect_close(op + "_forward", ps, y, yr);
+  if (run(op + "_backward_data", ps, {O(dx)},
+          [&] { Ops::backward_data(V(dx, xs), V(dyd, ys), V(wd, ws), p, nullptr); }))
+    expect_close(op + "_backward_data", ps, dx, dxr);
+  if (run(op + "_backward_weight", ps, {O(dw), O(db)}, [&] {
+        Ops::backward_weight(V(dw, ws), bias ? V(db, {p.K}) : TensorView(), V(dyd, ys), V(xd, xs), p,
+                             nullptr);
       })) {
-    expect_close("conv_transpose2d_backward_weight dw", ps, dw, dwr);
-    if (bias) expect_close("conv_transpose2d_backward_weight db", ps, db, dbr);
+    expect_close(op + "_backward_weight dw", ps, dw, dwr);
+    if (bias) expect_close(op + "_backward_weight db", ps, db, dbr);
   }
 }
 
@@ -800,7 +797,7 @@ template <typename T> void conv_cases() {
       conv(0, 4, 5, 5, 4, 3, 3, 1, 1, 1, 4),         // the same, depthwise
   };
   for (const auto& p : ps)
-    for (bool bias : {true, false}) test_conv2d<T>(p, bias);
+    for (bool bias : {true, false}) test_conv_like<T, Conv2dOps>(p, bias);
   ++cases;
   const std::string dw = E::conv2d_impl_name(ps[4]), mult = E::conv2d_impl_name(ps[8]);
   if (dw != "depthwise" || mult != "implicit_gemm") {
@@ -818,7 +815,7 @@ template <typename T> void conv_transpose_cases() {
     p.N = c[0]; p.C = c[1]; p.H = c[2]; p.W = c[3]; p.K = c[4]; p.R = c[5]; p.S = c[6];
     p.stride_h = p.stride_w = c[7]; p.pad_h = p.pad_w = c[8]; p.out_pad_h = p.out_pad_w = c[9];
     p.dil_h = p.dil_w = c[10]; p.groups = c[11];
-    for (bool bias : {true, false}) test_conv_transpose2d<T>(p, bias);
+    for (bool bias : {true, false}) test_conv_like<T, ConvTranspose2dOps>(p, bias);
   }
 }
 
