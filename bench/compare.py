@@ -1,6 +1,6 @@
 """fastlayers vs PyTorch (CPU), side by side, on the public shape tables.
 
-Reads ``<repo>/../shared/bench/layers.json`` (``--table`` overrides), runs every op
+Reads ``bench/layers.json`` (``--table`` overrides), runs every op
 family that fastlayers implements with both libraries in this process on the same
 float32 data, and prints one table per (mode, threads): our time, torch's time, the
 ratio torch/ours (> 1 means we are faster), our rate (GFLOP/s for convolutions, GB/s
@@ -54,17 +54,8 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-DEFAULT_TABLE = REPO.parent / "shared" / "bench" / "layers.json"
-# ---- issue 3 performance: from a git worktree, <repo>/.. is not the main checkout's parent ----
-if not DEFAULT_TABLE.is_file():
-    try:
-        import subprocess as _sp
-        _common = _sp.run(["git", "-C", str(REPO), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                          capture_output=True, text=True, timeout=10).stdout.strip()
-        if _common and (Path(_common).parent.parent / "shared" / "bench" / "layers.json").is_file():
-            DEFAULT_TABLE = Path(_common).parent.parent / "shared" / "bench" / "layers.json"
-    except (OSError, _sp.SubprocessError):
-        pass
+# The shape table ships in the repository; tests/test_bench_smoke.py keeps it equal to ../shared/bench/layers.json.
+DEFAULT_TABLE = BENCH_DIR / "layers.json"
 DEFAULT_JSON = BENCH_DIR / "results" / "compare.json"
 MODES = ("fwd", "fwd+bwd")
 

@@ -1,6 +1,6 @@
 """fastlayers CUDA kernels vs PyTorch CUDA (cuDNN), side by side on the GPU: `bench/compare.py --device cuda`.
 
-Runs the cases of the shared table (``../shared/bench/layers.json``) on the GPU in float32 and bfloat16
+Runs the cases of the shape table (``bench/layers.json``) on the GPU in float32 and bfloat16
 (``--dtypes``): fastlayers' kernels through ``fastlayers._C`` (inputs as CuPy arrays in float32 when CuPy
 is installed, else torch CUDA tensors; bfloat16 always as torch CUDA tensors through DLPack, CuPy having no
 bfloat16), torch through torch.nn.functional / autograd (cuDNN where torch uses it). Both sides run on the
@@ -45,9 +45,7 @@ def wants_cuda(argv) -> bool:
 
 
 def default_table() -> Path:
-    sys.path.insert(0, str(BENCH_DIR))
-    import compare  # noqa: E402  (its table discovery handles git worktrees)
-    return compare.DEFAULT_TABLE
+    return BENCH_DIR / "layers.json"
 
 
 class Gpu:

@@ -1,4 +1,4 @@
-"""Whole-model cases for bench/compare.py (the `end_to_end` table of ../shared/bench/layers.json), and a
+"""Whole-model cases for bench/compare.py (the `end_to_end` table of bench/layers.json), and a
 measurement of the fixed cost of one layer call.
 
 compare.py registers the cases through `register()`: each case builds the same model twice, from

@@ -16,7 +16,7 @@ COMPARE = REPO / "bench" / "compare.py"
 
 
 def _default_table():
-    """compare.py's default table (it also finds ../shared from a git worktree)."""
+    """compare.py's default table (bench/layers.json, shipped in the repository)."""
     spec = importlib.util.spec_from_file_location("_fl_compare", COMPARE)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # its dataclasses look their module up
@@ -28,6 +28,18 @@ def _default_table():
 
 
 SHARED_TABLE = _default_table()
+# The team's copy of the table, beside the project root (absent for a person who cloned the repository alone).
+TEAM_TABLE = REPO.parent / "shared" / "bench" / "layers.json"
+
+
+def test_compare_reads_the_table_shipped_in_the_repository():
+    assert SHARED_TABLE == REPO / "bench" / "layers.json" and SHARED_TABLE.is_file()
+
+
+@pytest.mark.skipif(not TEAM_TABLE.is_file(), reason=f"{TEAM_TABLE} not present (a clone without ../shared)")
+def test_shipped_table_is_identical_to_the_team_table():
+    assert SHARED_TABLE.read_bytes() == TEAM_TABLE.read_bytes(), (
+        f"{SHARED_TABLE} differs from {TEAM_TABLE}: copy the team's table into the repository")
 
 # A made-up table of two small convolutions (not the public cases), so the test does not need ../shared.
 TINY_TABLE = {
