@@ -308,3 +308,20 @@ def test_layer_call_overhead_table_times_every_layer_for_both_libraries(threads)
     labels = [label for label, _, _ in rows]
     assert len(rows) == 11 and labels[-1].startswith("LeNet b1 forward")
     assert all(ours > 0 and theirs > 0 for _, ours, theirs in rows)
+
+
+def _readme_python_blocks():
+    text = (EXAMPLES.parent / "README.md").read_text()
+    blocks = text.split("```python\n")[1:]
+    return [b.split("```", 1)[0] for b in blocks]
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_readme_python_example_runs_as_written(index):
+    import subprocess
+    import sys
+    code = _readme_python_blocks()[index]
+    path = os.pathsep.join([str(Path(fl.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=path), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, f"README python block {index} failed:\n{code}\n{r.stderr[-2000:]}"

@@ -14,12 +14,17 @@ template <typename F>
 void parallel_for(int64_t n_tasks, F&& f) {
   int64_t nt = kernel_threads();
   if (nt > n_tasks) nt = n_tasks;
+  apply_fp_mode();
   if (nt <= 1) {
     for (int64_t t = 0; t < n_tasks; ++t) f(t);
     return;
   }
-#pragma omp parallel for num_threads(static_cast<int>(nt)) schedule(static)
-  for (int64_t t = 0; t < n_tasks; ++t) f(t);
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    apply_fp_mode();
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+  }
 }
 
 // Below about this many elementary operations in a whole call, waking an OpenMP team costs more than the
@@ -31,6 +36,7 @@ constexpr int64_t kMinParallelWork = int64_t(1) << 15;
 template <typename F>
 void parallel_for(int64_t n_tasks, int64_t work_per_task, F&& f) {
   if (n_tasks * work_per_task < kMinParallelWork) {
+    apply_fp_mode();
     for (int64_t t = 0; t < n_tasks; ++t) f(t);
     return;
   }
@@ -43,12 +49,17 @@ template <typename F>
 void parallel_for_dynamic(int64_t n_tasks, F&& f) {
   int64_t nt = kernel_threads();
   if (nt > n_tasks) nt = n_tasks;
+  apply_fp_mode();
   if (nt <= 1) {
     for (int64_t t = 0; t < n_tasks; ++t) f(t);
     return;
   }
-#pragma omp parallel for num_threads(static_cast<int>(nt)) schedule(dynamic, 1)
-  for (int64_t t = 0; t < n_tasks; ++t) f(t);
+#pragma omp parallel num_threads(static_cast<int>(nt))
+  {
+    apply_fp_mode();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+  }
 }
 
 // Slots of thread_scratch: 0 .. kSharedSlot - 1 for a task's own buffers; kSharedSlot for a per-call

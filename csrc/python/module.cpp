@@ -36,7 +36,28 @@ PYBIND11_MODULE(_C, m) {
   });
 
   m.def("set_num_threads", &fl::set_num_threads, py::arg("n"), "Threads used by every kernel (n >= 1).");
-  m.def("get_num_threads", &fl::get_num_threads);
+  m.def("get_num_threads", &fl::get_num_threads,
+        "Threads used by every kernel: set_num_threads, else FASTLAYERS_NUM_THREADS, else OMP_NUM_THREADS, else "
+        "the CPUs this process may run on (physical cores where they can be told apart).");
+  m.def("build_info", [] {
+    py::dict d;
+    d["git_revision"] = FL_BUILD_GIT;
+    d["compiler"] = FL_BUILD_COMPILER;
+    d["openmp"] = FL_BUILD_OPENMP;
+    d["build_type"] = FL_BUILD_TYPE;
+    d["simd_units"] = fl::simd_units_built();
+#if defined(FL_WITH_CUDA)
+    d["cuda"] = true;
+    d["cuda_architectures"] = FL_BUILD_CUDA_ARCHS;
+#else
+    d["cuda"] = false;
+    d["cuda_architectures"] = "";
+#endif
+    return d;
+  }, "How this extension was built: git revision, compiler, OpenMP version, SIMD units, CUDA architectures.");
+  m.def("num_threads_source", &fl::num_threads_source, "Where get_num_threads() came from.");
+  m.def("set_flush_denormal", &fl::set_flush_denormal, py::arg("mode"),
+        "Flush denormal floats to zero in the kernels (x86 FTZ/DAZ); returns False where unsupported.");
   m.def("simd_level", [] { return fl::simd_level_name(fl::simd_level()); },
         "The SIMD path kernels run: 'portable', 'avx2' or 'avx512'.");
   m.def("max_simd_level", [] { return fl::simd_level_name(fl::max_simd_level()); });

@@ -1,6 +1,7 @@
 """fastlayers: deep-learning layers with hand-written C++ kernels under a small torch-like autograd."""
+__version__ = "0.1.0"  # the one version source: pyproject.toml reads it from here
 from . import _C
-from ._C import get_num_threads, set_num_threads
+from ._C import get_num_threads, set_flush_denormal, set_num_threads
 from .tensor import *  # noqa: F401,F403
 from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -9,7 +10,5 @@ from . import nn
 from . import optim, utils
 # ---- cuda ----
 from . import cuda
-
-__version__ = "0.1.0"
 # ---- serialization ----
 from .serialization import load, save  # noqa: E402,F401

@@ -21,7 +21,7 @@ _NOT_LAYERS = {"Flatten", "Unflatten", "Identity"}
 
 def _unsupported_config(module):
     """Why a module of a supported class cannot be swapped, or None."""
-    if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d) and module.padding_mode != "zeros":
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d)) and module.padding_mode != "zeros":
         return f"padding_mode={module.padding_mode!r} (torch supports only 'zeros' for transposed convolutions)"
     if isinstance(module, nn.Upsample) and module.mode not in ("nearest", "linear", "bilinear"):
         return f"mode={module.mode!r} (fastlayers has nearest, linear and bilinear)"

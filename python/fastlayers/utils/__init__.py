@@ -1,4 +1,4 @@
 """General utilities, mirroring torch.utils."""
-from . import data
+from . import collect_env, data
 
-__all__ = ["data"]
+__all__ = ["collect_env", "data"]
