@@ -3,7 +3,7 @@
 The generator maps a latent vector through transposed convolutions with batch norm and ReLU to an 8x8
 image in [-1, 1] (tanh); the discriminator is strided convolutions with LeakyReLU, scoring real against
 generated images with binary cross-entropy on logits. Both train with Adam. After every epoch a grid of
-samples from a fixed set of latent vectors is written as a PNG (our own few-line encoder on zlib, so
+samples from a fixed set of latent vectors is written as a PNG (fastlayers.utils.image's few-line encoder on zlib, so
 no imaging library is needed).
 
     python examples/dcgan_digits.py                      # 20 epochs, PNGs in ./dcgan_digits_samples
@@ -11,9 +11,7 @@ no imaging library is needed).
 """
 import argparse
 import os
-import struct
 import time
-import zlib
 
 # Idle OpenMP threads sleep instead of spinning (see examples/train_digits.py: on a shared machine spinning
 # makes small models many times slower). An explicit OMP_WAIT_POLICY is respected.
@@ -23,6 +21,7 @@ import numpy as np  # noqa: E402
 
 import fastlayers as fl  # noqa: E402
 from fastlayers import nn  # noqa: E402
+from fastlayers.utils.image import encode_png  # noqa: E402
 
 
 def generator(nn, latent=32, width=64):
@@ -54,23 +53,6 @@ def dcgan_init(module, lib):
 
 # ---------------------------------------------------------------------------------------------------------
 # PNG
-
-
-def _chunk(kind, payload):
-    body = kind + payload
-    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
-
-
-def encode_png(image):
-    """PNG bytes of a 2-D uint8 array (8-bit grayscale, no interlace, every row filter 0 'None')."""
-    image = np.asarray(image)
-    if image.ndim != 2 or image.dtype != np.uint8 or 0 in image.shape:
-        raise ValueError(f"encode_png: expected a non-empty 2-D uint8 array, got {image.dtype} {image.shape}")
-    height, width = image.shape
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # depth 8, grayscale, deflate, filter, no interlace
-    rows = np.concatenate([np.zeros((height, 1), np.uint8), image], axis=1)  # a filter byte before each row
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 9))
-            + _chunk(b"IEND", b""))
 
 
 def write_png(path, image):

@@ -11,9 +11,7 @@ initial weights on the same batches in PyTorch, when installed, and prints both 
     python examples/train_digits.py --mnist ~/data/mnist --epochs 3
 """
 import argparse
-import gzip
 import os
-import struct
 import sys
 import time
 
@@ -26,6 +24,7 @@ import numpy as np  # noqa: E402
 
 import fastlayers as fl  # noqa: E402
 from fastlayers import nn  # noqa: E402
+from fastlayers.utils.data import MNIST, read_idx  # noqa: E402,F401  (read_idx: the IDX reader, tested here)
 
 
 def lenet(nn, image_size=8, channels=(32, 64), hidden=128, dropout=0.25, num_classes=10):
@@ -44,44 +43,10 @@ def lenet(nn, image_size=8, channels=(32, 64), hidden=128, dropout=0.25, num_cla
 # ---------------------------------------------------------------------------------------------------------
 # Data
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-
-
-def read_idx(path):
-    """An IDX file (MNIST's format: two zero bytes, a type code, the number of dimensions, the sizes as
-    big-endian 32-bit ints, then the data) as a numpy array; `.gz` files are decompressed."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file (header bytes {raw[:4]!r})")
-    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    count = int(np.prod(shape, dtype=np.int64))
-    if len(raw) != 4 + 4 * ndim + count * dtype.itemsize:
-        raise ValueError(f"{path}: {len(raw)} bytes, expected {4 + 4 * ndim + count * dtype.itemsize} "
-                         f"for shape {shape}")
-    data = np.frombuffer(raw, dtype, count=count, offset=4 + 4 * ndim)
-    return data.reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def _find_idx(folder, stem):
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
-        path = os.path.join(folder, name)
-        if os.path.isfile(path):
-            return path
-    raise FileNotFoundError(f"{stem}[.gz] not found in {folder}")
-
-
 def load_mnist(folder):
     """(train images, train labels, test images, test labels) from MNIST IDX files; images as uint8 (N, 28, 28)."""
-    parts = [read_idx(_find_idx(folder, stem)) for stem in
-             ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
-    for images, labels, split in ((parts[0], parts[1], "train"), (parts[2], parts[3], "t10k")):
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
-    return parts
+    train, test = MNIST(folder, train=True), MNIST(folder, train=False)
+    return [train.data, train.targets, test.data, test.targets]
 
 
 def load_digits_split(test_fraction, seed):

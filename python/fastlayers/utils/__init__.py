@@ -1,4 +1,5 @@
 """General utilities, mirroring torch.utils."""
 from . import collect_env, data
+from .image import make_grid, save_image
 
-__all__ = ["collect_env", "data"]
+__all__ = ["collect_env", "data", "make_grid", "save_image"]

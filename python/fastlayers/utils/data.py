@@ -1,9 +1,14 @@
 """Datasets and batching, mirroring torch.utils.data: Dataset, TensorDataset, Subset, random_split,
-default_collate and DataLoader (single-process). Shuffling and splitting draw from a numpy Generator
-(fastlayers' global one by default, so fastlayers.manual_seed makes them reproducible)."""
+default_collate and DataLoader (single-process), and MNIST read from local IDX files (never downloaded).
+Shuffling and splitting draw from a numpy Generator (fastlayers' global one by default, so
+fastlayers.manual_seed makes them reproducible). A dataset with `__getitems__(indices)` is asked for a whole
+batch in one call, as torch's DataLoader does."""
 import collections.abc
+import gzip
 import math
 import numbers
+import os
+import struct
 import warnings
 
 import numpy as np
@@ -11,7 +16,8 @@ import numpy as np
 from ..random import default_generator
 from ..tensor import Tensor
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "default_collate", "DataLoader"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "default_collate", "DataLoader", "MNIST",
+           "read_idx"]
 
 
 class Dataset:
@@ -164,7 +170,9 @@ class DataLoader:
             chunk = indices[start:start + self.batch_size]
             if len(chunk) < self.batch_size and self.drop_last:
                 return
-            yield self.collate_fn([self.dataset[index] for index in chunk])
+            getitems = getattr(self.dataset, "__getitems__", None)
+            samples = getitems(chunk) if getitems is not None else [self.dataset[index] for index in chunk]
+            yield self.collate_fn(samples)
 
     def __len__(self):
         n = len(self.dataset)
@@ -173,3 +181,87 @@ class DataLoader:
         if self.drop_last:
             return n // self.batch_size
         return -(-n // self.batch_size)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MNIST from local IDX files
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def read_idx(path, max_bytes=1 << 31):
+    """An IDX file (MNIST's format: two zero bytes, a type code, the number of dimensions, the sizes as
+    big-endian 32-bit ints, then the data) as a numpy array; `.gz` files are decompressed. Reads no more than
+    the header declares (at most `max_bytes` of data), so a crafted file cannot make it inflate without bound."""
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+            raise ValueError(f"{path}: not an IDX file (header bytes {head!r})")
+        dtype, ndim = np.dtype(_IDX_DTYPES[head[2]]), head[3]
+        sizes = f.read(4 * ndim)
+        if len(sizes) != 4 * ndim:
+            raise ValueError(f"{path}: truncated IDX header ({4 + len(sizes)} bytes, expected {4 + 4 * ndim})")
+        shape = struct.unpack(f">{ndim}I", sizes)
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        if nbytes > max_bytes:
+            raise ValueError(f"{path}: IDX data of shape {shape} is {nbytes} bytes, over the limit of {max_bytes}")
+        raw = f.read(nbytes)
+        extra = len(f.read(1))
+    if len(raw) != nbytes or extra:
+        got = 4 + 4 * ndim + len(raw) + extra
+        raise ValueError(f"{path}: {'at least ' if extra else ''}{got} bytes, expected {4 + 4 * ndim + nbytes} "
+                         f"for shape {shape}")
+    return np.frombuffer(raw, dtype, count=count).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(folder, stem):
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"{stem}[.gz] not found in {folder}")
+
+
+class MNIST(Dataset):
+    """MNIST (or Fashion-MNIST, or any data in its layout) from the IDX files in `root` (the names as
+    distributed, optionally gzipped; also looked for under `root/MNIST/raw`, torchvision's folder). Never
+    downloads. A sample is (image, label): the image a float32 array of shape (1, 28, 28) in [0, 1] (as
+    torchvision's ToTensor gives), or `transform(image)` when given, and the label an int (or
+    `target_transform(label)`). `data` and `targets` hold the raw uint8 images and int64 labels."""
+
+    def __init__(self, root, train=True, transform=None, target_transform=None):
+        root = os.fspath(root)
+        folder = os.path.join(root, "MNIST", "raw") if os.path.isdir(os.path.join(root, "MNIST", "raw")) else root
+        split = "train" if train else "t10k"
+        self.data = read_idx(_find_idx(folder, f"{split}-images-idx3-ubyte"))
+        self.targets = read_idx(_find_idx(folder, f"{split}-labels-idx1-ubyte")).astype(np.int64)
+        if self.data.ndim != 3 or self.targets.ndim != 1 or len(self.data) != len(self.targets):
+            raise ValueError(f"{folder}: {split} images {self.data.shape} and labels {self.targets.shape} do not "
+                             f"match")
+        self.train = bool(train)
+        self.transform, self.target_transform = transform, target_transform
+
+    def __len__(self):
+        return len(self.targets)
+
+    def _sample(self, image, label):
+        image = image[None].astype(np.float32) / np.float32(255)
+        label = int(label)
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def __getitem__(self, index):
+        return self._sample(self.data[index], self.targets[index])
+
+    def __getitems__(self, indices):
+        """A batch of samples with one indexing call per array."""
+        indices = np.asarray(indices, dtype=np.int64)
+        images, labels = self.data[indices], self.targets[indices]
+        return [self._sample(images[i], labels[i]) for i in range(len(indices))]
