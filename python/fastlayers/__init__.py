@@ -12,3 +12,4 @@ from . import optim, utils
 from . import cuda
 # ---- serialization ----
 from .serialization import load, save  # noqa: E402,F401
+from .safetensors import load_safetensors, save_safetensors  # noqa: E402,F401
