@@ -141,3 +141,17 @@ def test_compare_memory_bound_rates_use_measured_stream_bandwidth(tmp_path):
     for r in doc["results"]:
         assert r["rate_unit"] == "GB/s" and r["work_unit"] == "byte"
         assert r["pct_peak"] == pytest.approx(100 * r["ours_rate"] / peak["bandwidth_gbs"])
+
+
+def test_plot_draws_a_roofline_and_a_ratio_chart_from_a_compare_run(tmp_path):
+    from PIL import Image
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({**TINY_TABLE, **TINY_MEMORY_TABLE}))
+    out = tmp_path / "out.json"
+    run_compare("--table", str(table), "--quick", "--threads", "1", "--json", str(out))
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "plot.py"), "--json", str(out), "--out",
+                           str(tmp_path / "charts")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("roofline_1t.png", "ratios_1t.png"):
+        with Image.open(tmp_path / "charts" / name) as im:
+            assert im.format == "PNG" and im.size[0] > 400 and im.size[1] > 300
