@@ -20,17 +20,15 @@ PoolPlaneKernels pool_planes_portable() { return plane_table("portable"); }
 }  // namespace detail
 
 const PoolPlaneKernels& pool_plane_kernels() {
-  static const PoolPlaneKernels portable = detail::pool_planes_portable();
 #if defined(FL_HAVE_X86_SIMD)
-  static const PoolPlaneKernels avx2 = detail::pool_planes_avx2();
-  static const PoolPlaneKernels avx512 = detail::pool_planes_avx512();
-  switch (simd_level()) {
-    case SimdLevel::AVX512: return avx512;
-    case SimdLevel::AVX2: return avx2;
-    default: break;
-  }
-#endif
+  // Indexed by SimdLevel (Portable 0, AVX2 1, AVX512 2).
+  static const PoolPlaneKernels tables[] = {detail::pool_planes_portable(), detail::pool_planes_avx2(),
+                                            detail::pool_planes_avx512()};
+  return tables[static_cast<int>(simd_level())];
+#else
+  static const PoolPlaneKernels portable = detail::pool_planes_portable();
   return portable;
+#endif
 }
 
 namespace {

@@ -130,6 +130,42 @@ inline typename Vec<T>::V row_lanes(const T* row, int64_t c, int64_t sw, int e, 
   return __builtin_shuffle(lo, hi, pick);
 }
 
+// Per-plane lane constants: lane * sw (index offsets) and the two deinterleave permutes.
+template <typename T> struct LaneConsts {
+  typename Vec<T>::M iota, pick[2];
+  explicit LaneConsts(int64_t sw) {
+    using I = typename Vec<T>::I;
+    for (int l = 0; l < Vec<T>::N; ++l) {
+      iota[l] = I(l * sw);
+      pick[0][l] = I(2 * l);
+      pick[1][l] = I(2 * l + 1);
+    }
+  }
+};
+
+// One output row: block(o, e) for the blocks of N columns in [v0, v1) (the last one overlapping the one
+// before it: the same values are written again), scalar(ow) for the other columns and for a block no load
+// shift fits.
+template <typename T, typename Scalar, typename Block>
+inline void row_columns(const PoolPlaneArgs& a, int64_t v0, int64_t v1, Scalar&& scalar, Block&& block) {
+  constexpr int N = Vec<T>::N;
+  int64_t ow = 0;
+  if (v1 > v0) {
+    for (; ow < v0; ++ow) scalar(ow);
+    for (int64_t o = v0; o < v1; o += N) {
+      if (o + N > v1) o = v1 - N;
+      const int e = block_shift<T>(a, o);
+      if (e >= 0) {
+        block(o, e);
+        continue;
+      }
+      for (int64_t q = o; q < o + N; ++q) scalar(q);
+    }
+    ow = v1;
+  }
+  for (; ow < a.Q; ++ow) scalar(ow);
+}
+
 // ---- max ----
 
 template <typename T>
@@ -157,55 +193,38 @@ inline void max_scalar(T* y, int64_t* ind, const T* x, const PoolPlaneArgs& a, i
 
 template <typename T>
 void max_plane(T* y, int64_t* ind, const T* x, const PoolPlaneArgs& a) {
-  using VT = Vec<T>;
-  using V = typename VT::V;
-  using M = typename VT::M;
-  using I = typename VT::I;
-  constexpr int N = VT::N;
+  using V = typename Vec<T>::V;
+  using M = typename Vec<T>::M;
+  using I = typename Vec<T>::I;
   int64_t v0, v1;
   vector_columns<T>(a, v0, v1);
-  M iota, pick[2];
-  for (int l = 0; l < N; ++l) {
-    iota[l] = I(l * a.sw);
-    pick[0][l] = I(2 * l);
-    pick[1][l] = I(2 * l + 1);
-  }
+  const LaneConsts<T> k(a.sw);
   for (int64_t oh = 0; oh < a.P; ++oh) {
     const int64_t hs = oh * a.sh - a.ph;
     int64_t rlo, rhi;
     taps(hs, a.kh, a.dh, a.H, rlo, rhi);
     T* yr = y + oh * a.Q;
     int64_t* ir = ind ? ind + oh * a.Q : nullptr;
-    int64_t ow = 0;
-    if (rlo < rhi && v1 > v0) {
-      for (; ow < v0; ++ow) max_scalar(yr, ir, x, a, hs, rlo, rhi, ow);
-      for (int64_t o = v0; o < v1; o += N) {
-        if (o + N > v1) o = v1 - N;  // the last block overlaps the one before: same values again
-        const int e = block_shift<T>(a, o);
-        if (e < 0) {
-          for (int64_t q = o; q < o + N; ++q) max_scalar(yr, ir, x, a, hs, rlo, rhi, q);
-          continue;
-        }
-        const int64_t c0 = o * a.sw - a.pw;
-        V best = V{} + neg_inf<T>();
-        M idx = iota + I((hs + rlo * a.dh) * a.W + c0);
-        for (int64_t r = rlo; r < rhi; ++r) {
-          const int64_t ih = hs + r * a.dh;
-          const T* row = x + ih * a.W;
-          for (int64_t s = 0; s < a.kw; ++s) {
-            const int64_t c = c0 + s * a.dw;
-            const V v = row_lanes<T>(row, c, a.sw, e, pick[e]);
-            const M t = (v > best) | (v != v);
-            best = t ? v : best;
-            idx = t ? iota + I(ih * a.W + c) : idx;
-          }
-        }
-        store(yr + o, best);
-        if (ir) store(ir + o, __builtin_convertvector(idx, typename VT::L));
-      }
-      ow = v1;
-    }
-    for (; ow < a.Q; ++ow) max_scalar(yr, ir, x, a, hs, rlo, rhi, ow);
+    const bool rows = rlo < rhi;
+    row_columns<T>(a, rows ? v0 : 0, rows ? v1 : 0, [&](int64_t ow) { max_scalar(yr, ir, x, a, hs, rlo, rhi, ow); },
+                   [&](int64_t o, int e) {
+                     const int64_t c0 = o * a.sw - a.pw;
+                     V best = V{} + neg_inf<T>();
+                     M idx = k.iota + I((hs + rlo * a.dh) * a.W + c0);
+                     for (int64_t r = rlo; r < rhi; ++r) {
+                       const int64_t ih = hs + r * a.dh;
+                       const T* row = x + ih * a.W;
+                       for (int64_t s = 0; s < a.kw; ++s) {
+                         const int64_t c = c0 + s * a.dw;
+                         const V v = row_lanes<T>(row, c, a.sw, e, k.pick[e]);
+                         const M t = (v > best) | (v != v);
+                         best = t ? v : best;
+                         idx = t ? k.iota + I(ih * a.W + c) : idx;
+                       }
+                     }
+                     store(yr + o, best);
+                     if (ir) store(ir + o, __builtin_convertvector(idx, typename Vec<T>::L));
+                   });
   }
 }
 
@@ -243,46 +262,27 @@ inline void avg_scalar(T* y, const T* x, const PoolPlaneArgs& a, int64_t h0, int
 
 template <typename T>
 void avg_plane(T* y, const T* x, const PoolPlaneArgs& a) {
-  using VT = Vec<T>;
-  using V = typename VT::V;
-  using M = typename VT::M;
-  using I = typename VT::I;
-  constexpr int N = VT::N;
+  using V = typename Vec<T>::V;
   int64_t v0, v1;
   vector_columns<T>(a, v0, v1);
-  M pick[2];
-  for (int l = 0; l < N; ++l) {
-    pick[0][l] = I(2 * l);
-    pick[1][l] = I(2 * l + 1);
-  }
+  const LaneConsts<T> k(a.sw);
   for (int64_t oh = 0; oh < a.P; ++oh) {
     int64_t h0, h1, hpad;
     avg_rows(a, oh, h0, h1, hpad);
     T* yr = y + oh * a.Q;
-    int64_t ow = 0;
-    if (h0 < h1 && v1 > v0) {
-      for (; ow < v0; ++ow) avg_scalar(yr, x, a, h0, h1, hpad, ow);
-      // Windows inside the row: kw columns each, padded width kw.
-      const int64_t div = a.divisor != 0 ? a.divisor : a.count_include_pad ? hpad * a.kw : (h1 - h0) * a.kw;
-      const T d = T(div);
-      for (int64_t o = v0; o < v1; o += N) {
-        if (o + N > v1) o = v1 - N;
-        const int e = block_shift<T>(a, o);
-        if (e < 0) {
-          for (int64_t q = o; q < o + N; ++q) avg_scalar(yr, x, a, h0, h1, hpad, q);
-          continue;
-        }
-        const int64_t c0 = o * a.sw - a.pw;
-        V sum = V{};
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          const T* row = x + ih * a.W;
-          for (int64_t s = 0; s < a.kw; ++s) sum += row_lanes<T>(row, c0 + s, a.sw, e, pick[e]);
-        }
-        store(yr + o, sum / d);
-      }
-      ow = v1;
-    }
-    for (; ow < a.Q; ++ow) avg_scalar(yr, x, a, h0, h1, hpad, ow);
+    // Windows inside the row: kw columns each, padded width kw.
+    const T d = T(a.divisor != 0 ? a.divisor : a.count_include_pad ? hpad * a.kw : (h1 - h0) * a.kw);
+    const bool rows = h0 < h1;
+    row_columns<T>(a, rows ? v0 : 0, rows ? v1 : 0, [&](int64_t ow) { avg_scalar(yr, x, a, h0, h1, hpad, ow); },
+                   [&](int64_t o, int e) {
+                     const int64_t c0 = o * a.sw - a.pw;
+                     V sum = V{};
+                     for (int64_t ih = h0; ih < h1; ++ih) {
+                       const T* row = x + ih * a.W;
+                       for (int64_t s = 0; s < a.kw; ++s) sum += row_lanes<T>(row, c0 + s, a.sw, e, k.pick[e]);
+                     }
+                     store(yr + o, sum / d);
+                   });
   }
 }
 
