@@ -63,7 +63,8 @@ void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, co
 void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
                                  const AdaptivePool2dParams& p, Stream stream);
 // The index scatters / gather of the CPU reference (ref::index_*): planes are the first two axes, the rest
-// one flat plane. Each returns the first out-of-range index met, or -1; they wait for the stream.
+// one flat plane. Each returns the position of the first invalid index (-1 in a scatter-add adds nothing),
+// or -1; they wait for the stream.
 int64_t index_scatter_add(const TensorView& dst, const TensorView& src, const int64_t* ind, Stream stream);
 int64_t index_scatter_set(const TensorView& dst, const TensorView& src, const int64_t* ind, Stream stream);
 int64_t index_gather(const TensorView& dst, const TensorView& src, const int64_t* ind, Stream stream);

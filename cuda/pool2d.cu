@@ -29,7 +29,7 @@ __global__ void max_forward_kernel(T* y, int64_t* ind, const T* x, Pool2dParams 
       }
     }
     y[o] = T(best);
-    ind[o] = best_i < 0 ? 0 : best_i;
+    if (ind) ind[o] = best_i;  // -1: a window wholly in the padding, which the backward skips
   }
 }
 
@@ -127,12 +127,11 @@ __global__ void adaptive_max_forward_kernel(T* y, int64_t* ind, const T* x, Adap
   }
 }
 
-// The first out-of-range index a kernel met (-1: none). Integer atomics only.
+// The smallest position (in the index array) of an invalid index (~0: none), as the CPU reference
+// reports it. Integer atomics only.
 __device__ unsigned long long g_bad_index;
 
-__device__ void report_bad(int64_t j) {
-  atomicCAS(&g_bad_index, ~0ULL, static_cast<unsigned long long>(j));
-}
+__device__ void report_bad(int64_t pos) { atomicMin(&g_bad_index, static_cast<unsigned long long>(pos)); }
 
 // Scatter of src planes into zeroed dst planes through indices laid out like src; one thread per plane
 // walks it in order (add: max_pool2d_backward; set: max_unpool2d_forward, the last write wins).
@@ -146,7 +145,10 @@ __global__ void scatter_kernel(T* dst, const T* src, const int64_t* ind, int64_t
     for (int64_t i = 0; i < Ld; ++i) d[i] = T(0.0f);
     for (int64_t i = 0; i < Ls; ++i) {
       const int64_t j = id[i];
-      if (j < 0 || j >= Ld) { report_bad(j); continue; }
+      if (j < 0 || j >= Ld) {  // -1 in a max-pool backward: a window with no element, adds nothing
+        if (!(j == -1 && add)) report_bad(nc * Ls + i);
+        continue;
+      }
       if (add) d[j] = T(A(d[j]) + A(s[i])); else d[j] = s[i];
     }
   }
@@ -157,7 +159,7 @@ template <typename T, typename A = typename Accum<T>::type>
 __global__ void gather_kernel(T* dst, const T* src, const int64_t* ind, int64_t n, int64_t Ld, int64_t Ls) {
   FL_GRID_LOOP(i, n) {
     const int64_t j = ind[i];
-    if (j < 0 || j >= Ls) { report_bad(j); dst[i] = T(0.0f); continue; }
+    if (j < 0 || j >= Ls) { report_bad(i); dst[i] = T(0.0f); continue; }
     dst[i] = src[(i / Ld) * Ls + j];
   }
 }
@@ -166,7 +168,7 @@ int64_t plane_len(const TensorView& v) { return v.numel() / (v.shape[0] * v.shap
 
 enum class IndexOp { ScatterAdd, ScatterSet, Gather };
 
-// Runs an index kernel and returns the first bad index it met, or -1 (waits for the stream: a bad index
+// Runs an index kernel and returns the position of the first invalid index, or -1 (waits for the stream: a bad index
 // must raise in the caller, as on the CPU).
 int64_t index_op(const TensorView& dst, const TensorView& src, const int64_t* ind, IndexOp op, Stream stream,
                  const char* name) {

@@ -369,7 +369,7 @@ def test_adaptive_pool_and_unpool_cuda_match_cpu():
     np.testing.assert_array_equal(_host(i_gpu), i_cpu)
     u_gpu = _C.max_unpool2d_forward(y_gpu, i_gpu, (10, 7))
     _close(_host(u_gpu), _C.max_unpool2d_forward(y_cpu, i_cpu, (10, 7)), "max_unpool2d", "4x3->10x7")
-    with pytest.raises(ValueError, match="invalid max index"):
+    with pytest.raises(RuntimeError, match="Found an invalid max index"):
         _C.max_unpool2d_forward(y_gpu, i_gpu, (2, 2))
 
 

@@ -132,6 +132,100 @@ def test_max_pool2d_benchmark_shapes_take_the_fast_paths():
         "direct mb1ic1ih9kh2sh2ph0dh1c"
 
 
+# Rows wide enough for the vector columns of every SIMD path (16 float32 lanes on AVX-512): blocks that end the
+# row (loads shifted back one element), an overlapping last block, rows of exactly 2 vectors (no block fits:
+# scalar), stride 1, dilation, ceil mode, and a stride the vectors do not take (3).
+SIMD_MAX_CASES = [
+    MaxCase((2, 3, 9, 70), 2),                                  # k2s2, last block shifted and overlapping
+    MaxCase((1, 2, 4, 36), 2),
+    MaxCase((1, 2, 4, 32), 2),                                  # 2 x 16 lanes: scalar on AVX-512
+    MaxCase((1, 2, 4, 16), 2),                                  # 2 x 8 lanes: scalar on AVX2
+    MaxCase((2, 3, 17, 64), 3, 2, 1),                           # k3s2p1
+    MaxCase((1, 2, 12, 112), 3, 2, 1),                          # the ResNet stem's width
+    MaxCase((1, 1, 5, 33), 3, 2, 1),                            # fewer interior columns than lanes
+    MaxCase((1, 2, 8, 67), 3, 1, 1),                            # stride 1
+    MaxCase((1, 2, 9, 80), (3, 2), (2, 1), (1, 0), (2, 3)),     # dilation
+    MaxCase((1, 2, 10, 75), 3, 2, 1, 2, ceil_mode=True),
+    MaxCase((1, 2, 6, 41), 2, 2, ceil_mode=True),               # ceil: last window overhangs the row
+    MaxCase((1, 2, 7, 50), 3, 3),                               # stride 3: scalar columns
+]
+
+
+def special_grid_data(rng, shape, dtype):
+    """Grid data (many ties) with NaNs and -inf sprinkled in: the comparison rule decides every winner."""
+    x = grid_data(rng, shape, dtype)
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, flat.size // 13, replace=False)] = np.nan
+    flat[rng.choice(flat.size, flat.size // 11, replace=False)] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("case", SIMD_MAX_CASES, ids=str)
+def test_max_pool2d_simd_paths_match_reference_and_torch_bitwise(case, dtype, simd):
+    rng = np.random.default_rng(5)
+    for x in (grid_data(rng, case.shape, dtype), special_grid_data(rng, case.shape, dtype)):
+        fy, find = _C.max_pool2d_forward(x, *case.c_args())
+        ry, rind = _C.max_pool2d_forward(x, *case.c_args(), impl="reference")
+        np.testing.assert_array_equal(fy, ry, err_msg=f"max_pool2d {simd} vs reference {case}")
+        np.testing.assert_array_equal(find, rind, err_msg=f"max_pool2d {simd} vs reference indices {case}")
+        with torch.no_grad():
+            ty, tind = TF.max_pool2d(torch.from_numpy(x), return_indices=True, **case.args())
+        np.testing.assert_array_equal(fy, ty.numpy(), err_msg=f"max_pool2d {simd} vs torch {case}")
+        np.testing.assert_array_equal(find, tind.numpy(), err_msg=f"max_pool2d {simd} vs torch indices {case}")
+        # A non-contiguous input (every other element of a wider array) gives the same.
+        xs = np.stack([x, -x], axis=-1)[..., 0]
+        assert not xs.flags.c_contiguous
+        sy, sind = _C.max_pool2d_forward(xs, *case.c_args())
+        np.testing.assert_array_equal(sy, ry, err_msg=f"max_pool2d {simd} non-contiguous {case}")
+        np.testing.assert_array_equal(sind, rind, err_msg=f"max_pool2d {simd} non-contiguous indices {case}")
+
+
+def test_max_pool2d_window_wholly_in_padding_gets_no_gradient():
+    # Dilation lets a window hold only padding taps. torch returns -inf there with an index outside the window
+    # (x[1] below, or past the plane, where its backward writes into another plane); the gradient must stay in
+    # the window, so it is 0: our index is -1, which the backward skips (torch's own backward skips -1 too).
+    cases = [((1, 1, 3, 1), dict(kernel_size=(1, 2), stride=1, padding=(0, 1), dilation=(1, 2))),
+             ((1, 4, 1, 1), dict(kernel_size=2, stride=1, padding=1, dilation=2)),
+             ((2, 2, 3, 3), dict(kernel_size=2, stride=1, padding=1, dilation=4))]
+    for shape, args in cases:
+        x = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+        with torch.no_grad():
+            ty = TF.max_pool2d(torch.from_numpy(x), **args)
+        assert np.all(np.isneginf(ty.numpy())), "the case must have only empty windows"
+        fx = fl.Tensor(x, requires_grad=True)
+        y, ind = F.max_pool2d(fx, return_indices=True, **args)
+        np.testing.assert_array_equal(y.detach().numpy(), ty.numpy(), err_msg=f"value of an empty window {shape} {args}")
+        np.testing.assert_array_equal(ind.numpy(), -1, err_msg=f"index of an empty window {shape} {args}")
+        y.backward(np.ones(y.shape))
+        np.testing.assert_array_equal(fx.grad.numpy(), 0, err_msg=f"gradient of an empty window {shape} {args}")
+        case = MaxCase(shape, args["kernel_size"], args["stride"], args["padding"], args["dilation"])
+        ry, rind = _C.max_pool2d_forward(x, *case.c_args(), impl="reference")
+        np.testing.assert_array_equal(rind, -1, err_msg=f"reference index of an empty window {shape} {args}")
+
+
+@pytest.mark.parametrize("bad", [-1, -5, 16, 2**40])
+def test_invalid_max_index_raises_like_torch(bad):
+    x = np.ones((1, 1, 2, 2), np.float32)
+    ind = np.array([0, 1, bad, 3], np.int64).reshape(1, 1, 2, 2)
+    with pytest.raises(RuntimeError, match="Found an invalid max index") as expected:
+        TF.max_unpool2d(torch.from_numpy(x), torch.from_numpy(ind), 2, output_size=(4, 4))
+    with pytest.raises(RuntimeError, match="Found an invalid max index") as info:
+        F.max_unpool2d(fl.tensor(x), fl.tensor(ind), 2, output_size=(4, 4))
+    assert f"index: {bad} " in str(info.value) and "4x4" in str(info.value), (str(info.value), str(expected.value))
+    # unpooling's backward reads dy at the indices
+    with pytest.raises(RuntimeError, match=f"Found an invalid max index: {bad} "):
+        _C.max_unpool2d_backward(np.ones((1, 1, 4, 4), np.float32), ind)
+    # max pooling's backward: torch skips -1 and writes other indices unchecked (past the plane, into the next one
+    # or beyond the array); here -1 (a window with no element) adds nothing and every other bad index raises.
+    if bad == -1:
+        dx = _C.max_pool2d_backward(x, ind, (4, 4))
+        np.testing.assert_array_equal(dx.reshape(-1), [1, 1, 0, 1] + [0] * 12)
+    else:
+        with pytest.raises(RuntimeError, match=f"Found an invalid max index: {bad} "):
+            _C.max_pool2d_backward(x, ind, (4, 4))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # avg_pool2d
 
@@ -200,6 +294,37 @@ def test_avg_pool2d_matches_torch(case, dtype, device):
                  case, red, dtype)
     assert_close(_C.avg_pool2d_forward(x, *c, impl="direct"), ry, "avg_pool2d direct vs reference", case, red,
                  dtype)
+
+
+SIMD_AVG_CASES = [
+    AvgCase((2, 3, 9, 70), 3, 1, 1),                            # k3s1p1: the general path's common case
+    AvgCase((1, 2, 8, 67), 3, 1, 1, count_include_pad=False),
+    AvgCase((2, 3, 17, 64), 3, 2, 1),
+    AvgCase((1, 2, 12, 112), 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    AvgCase((1, 2, 9, 75), (3, 2), (2, 1), (1, 0), divisor_override=5),
+    AvgCase((1, 2, 4, 32), 2, 2, 1),                            # padded 2x2: not the k2s2 path
+    AvgCase((1, 1, 5, 33), 3, 2, 1),
+    AvgCase((1, 2, 7, 50), 3, 3),                               # stride 3: scalar columns
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("case", SIMD_AVG_CASES, ids=str)
+def test_avg_pool2d_simd_paths_match_reference_bitwise(case, dtype, simd):
+    # Same additions in the same order as the reference, so equal bit for bit (data off the grid: rounding).
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(case.shape).astype(dtype)
+    c = case.c_args()
+    ry = _C.avg_pool2d_forward(x, *c, impl="reference")
+    np.testing.assert_array_equal(_C.avg_pool2d_forward(x, *c), ry, err_msg=f"avg_pool2d {simd} vs reference {case}")
+    np.testing.assert_array_equal(_C.avg_pool2d_forward(x, *c, impl="direct"), ry,
+                                  err_msg=f"avg_pool2d direct {simd} vs reference {case}")
+    xs = np.stack([x, -x], axis=-1)[..., 0]
+    assert not xs.flags.c_contiguous
+    np.testing.assert_array_equal(_C.avg_pool2d_forward(xs, *c), ry, err_msg=f"avg_pool2d {simd} strided {case}")
+    with torch.no_grad():
+        ty = TF.avg_pool2d(torch.from_numpy(x), **case.args()).numpy()
+    assert_close(ry, ty, "avg_pool2d forward", case, int(np.prod(pair(case.kernel))), dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,7 +539,7 @@ def test_unbatched_and_non_contiguous_inputs_match_torch(index, device):
 
 def test_pooling_one_and_two_threads_agree(threads):
     rng = np.random.default_rng(11)
-    x = grid_data(rng, (3, 5, 17, 15), np.float32)
+    x = special_grid_data(rng, (3, 5, 17, 70), np.float32)  # wide rows: the vector columns too
     results = []
     for n in (1, 2):
         fl.set_num_threads(n)
@@ -424,7 +549,9 @@ def test_pooling_one_and_two_threads_agree(threads):
                    lambda t: F.adaptive_avg_pool2d(t, 1), lambda t: F.adaptive_max_pool2d(t, (4, 5))):
             fx = fl.Tensor(x, requires_grad=True)
             y = fn(fx)
-            y = y[0] if isinstance(y, tuple) else y
+            if isinstance(y, tuple):  # and the indices
+                y, ind = y
+                out.append(ind.numpy())
             (y * y).sum().backward()
             out += [y.detach().numpy(), fx.grad.numpy()]
         results.append(out)
@@ -514,10 +641,10 @@ BAD_CALLS = [
     (lambda X4, IND, z: F.max_unpool2d(F.max_pool2d(X4, 2), IND, 2, output_size=(9, 9)), ValueError,
      ["invalid output_size", "between 4 and 8"]),
     (lambda X4, IND, z: F.max_unpool2d(X4, IND, 2), ValueError, ["indices", "(1, 2, 3, 3)", "(1, 2, 6, 6)"]),
-    (lambda X4, IND, z: F.max_unpool2d(F.max_pool2d(X4, 2), fl.tensor(IND.data + 40), 2), ValueError,
-     ["invalid max index", "6x6"]),
-    (lambda X4, IND, z: _C.max_pool2d_backward(z(1, 2, 3, 3).data, IND.data * 10, (6, 6)), ValueError,
-     ["out of range"]),
+    (lambda X4, IND, z: F.max_unpool2d(F.max_pool2d(X4, 2), fl.tensor(IND.data + 40), 2), RuntimeError,
+     ["Found an invalid max index", "6x6"]),
+    (lambda X4, IND, z: _C.max_pool2d_backward(z(1, 2, 3, 3).data, IND.data * 10, (6, 6)), RuntimeError,
+     ["Found an invalid max index", "6x6"]),
 ]
 
 

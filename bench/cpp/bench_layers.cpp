@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/kernels.h"  // pooling kernels below the front door (null indices)
 #include "fastlayers/ops.h"
 #include "fastlayers/runtime.h"
 
@@ -110,25 +111,34 @@ void register_norm() {
 
 // ---- pooling ----
 void register_pool() {
-  struct PoolCase { const char* name; bool max; int64_t k, st, pad; };
-  for (PoolCase c : {PoolCase{"max_k2s2", true, 2, 2, 0}, PoolCase{"max_k3s2p1", true, 3, 2, 1},
-                     PoolCase{"avg_k2s2", false, 2, 2, 0}}) {
+  // index: max pooling writes its int64 indices (training); without: the kernel with a null indices pointer
+  // (inference), called below the front door, which asks for indices today.
+  struct PoolCase { const char* name; bool max, index; int64_t N, C, H, k, st, pad; };
+  for (PoolCase c : {PoolCase{"max_k2s2", true, true, 32, 64, 64, 2, 2, 0},
+                     PoolCase{"max_k3s2p1", true, true, 32, 64, 64, 3, 2, 1},
+                     PoolCase{"max_stem_k3s2p1", true, true, 16, 64, 112, 3, 2, 1},
+                     PoolCase{"max_k2s2_noindex", true, false, 32, 64, 64, 2, 2, 0},
+                     PoolCase{"max_k3s2p1_noindex", true, false, 32, 64, 64, 3, 2, 1},
+                     PoolCase{"max_stem_k3s2p1_noindex", true, false, 16, 64, 112, 3, 2, 1},
+                     PoolCase{"avg_k2s2", false, false, 32, 64, 64, 2, 2, 0},
+                     PoolCase{"avg_k3s1p1", false, false, 32, 64, 64, 3, 1, 1}}) {
     fl::Pool2dParams p;
-    p.N = 32, p.C = 64, p.H = 64, p.W = 64, p.kh = p.kw = c.k, p.stride_h = p.stride_w = c.st;
+    p.N = c.N, p.C = c.C, p.H = p.W = c.H, p.kh = p.kw = c.k, p.stride_h = p.stride_w = c.st;
     p.pad_h = p.pad_w = c.pad;
     const int64_t in = p.N * p.C * p.H * p.W, out = p.N * p.C * p.P() * p.Q();
-    const bool mx = c.max;
-    // max: the int64 indices are written too
-    const double fwd_bytes = (in + out) * kF + (mx ? out * 8.0 : 0.0);
-    add(std::string("pool/fwd/") + c.name + "/" + p.str(), [p, in, out, mx, fwd_bytes](benchmark::State& s) {
+    const bool mx = c.max, index = c.index;
+    const double fwd_bytes = (in + out) * kF + (index ? out * 8.0 : 0.0);
+    add(std::string("pool/fwd/") + c.name + "/" + p.str(), [p, in, out, mx, index, fwd_bytes](benchmark::State& s) {
       Buf x = random_buf(in, 1), y(static_cast<size_t>(out));
       std::vector<int64_t> ind(static_cast<size_t>(out));
       const auto xv = view(x, {p.N, p.C, p.H, p.W}), yv = view(y, {p.N, p.C, p.P(), p.Q()});
       run(s, [&] {
-        if (mx) fl::max_pool2d_forward(yv, ind.data(), xv, p);
+        if (mx && index) fl::max_pool2d_forward(yv, ind.data(), xv, p);
+        else if (mx) fl::cpu::max_pool2d_direct_forward(yv, nullptr, xv, p);
         else fl::avg_pool2d_forward(yv, xv, p);
       }, fwd_bytes);
     });
+    if (mx && !index) continue;
     add(std::string("pool/bwd/") + c.name + "/" + p.str(), [p, in, out, mx, fwd_bytes](benchmark::State& s) {
       Buf x = random_buf(in, 1), y(static_cast<size_t>(out)), dy = random_buf(out, 2), dx(static_cast<size_t>(in));
       std::vector<int64_t> ind(static_cast<size_t>(out));

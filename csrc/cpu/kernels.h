@@ -110,7 +110,8 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
 }  // namespace fl::ref
 
 // ---- pooling ----
-// Views are contiguous and validated by the front door; indices as in fastlayers/ops.h.
+// Views are contiguous and validated by the front door; indices as in fastlayers/ops.h. Max-pooling
+// kernels accept a null indices pointer (nothing written there).
 namespace fl {
 namespace ref {
 void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p);
@@ -120,7 +121,9 @@ void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const
 void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p);
 void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
                                  const AdaptivePool2dParams& p);
-// Index scatter/gather over planes; return the first out-of-range index met, or -1.
+// Index scatter/gather over planes; return the position (in the index array) of the first invalid index,
+// or -1. In index_scatter_add (max-pool backward) an index of -1 marks a window with no element and adds
+// nothing; any other index outside the plane is invalid.
 int64_t index_scatter_add(const TensorView& dst, const TensorView& src, const int64_t* indices);
 int64_t index_scatter_set(const TensorView& dst, const TensorView& src, const int64_t* indices);
 int64_t index_gather(const TensorView& dst, const TensorView& src, const int64_t* indices);

@@ -1,63 +1,74 @@
-// Fast pooling kernels: a 2x2 stride-2 path (the common downsampling layer), direct kernels with the
-// window bounds hoisted out of the inner loops, and global average pooling. Same results as the
-// references in ref/pool2d_ref.cpp (same comparison rule for the maximum, same summation order).
-// Gradients are written (=). One task per (n, c) plane, so results do not depend on the thread count.
+// Fast pooling kernels: max pooling and the general average pooling through the per-ISA plane kernels
+// of cpu/pool2d_planes.h (vectors across output columns), a 2x2 stride-2 average path (the common
+// downsampling layer), and global average pooling. Same results as the references in
+// ref/pool2d_ref.cpp (same comparison rule for the maximum, same summation order). Gradients are
+// written (=). One task per (n, c) plane, so results do not depend on the thread count. Max pooling
+// accepts a null indices pointer (inference: no indices written).
 #include <cmath>
 #include <limits>
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "cpu/vec_math.h"
+#define FL_POOL_PLANES_VBYTES 16  // the portable path: SSE2 / NEON width
+#include "cpu/pool2d_planes.h"
 
 namespace fl::cpu {
+
+namespace detail {
+PoolPlaneKernels pool_planes_portable() { return plane_table("portable"); }
+}  // namespace detail
+
+const PoolPlaneKernels& pool_plane_kernels() {
+#if defined(FL_HAVE_X86_SIMD)
+  // Indexed by SimdLevel (Portable 0, AVX2 1, AVX512 2).
+  static const PoolPlaneKernels tables[] = {detail::pool_planes_portable(), detail::pool_planes_avx2(),
+                                            detail::pool_planes_avx512()};
+  return tables[static_cast<int>(simd_level())];
+#else
+  static const PoolPlaneKernels portable = detail::pool_planes_portable();
+  return portable;
+#endif
+}
+
 namespace {
 
-// First and one-past-last tap t of a window starting at `start` (step dil, k taps) inside [0, n).
-inline void tap_range(int64_t start, int64_t k, int64_t dil, int64_t n, int64_t& lo, int64_t& hi) {
-  if (dil == 1) {  // the usual case, without the integer divisions (per output, they dominated small windows)
-    lo = start < 0 ? -start : 0;
-    hi = n - start < k ? n - start : k;
-    if (hi < 0) hi = 0;
-    return;
-  }
-  lo = start < 0 ? (-start + dil - 1) / dil : 0;
-  hi = n - start <= 0 ? 0 : (n - start + dil - 1) / dil;
-  if (hi > k) hi = k;
+PoolPlaneArgs plane_args(const Pool2dParams& p) {
+  return {p.H, p.W, p.P(), p.Q(), p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w,
+          p.count_include_pad, p.divisor};
+}
+
+template <typename T> struct PlaneFns;
+template <> struct PlaneFns<float> {
+  static auto max(const PoolPlaneKernels& k) { return k.max_f32; }
+  static auto avg(const PoolPlaneKernels& k) { return k.avg_f32; }
+};
+template <> struct PlaneFns<double> {
+  static auto max(const PoolPlaneKernels& k) { return k.max_f64; }
+  static auto avg(const PoolPlaneKernels& k) { return k.avg_f64; }
+};
+
+// Any max window through the plane kernels (vector columns where the stride allows); ind may be null.
+template <typename T>
+void max_planes(const TensorView& yv, int64_t* ind, const TensorView& xv, const Pool2dParams& p) {
+  const auto fn = PlaneFns<T>::max(pool_plane_kernels());
+  const PoolPlaneArgs a = plane_args(p);
+  const T* x = xv.ptr<T>();
+  T* y = yv.ptr<T>();
+  const int64_t HW = a.H * a.W, PQ = a.P * a.Q;
+  parallel_for(p.N * p.C, HW + PQ * p.kh * p.kw, [&](int64_t nc) {
+    fn(y + nc * PQ, ind ? ind + nc * PQ : nullptr, x + nc * HW, a);
+  });
 }
 
 template <typename T>
-void max_k2s2(const TensorView& yv, int64_t* ind, const TensorView& xv, const Pool2dParams& p) {
+void avg_planes(const TensorView& yv, const TensorView& xv, const Pool2dParams& p) {
+  const auto fn = PlaneFns<T>::avg(pool_plane_kernels());
+  const PoolPlaneArgs a = plane_args(p);
   const T* x = xv.ptr<T>();
   T* y = yv.ptr<T>();
-  const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
-    const T* xp = x + nc * H * W;
-    for (int64_t oh = 0; oh < P; ++oh) {
-      const T* r0 = xp + 2 * oh * W;
-      const T* r1 = r0 + W;
-      T* yr = y + (nc * P + oh) * Q;
-      int64_t* ir = ind + (nc * P + oh) * Q;
-      const int64_t base = 2 * oh * W;
-      for (int64_t ow = 0; ow < Q; ++ow) {
-        const int64_t c = 2 * ow;
-        const T a = r0[c], b = r0[c + 1], d0 = r1[c], d1 = r1[c + 1];
-        // Branchless selects (random data defeats branch prediction); same rule as the reference.
-        T m = a;
-        int64_t i = base + c;
-        bool t = (b > m) | (b != b);
-        m = t ? b : m;
-        i = t ? base + c + 1 : i;
-        t = (d0 > m) | (d0 != d0);
-        m = t ? d0 : m;
-        i = t ? base + W + c : i;
-        t = (d1 > m) | (d1 != d1);
-        m = t ? d1 : m;
-        i = t ? base + W + c + 1 : i;
-        yr[ow] = m;
-        ir[ow] = i;
-      }
-    }
-  });
+  const int64_t HW = a.H * a.W, PQ = a.P * a.Q;
+  parallel_for(p.N * p.C, HW + PQ * p.kh * p.kw, [&](int64_t nc) { fn(y + nc * PQ, x + nc * HW, a); });
 }
 
 template <typename T>
@@ -102,68 +113,6 @@ void avg_k2s2_backward(const TensorView& dxv, const TensorView& dyv, const Pool2
         row[2 * ow + 1] = v;
       }
       for (int64_t iw = 2 * Q; iw < W; ++iw) row[iw] = 0;
-    }
-  });
-}
-
-template <typename T>
-void max_direct(const TensorView& yv, int64_t* ind, const TensorView& xv, const Pool2dParams& p) {
-  const T* x = xv.ptr<T>();
-  T* y = yv.ptr<T>();
-  const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
-    const T* xp = x + nc * H * W;
-    for (int64_t oh = 0; oh < P; ++oh) {
-      const int64_t hs = oh * p.stride_h - p.pad_h;
-      int64_t rlo, rhi;
-      tap_range(hs, p.kh, p.dil_h, H, rlo, rhi);
-      T* yr = y + (nc * P + oh) * Q;
-      int64_t* ir = ind + (nc * P + oh) * Q;
-      for (int64_t ow = 0; ow < Q; ++ow) {
-        const int64_t ws = ow * p.stride_w - p.pad_w;
-        int64_t slo, shi;
-        tap_range(ws, p.kw, p.dil_w, W, slo, shi);
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t bi = (hs + rlo * p.dil_h) * W + ws + slo * p.dil_w;
-        for (int64_t r = rlo; r < rhi; ++r) {
-          const int64_t off = (hs + r * p.dil_h) * W;
-          for (int64_t s = slo; s < shi; ++s) {
-            const int64_t i = off + ws + s * p.dil_w;
-            const T v = xp[i];
-            const bool t = (v > best) | (v != v);
-            best = t ? v : best;
-            bi = t ? i : bi;
-          }
-        }
-        yr[ow] = best;
-        ir[ow] = (rlo < rhi && slo < shi) ? bi : 0;
-      }
-    }
-  });
-}
-
-template <typename T>
-void avg_direct(const TensorView& yv, const TensorView& xv, const Pool2dParams& p) {
-  const T* x = xv.ptr<T>();
-  T* y = yv.ptr<T>();
-  const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
-  parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
-    const T* xp = x + nc * H * W;
-    for (int64_t oh = 0; oh < P; ++oh) {
-      T* yr = y + (nc * P + oh) * Q;
-      for (int64_t ow = 0; ow < Q; ++ow) {
-        const AvgPoolWindow a = avg_pool_window(p, oh, ow);
-        if (a.empty()) {
-          yr[ow] = 0;
-          continue;
-        }
-        T sum = 0;
-        for (int64_t ih = a.h0; ih < a.h1; ++ih) {
-          const T* row = xp + ih * W;
-          for (int64_t iw = a.w0; iw < a.w1; ++iw) sum += row[iw];
-        }
-        yr[ow] = sum / T(a.div);
-      }
     }
   });
 }
@@ -223,7 +172,7 @@ bool pool2d_k2s2_accepts(const Pool2dParams& p) {
          p.dil_h == 1 && p.dil_w == 1 && 2 * p.P() <= p.H && 2 * p.Q() <= p.W;
 }
 void max_pool2d_k2s2_forward(const TensorView& y, int64_t* ind, const TensorView& x, const Pool2dParams& p) {
-  FL_POOL_DISPATCH(x, max_k2s2, y, ind, x, p);
+  FL_POOL_DISPATCH(x, max_planes, y, ind, x, p);
 }
 void avg_pool2d_k2s2_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p) {
   FL_POOL_DISPATCH(x, avg_k2s2, y, x, p);
@@ -232,10 +181,10 @@ void avg_pool2d_k2s2_backward(const TensorView& dx, const TensorView& dy, const 
   FL_POOL_DISPATCH(dy, avg_k2s2_backward, dx, dy, p);
 }
 void max_pool2d_direct_forward(const TensorView& y, int64_t* ind, const TensorView& x, const Pool2dParams& p) {
-  FL_POOL_DISPATCH(x, max_direct, y, ind, x, p);
+  FL_POOL_DISPATCH(x, max_planes, y, ind, x, p);
 }
 void avg_pool2d_direct_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p) {
-  FL_POOL_DISPATCH(x, avg_direct, y, x, p);
+  FL_POOL_DISPATCH(x, avg_planes, y, x, p);
 }
 void avg_pool2d_direct_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p) {
   FL_POOL_DISPATCH(dy, avg_direct_backward, dx, dy, p);

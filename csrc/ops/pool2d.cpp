@@ -85,6 +85,15 @@ const Impl<AdaptivePool2dParams, AdMaxFwd> kAdaptiveMaxForward[] = {
 };
 
 
+// torch's error for an invalid pooling index at position `pos` of the index array (-1: none); the value is
+// named where it can be read here (a device array is not copied back for a message).
+void check_index(int64_t pos, const int64_t* indices, bool device, const char* op, const TensorView& plane) {
+  if (pos < 0) return;
+  const std::string where = device ? cat_str(" at position ", pos) : cat_str(": ", indices[pos]);
+  throw std::runtime_error(cat_str(op, ": Found an invalid max index", where, " (output volumes are of size ",
+                                   plane.shape[2], "x", plane.shape[3], ")"));
+}
+
 void check_planes(const TensorView& a, const TensorView& b, const char* op, const char* an, const char* bn) {
   FL_CHECK_VALUE(a.ndim == 4 && b.ndim == 4, op, ": ", an, " and ", bn, " must be 4-D, got ", a.shape_str(),
                  " and ", b.shape_str());
@@ -141,11 +150,10 @@ void max_pool2d_backward(const TensorView& dx, const TensorView& dy, const int64
   check_planes(dx, dy, op, "grad_input", "grad_output");
   if (dx.numel() == 0) return;
   FL_CHECK_VALUE(indices, op, ": indices missing");
-  const int64_t bad = common_device(op, {{"grad_input", &dx}, {"grad_output", &dy}}) == Device::CUDA
-                          ? FL_CUDA_INDEX(op, cuda::index_scatter_add(dx, dy, indices, cuda::current_stream()))
-                          : ref::index_scatter_add(dx, dy, indices);
-  FL_CHECK_VALUE(bad < 0, op, ": index ", bad, " is out of range for an input plane of ", dx.shape[2] * dx.shape[3],
-                 " elements");
+  const bool gpu = common_device(op, {{"grad_input", &dx}, {"grad_output", &dy}}) == Device::CUDA;
+  check_index(gpu ? FL_CUDA_INDEX(op, cuda::index_scatter_add(dx, dy, indices, cuda::current_stream()))
+                  : ref::index_scatter_add(dx, dy, indices),
+              indices, gpu, op, dx);
 }
 
 void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p, const char* impl) {
@@ -212,22 +220,20 @@ void max_unpool2d_forward(const TensorView& y, const TensorView& x, const int64_
   check_planes(y, x, op, "output", "input");
   if (y.numel() == 0) return;
   FL_CHECK_VALUE(indices || x.numel() == 0, op, ": indices missing");
-  const int64_t bad = common_device(op, {{"output", &y}, {"input", &x}}) == Device::CUDA
-                          ? FL_CUDA_INDEX(op, cuda::index_scatter_set(y, x, indices, cuda::current_stream()))
-                          : ref::index_scatter_set(y, x, indices);
-  FL_CHECK_VALUE(bad < 0, op, ": found an invalid max index ", bad, " (output volume of size ", y.shape[2], "x",
-                 y.shape[3], ")");
+  const bool gpu = common_device(op, {{"output", &y}, {"input", &x}}) == Device::CUDA;
+  check_index(gpu ? FL_CUDA_INDEX(op, cuda::index_scatter_set(y, x, indices, cuda::current_stream()))
+                  : ref::index_scatter_set(y, x, indices),
+              indices, gpu, op, y);
 }
 
 void max_unpool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices) {
   const char* op = "max_unpool2d_backward";
   check_planes(dx, dy, op, "grad_input", "grad_output");
   if (dx.numel() == 0) return;
-  const int64_t bad = common_device(op, {{"grad_input", &dx}, {"grad_output", &dy}}) == Device::CUDA
-                          ? FL_CUDA_INDEX(op, cuda::index_gather(dx, dy, indices, cuda::current_stream()))
-                          : ref::index_gather(dx, dy, indices);
-  FL_CHECK_VALUE(bad < 0, op, ": found an invalid max index ", bad, " (output volume of size ", dy.shape[2], "x",
-                 dy.shape[3], ")");
+  const bool gpu = common_device(op, {{"grad_input", &dx}, {"grad_output", &dy}}) == Device::CUDA;
+  check_index(gpu ? FL_CUDA_INDEX(op, cuda::index_gather(dx, dy, indices, cuda::current_stream()))
+                  : ref::index_gather(dx, dy, indices),
+              indices, gpu, op, dy);
 }
 
 const char* pool2d_impl_name(const char* pass, const Pool2dParams& p) {

@@ -1,6 +1,7 @@
 // Naive pooling, straight from torch's definitions; test oracles and the fallback of last resort.
 // Gradients are written (=): each plane of dx is zeroed, then filled by its own task.
-//   max: y = max over the window (NaN wins, first maximum kept), index = ih * W + iw of the winner.
+//   max: y = max over the window (NaN wins, first maximum kept), index = ih * W + iw of the winner
+//        (-1 for a window with no element; indices may be null: not written).
 //   avg: y = sum over the in-range part of the window / divisor, where the divisor is the override, or
 //        the window clipped to the padded input (count_include_pad), or the window clipped to the input.
 //   adaptive: window i of Out spans [floor(i*In/Out), ceil((i+1)*In/Out)).
@@ -42,7 +43,10 @@ void max_forward(const TensorView& yv, int64_t* ind, const TensorView& xv, const
         }
         const int64_t o = (nc * P + oh) * Q + ow;
         y[o] = best;
-        ind[o] = best_i < 0 ? 0 : best_i;
+        // A window wholly in the padding (possible with dilation) has no element: -inf and index -1,
+        // which the backward skips (torch returns an index outside the window there, even outside the
+        // plane, and its backward writes the gradient into another plane).
+        if (ind) ind[o] = best_i;
       }
   });
 }
@@ -155,7 +159,9 @@ inline int64_t plane_len(const TensorView& v) { return v.numel() / (v.shape[0] *
 enum class IndexOp { ScatterAdd, ScatterSet, Gather };
 
 // dst and src share N x C; indices are laid out like src (scatters) or dst (gather) and index into the
-// other one's plane. One task per plane, so no two tasks touch the same memory.
+// other one's plane. One task per plane, so no two tasks touch the same memory. Returns the position in
+// the index array of the first invalid index (the smallest position, whatever the thread count), or -1.
+// An index of -1 (a max window with no element) adds nothing in ScatterAdd; it is invalid elsewhere.
 template <typename T>
 int64_t index_op(const TensorView& dstv, const TensorView& srcv, const int64_t* ind, IndexOp op) {
   const T* src = srcv.ptr<T>();
@@ -163,7 +169,13 @@ int64_t index_op(const TensorView& dstv, const TensorView& srcv, const int64_t* 
   const int64_t planes = dstv.shape[0] * dstv.shape[1];
   if (planes == 0) return -1;
   const int64_t Ld = plane_len(dstv), Ls = plane_len(srcv);
-  std::atomic<int64_t> bad{-1};
+  const int64_t none = std::numeric_limits<int64_t>::max();
+  std::atomic<int64_t> first_bad{none};
+  auto report = [&](int64_t pos) {
+    int64_t cur = first_bad.load();
+    while (pos < cur && !first_bad.compare_exchange_weak(cur, pos)) {
+    }
+  };
   cpu::parallel_for(planes, [&](int64_t nc) {
     T* d = dst + nc * Ld;
     const T* s = src + nc * Ls;
@@ -172,7 +184,7 @@ int64_t index_op(const TensorView& dstv, const TensorView& srcv, const int64_t* 
       for (int64_t i = 0; i < Ld; ++i) {
         const int64_t j = id[i];
         if (j < 0 || j >= Ls) {
-          bad.store(j);
+          report(nc * Ld + i);
           d[i] = 0;
           continue;
         }
@@ -185,14 +197,15 @@ int64_t index_op(const TensorView& dstv, const TensorView& srcv, const int64_t* 
     for (int64_t i = 0; i < Ls; ++i) {
       const int64_t j = id[i];
       if (j < 0 || j >= Ld) {
-        bad.store(j);
+        if (!(j == -1 && op == IndexOp::ScatterAdd)) report(nc * Ls + i);
         continue;
       }
       if (op == IndexOp::ScatterAdd) d[j] += s[i];
       else d[j] = s[i];
     }
   });
-  return bad.load();
+  const int64_t bad = first_bad.load();
+  return bad == none ? -1 : bad;
 }
 
 }  // namespace

@@ -111,10 +111,12 @@ void check_adaptive_pool2d_params(const AdaptivePool2dParams& p, const char* op)
 
 // impl: nullptr/"" picks the first implementation that accepts p; a name forces that one (tests use
 // "reference"); pool2d_impl_name tells which the front door picks.
-// y[N,C,P,Q], indices[N,C,P,Q] from x[N,C,H,W].
+// y[N,C,P,Q], indices[N,C,P,Q] from x[N,C,H,W]; a window with no element (wholly in the padding) gives
+// -inf and index -1.
 void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p,
                         const char* impl = nullptr);
-// dx[N,C,H,W] = scatter of dy[N,C,P,Q] by indices (also the backward of adaptive_max_pool2d).
+// dx[N,C,H,W] = scatter of dy[N,C,P,Q] by indices (also the backward of adaptive_max_pool2d); an index of -1
+// adds nothing, any other outside the plane raises RuntimeError (torch's "Found an invalid max index").
 void max_pool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices);
 void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p, const char* impl = nullptr);
 void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p,
@@ -125,7 +127,7 @@ void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, co
                                   const char* impl = nullptr);
 void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
                                  const AdaptivePool2dParams& p, const char* impl = nullptr);
-// y[N,C,OH,OW] = zeros with y[n,c][indices[n,c,i]] = x[n,c,i] for x[N,C,H,W]; ValueError on an index
+// y[N,C,OH,OW] = zeros with y[n,c][indices[n,c,i]] = x[n,c,i] for x[N,C,H,W]; RuntimeError on an index
 // outside [0, OH*OW).
 void max_unpool2d_forward(const TensorView& y, const TensorView& x, const int64_t* indices);
 // dx[N,C,H,W][i] = dy[n,c][indices[n,c,i]].
