@@ -61,22 +61,39 @@ bool is_pointwise(const Conv2dParams& p) {
 // x_pad[i*sh + a][j*sw + b] in a plane of row pitch Wq. Tap (r, s) then reads, for output (p, q),
 // phase ((r*dh) % sh, (s*dw) % sw) at row p + (r*dh)/sh, column q + (s*dw)/sw: on an output grid of
 // pitch Wq (columns q >= Q are extra), the im2col row of tap (c, r, s) is one contiguous stretch of a
-// phase plane, starting at tap_offset(c, r, s).
+// phase plane, starting at tap_offset(c, r, s). Only the phases some tap reads are stored (at most R x S
+// of them): a stride larger than the window would otherwise make the workspace grow with the stride
+// (sh * sw planes) rather than with the input and the kernel.
 struct PhaseGeom {
   int64_t Hq, Wq;  // phase plane rows (data), row pitch
   int64_t XPS;     // elements per phase plane: data, one zero row, then zero slack
-  int64_t CPS;     // elements per channel (sh * sw planes)
+  int64_t CPS;     // elements per channel (the stored planes)
+  std::vector<int64_t> rows, cols;      // stored row phases a, column phases b (ascending)
+  std::vector<int64_t> r_slot, s_slot;  // tap r's index in rows, tap s's in cols
 
   PhaseGeom(const Conv2dParams& p, int64_t slack) {
     Hq = ceil_div(p.H + 2 * p.pad_h, p.stride_h);
     Wq = ceil_div(p.W + 2 * p.pad_w, p.stride_w);
     XPS = round_up((Hq + 1) * Wq + slack, 16);
-    CPS = p.stride_h * p.stride_w * XPS;
+    used_phases(p.R, p.dil_h, p.stride_h, rows, r_slot);
+    used_phases(p.S, p.dil_w, p.stride_w, cols, s_slot);
+    CPS = static_cast<int64_t>(rows.size() * cols.size()) * XPS;
   }
   int64_t tap_offset(const Conv2dParams& p, int64_t c, int64_t r, int64_t s) const {
     const int64_t hr = r * p.dil_h, ws = s * p.dil_w;
-    return c * CPS + ((hr % p.stride_h) * p.stride_w + ws % p.stride_w) * XPS + (hr / p.stride_h) * Wq +
+    return c * CPS + (r_slot[r] * static_cast<int64_t>(cols.size()) + s_slot[s]) * XPS + (hr / p.stride_h) * Wq +
            ws / p.stride_w;
+  }
+
+ private:
+  // The phases (k * dil) % stride of taps k < n, ascending, and each tap's index among them.
+  static void used_phases(int64_t n, int64_t dil, int64_t stride, std::vector<int64_t>& phases,
+                          std::vector<int64_t>& slot) {
+    for (int64_t k = 0; k < n; ++k) phases.push_back((k * dil) % stride);
+    std::sort(phases.begin(), phases.end());
+    phases.erase(std::unique(phases.begin(), phases.end()), phases.end());
+    for (int64_t k = 0; k < n; ++k)
+      slot.push_back(std::lower_bound(phases.begin(), phases.end(), (k * dil) % stride) - phases.begin());
   }
 };
 
@@ -84,11 +101,13 @@ struct PhaseGeom {
 template <typename T>
 void build_phase_planes(const T* src, int64_t n_ch, const Conv2dParams& p, const PhaseGeom& pg, T* dst) {
   const int64_t sh = p.stride_h, sw = p.stride_w, Wq = pg.Wq, Hq = pg.Hq;
+  const int64_t nb = static_cast<int64_t>(pg.cols.size());
   for (int64_t ch = 0; ch < n_ch; ++ch) {
     const T* plane = src + ch * p.H * p.W;
-    for (int64_t a = 0; a < sh; ++a)
-      for (int64_t b = 0; b < sw; ++b) {
-        T* d = dst + ch * pg.CPS + (a * sw + b) * pg.XPS;
+    for (int64_t ia = 0; ia < static_cast<int64_t>(pg.rows.size()); ++ia)
+      for (int64_t ib = 0; ib < nb; ++ib) {
+        const int64_t a = pg.rows[ia], b = pg.cols[ib];
+        T* d = dst + ch * pg.CPS + (ia * nb + ib) * pg.XPS;
         // columns j with 0 <= j*sw + b - pw < W
         const int64_t j_lo = std::min(Wq, b >= p.pad_w ? 0 : ceil_div(p.pad_w - b, sw));
         const int64_t j_hi =

@@ -1,15 +1,43 @@
 // Thread helpers shared by the CPU kernels.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <vector>
 
 #include "fastlayers/runtime.h"
 
 namespace fl::cpu {
 
+// An exception leaving an OpenMP region is std::terminate (a task's scratch buffer failing to grow is
+// std::bad_alloc, which must reach Python as MemoryError). Tasks run through run(): the first exception is
+// kept, the tasks not yet started are skipped, and rethrow() raises it on the calling thread after the region.
+class TaskErrors {
+ public:
+  template <typename F>
+  void run(F& f, int64_t t) noexcept {
+    if (failed_.load(std::memory_order_relaxed)) return;
+    try {
+      f(t);
+    } catch (...) {
+#pragma omp critical(fl_task_errors)
+      if (!first_) first_ = std::current_exception();
+      failed_.store(true, std::memory_order_relaxed);
+    }
+  }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::exception_ptr first_;
+  std::atomic<bool> failed_{false};
+};
+
 // Runs f(task) for every task in [0, n_tasks) on fl::kernel_threads() OpenMP threads. Each task must
-// write disjoint memory, so results do not depend on the thread count.
+// write disjoint memory, so results do not depend on the thread count. An exception from a task is
+// rethrown here, after the region (see TaskErrors).
 template <typename F>
 void parallel_for(int64_t n_tasks, F&& f) {
   int64_t nt = kernel_threads();
@@ -19,12 +47,14 @@ void parallel_for(int64_t n_tasks, F&& f) {
     for (int64_t t = 0; t < n_tasks; ++t) f(t);
     return;
   }
+  TaskErrors errors;
 #pragma omp parallel num_threads(static_cast<int>(nt))
   {
     apply_fp_mode();
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+    for (int64_t t = 0; t < n_tasks; ++t) errors.run(f, t);
   }
+  errors.rethrow();
 }
 
 // Below about this many elementary operations in a whole call, waking an OpenMP team costs more than the
@@ -45,6 +75,7 @@ void parallel_for(int64_t n_tasks, int64_t work_per_task, F&& f) {
 
 // Like parallel_for, but threads take tasks one at a time as they finish (for tasks of uneven cost,
 // or threads of uneven speed). Tasks must still write disjoint memory and not depend on each other.
+// Exceptions as parallel_for.
 template <typename F>
 void parallel_for_dynamic(int64_t n_tasks, F&& f) {
   int64_t nt = kernel_threads();
@@ -54,12 +85,14 @@ void parallel_for_dynamic(int64_t n_tasks, F&& f) {
     for (int64_t t = 0; t < n_tasks; ++t) f(t);
     return;
   }
+  TaskErrors errors;
 #pragma omp parallel num_threads(static_cast<int>(nt))
   {
     apply_fp_mode();
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < n_tasks; ++t) f(t);
+    for (int64_t t = 0; t < n_tasks; ++t) errors.run(f, t);
   }
+  errors.rethrow();
 }
 
 // Slots of thread_scratch: 0 .. kSharedSlot - 1 for a task's own buffers; kSharedSlot for a per-call

@@ -65,6 +65,7 @@ void check_conv2d_params(const Conv2dParams& p) {
                  p.stride_w, ")");
   FL_CHECK_VALUE(p.dil_h >= 1 && p.dil_w >= 1, "conv2d: dilation must be >= 1, got (", p.dil_h, ", ", p.dil_w, ")");
   FL_CHECK_VALUE(p.pad_h >= 0 && p.pad_w >= 0, "conv2d: padding must be >= 0, got (", p.pad_h, ", ", p.pad_w, ")");
+  p.check_sizes("conv2d");  // overflow-checked sizes (params.h) before P(), Q() are used
   FL_CHECK_VALUE(p.P() >= 1 && p.Q() >= 1, "conv2d: kernel size (", p.R, ", ", p.S, ") with dilation (", p.dil_h,
                  ", ", p.dil_w, ") is larger than the padded input (", p.H + 2 * p.pad_h, ", ", p.W + 2 * p.pad_w,
                  ")");

@@ -115,6 +115,7 @@ void check_conv_transpose2d_params(const ConvTranspose2dParams& p) {
                  op, ": output_padding (", p.out_pad_h, ", ", p.out_pad_w,
                  ") must be smaller than either stride (", p.stride_h, ", ", p.stride_w, ") or dilation (", p.dil_h,
                  ", ", p.dil_w, ")");
+  p.check_sizes(op);  // overflow-checked sizes (params.h) before P(), Q() are used
   FL_CHECK_VALUE(p.P() >= 1 && p.Q() >= 1, op, ": output size (", p.P(), ", ", p.Q(),
                  ") is too small: input (", p.H, ", ", p.W, "), kernel (", p.R, ", ", p.S, "), stride (", p.stride_h,
                  ", ", p.stride_w, "), padding (", p.pad_h, ", ", p.pad_w, "), output_padding (", p.out_pad_h, ", ",

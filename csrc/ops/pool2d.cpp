@@ -121,6 +121,7 @@ void check_pool2d_params(const Pool2dParams& p, const char* op, bool) {
   FL_CHECK_VALUE(p.pad_h <= p.kh / 2 && p.pad_w <= p.kw / 2, op,
                  ": pad should be at most half of kernel size, but got padding=(", p.pad_h, ", ", p.pad_w,
                  "), kernel_size=(", p.kh, ", ", p.kw, ")");
+  p.check_sizes(op);  // overflow-checked sizes (params.h) before P(), Q() are used
   FL_CHECK_VALUE(p.P() >= 1 && p.Q() >= 1, op, ": output size is too small: given input size (", p.C, ", ", p.H,
                  ", ", p.W, "), calculated output size (", p.C, ", ", p.P(), ", ", p.Q(), ")");
 }

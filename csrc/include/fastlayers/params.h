@@ -29,6 +29,11 @@ struct Conv2dParams {
   FL_HD int64_t Kg() const { return K / groups; }  // output channels per group
   // Multiply-adds of the forward pass (each backward pass has as many).
   int64_t macs() const { return N * K * P() * Q() * Cg() * R * S; }
+  // Computes the derived sizes above (padded extents, window reach, stride steps, output and workspace
+  // element counts) in overflow-checked arithmetic (fastlayers/checked.h): ValueError naming `op` and the
+  // argument instead of a wrap. Called by the front door's check before P(), Q() are used (they are then
+  // exact). Expects stride, dilation >= 1 and padding >= 0 (checked before).
+  void check_sizes(const char* op) const;
   // e.g. mb32ic64ih56iw56oc64kh3kw3sh1sw1ph1pw1dh1dw1g1 (the w-axis fields only where they differ).
   std::string str() const;
 };
@@ -142,6 +147,8 @@ struct ConvTranspose2dParams {
     return c;
   }
   int64_t macs() const { return N * C * H * W * Kg() * R * S; }
+  // As Conv2dParams::check_sizes, for P(), Q() and the adjoint convolution (as_conv()).
+  void check_sizes(const char* op) const;
   // e.g. mb8ic64ih16oc32kh4sh2ph1oph0dh1g1 (the w-axis fields only where they differ).
   std::string str() const;
 };
@@ -169,6 +176,8 @@ struct Pool2dParams {
 
   FL_HD int64_t P() const { return pool_out_size(H, kh, stride_h, pad_h, dil_h, ceil_mode); }
   FL_HD int64_t Q() const { return pool_out_size(W, kw, stride_w, pad_w, dil_w, ceil_mode); }
+  // As Conv2dParams::check_sizes, for P(), Q() and the window indices.
+  void check_sizes(const char* op) const;
   // e.g. mb32ic64ih64kh2sh2ph0dh1 (+ iw/kw/sw/pw/dw where they differ, c for ceil_mode, x for
   // count_include_pad=False, dv<d> for a divisor override)
   std::string str() const;

@@ -1,0 +1,38 @@
+// The params structs' size checks (params.h), in the overflow-checked arithmetic of checked.h. Kept out of
+// params.h so that the CUDA compiler, which includes params.h, never sees host-only builtins.
+#include "fastlayers/checked.h"
+#include "fastlayers/params.h"
+
+namespace fl {
+
+void Conv2dParams::check_sizes(const char* op) const {
+  const WindowAxis h = checked_window_axis(H, R, stride_h, pad_h, dil_h, op);
+  const WindowAxis w = checked_window_axis(W, S, stride_w, pad_w, dil_w, op);
+  checked_numel({N, C, h.padded, w.padded}, op, "the padded input");
+  // P() and Q() are exact from here on; an empty output is the front door's own error.
+  if (P() >= 1 && Q() >= 1) checked_numel({N, K, P(), Q()}, op, "the output");
+}
+
+void ConvTranspose2dParams::check_sizes(const char* op) const {
+  auto out_size = [op](int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, int64_t out_pad) {
+    int64_t s = checked_mul(in - 1, stride, op, "stride", stride);
+    s = checked_add(s, checked_mul(-2, pad, op, "padding", pad), op, "padding", pad);
+    s = checked_add(s, checked_mul(dil, k - 1, op, "dilation", dil), op, "dilation", dil);
+    return checked_add(s, out_pad + 1, op, "output_padding", out_pad);
+  };
+  out_size(H, R, stride_h, pad_h, dil_h, out_pad_h);
+  out_size(W, S, stride_w, pad_w, dil_w, out_pad_w);
+  // The kernels run the adjoint convolution (input N x K x P x Q): its sizes must hold too.
+  if (P() >= 1 && Q() >= 1) as_conv().check_sizes(op);
+}
+
+void Pool2dParams::check_sizes(const char* op) const {
+  const WindowAxis h = checked_window_axis(H, kh, stride_h, pad_h, dil_h, op);
+  const WindowAxis w = checked_window_axis(W, kw, stride_w, pad_w, dil_w, op);
+  // ceil_mode adds stride - 1 to the padded extent
+  checked_add(h.padded, stride_h, op, "stride", stride_h);
+  checked_add(w.padded, stride_w, op, "stride", stride_w);
+  if (P() >= 1 && Q() >= 1) checked_numel({N, C, P(), Q()}, op, "the output");
+}
+
+}  // namespace fl
