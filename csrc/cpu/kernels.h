@@ -98,6 +98,15 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
 }  // namespace fl
 
 // ---- transposed convolution ----
+namespace fl::cpu {
+// The adjoint convolution through the conv2d front doors, plus the bias (cpu/conv_transpose2d.cpp).
+void conv_transpose2d_adjoint_forward(const TensorView& y, const TensorView& x, const TensorView& w,
+                                      const TensorView& b, const ConvTranspose2dParams& p);
+void conv_transpose2d_adjoint_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                            const ConvTranspose2dParams& p);
+void conv_transpose2d_adjoint_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                              const TensorView& x, const ConvTranspose2dParams& p);
+}  // namespace fl::cpu
 namespace fl::ref {
 // Naive transposed convolution straight from its definition (test oracle; the front door runs the
 // convolution kernels with roles swapped instead).

@@ -1,7 +1,7 @@
 // Front doors of the activation family (element-wise activations, softmax, prelu, maxout): validate the
-// operands, then run the fast CPU kernel, or the naive reference when set_activation_reference(true)
-// (tests) or FASTLAYERS_ACTIVATION_REFERENCE=1. Gradients are written (=).
-#include <atomic>
+// operands, then run the fast CPU kernel, or the naive reference when forced (ops/impls.h:
+// FASTLAYERS_IMPL=softmax:reference, _C.set_impl; set_activation_reference(true) for the whole family).
+// Gradients are written (=).
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -15,9 +15,15 @@
 namespace fl {
 namespace {
 
-std::atomic<bool> g_use_reference{env_flag("FASTLAYERS_ACTIVATION_REFERENCE")};
-
-bool use_ref() { return g_use_reference.load(std::memory_order_relaxed); }
+// Each pass: the fast kernels, then the naive reference (ops/impls.h).
+FL_FAST_THEN_REFERENCE("activation", ActivationParams, activation_forward);
+FL_FAST_THEN_REFERENCE("activation", ActivationParams, activation_backward);
+FL_FAST_THEN_REFERENCE("softmax", SoftmaxParams, softmax_forward);
+FL_FAST_THEN_REFERENCE("softmax", SoftmaxParams, softmax_backward);
+FL_FAST_THEN_REFERENCE("prelu", PReLUParams, prelu_forward);
+FL_FAST_THEN_REFERENCE("prelu", PReLUParams, prelu_backward);
+FL_FAST_THEN_REFERENCE("maxout", MaxoutParams, maxout_forward);
+FL_FAST_THEN_REFERENCE("maxout", MaxoutParams, maxout_backward);
 
 // half: the op has float16/bfloat16 kernels on CUDA (every op of this family has).
 void check_float(const TensorView& v, const char* op, const char* arg, bool half = false) {
@@ -89,7 +95,9 @@ std::string SoftmaxParams::str() const {
 std::string PReLUParams::str() const { return cat_str("prelu_n", N, "c", C, "i", inner); }
 std::string MaxoutParams::str() const { return cat_str("maxout_o", outer, "c", C, "i", inner, "p", pieces); }
 
-void set_activation_reference(bool use_reference) { g_use_reference.store(use_reference); }
+void set_activation_reference(bool use_reference) {
+  for (const char* op : {"activation", "softmax", "prelu", "maxout"}) set_impl(op, use_reference ? "reference" : "");
+}
 
 void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p) {
   const char* op = "activation_forward";
@@ -100,7 +108,7 @@ void activation_forward(const TensorView& y, const TensorView& x, const Activati
   if (p.kind == ActKind::Softplus) FL_CHECK_VALUE(p.beta != 0, op, ": softplus beta must be nonzero");
   if (p.numel == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::activation_forward(y, x, p, cuda::current_stream()));
-  if (use_ref()) ref::activation_forward(y, x, p); else cpu::activation_forward(y, x, p);
+  pick_impl(activation_forward_impls, "activation", "forward", p).run(y, x, p);
 }
 
 void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
@@ -117,8 +125,7 @@ void activation_backward(const TensorView& dx, const TensorView& dy, const Tenso
   if (p.numel == 0) return;
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::activation_backward(dx, dy, saved, from_output, p, cuda::current_stream()));
-  if (use_ref()) ref::activation_backward(dx, dy, saved, from_output, p);
-  else cpu::activation_backward(dx, dy, saved, from_output, p);
+  pick_impl(activation_backward_impls, "activation", "backward", p).run(dx, dy, saved, from_output, p);
 }
 
 void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p) {
@@ -131,7 +138,7 @@ void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxPara
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::softmax_forward(y, x, p, cuda::current_stream()));
-  if (use_ref()) ref::softmax_forward(y, x, p); else cpu::softmax_forward(y, x, p);
+  pick_impl(softmax_forward_impls, "softmax", "forward", p).run(y, x, p);
 }
 
 void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p) {
@@ -144,7 +151,7 @@ void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorVi
   check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::softmax_backward(dx, dy, y, p, cuda::current_stream()));
-  if (use_ref()) ref::softmax_backward(dx, dy, y, p); else cpu::softmax_backward(dx, dy, y, p);
+  pick_impl(softmax_backward_impls, "softmax", "backward", p).run(dx, dy, y, p);
 }
 
 void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p) {
@@ -157,7 +164,7 @@ void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::prelu_forward(y, x, w, p, cuda::current_stream()));
-  if (use_ref()) ref::prelu_forward(y, x, w, p); else cpu::prelu_forward(y, x, w, p);
+  pick_impl(prelu_forward_impls, "prelu", "forward", p).run(y, x, w, p);
 }
 
 void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
@@ -181,7 +188,7 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
     }
     return;
   }
-  if (use_ref()) ref::prelu_backward(dx, dw, dy, x, w, p); else cpu::prelu_backward(dx, dw, dy, x, w, p);
+  pick_impl(prelu_backward_impls, "prelu", "backward", p).run(dx, dw, dy, x, w, p);
 }
 
 void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p) {
@@ -196,7 +203,7 @@ void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams
   check_like(y, x, p.outer * p.Cout() * p.inner, op, "output", "the input");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::maxout_forward(y, x, p, cuda::current_stream()));
-  if (use_ref()) ref::maxout_forward(y, x, p); else cpu::maxout_forward(y, x, p);
+  pick_impl(maxout_forward_impls, "maxout", "forward", p).run(y, x, p);
 }
 
 void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p) {
@@ -211,7 +218,7 @@ void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorVie
   check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::maxout_backward(dx, dy, x, p, cuda::current_stream()));
-  if (use_ref()) ref::maxout_backward(dx, dy, x, p); else cpu::maxout_backward(dx, dy, x, p);
+  pick_impl(maxout_backward_impls, "maxout", "backward", p).run(dx, dy, x, p);
 }
 
 }  // namespace fl

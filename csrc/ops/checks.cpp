@@ -1,8 +1,5 @@
 #include "ops/checks.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "fastlayers/error.h"
 
 namespace fl {
@@ -23,16 +20,6 @@ void check_view(const TensorView& v, const char* op, const char* arg, std::initi
   FL_CHECK_TYPE(v.dtype == dtype, op, ": ", arg, " must have dtype ", dtype_name(dtype), " like the input, got ",
                 dtype_name(v.dtype));
   FL_CHECK_VALUE(v.is_contiguous(), op, ": ", arg, " must be contiguous");
-}
-
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::strcmp(v, "0") != 0;
-}
-
-bool verbose() {
-  static const bool on = env_flag("FASTLAYERS_VERBOSE");
-  return on;
 }
 
 }  // namespace fl

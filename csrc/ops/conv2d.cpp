@@ -1,7 +1,5 @@
 // Front door of 2-D convolution: validates the operands, then runs the first implementation in
-// kImpls that accepts the problem. FASTLAYERS_VERBOSE=1 logs the choice.
-#include <cstdio>
-#include <cstdlib>
+// kImpls that accepts the problem (ops/impls.h: FASTLAYERS_IMPL=conv2d:<name> forces one, FASTLAYERS_VERBOSE logs).
 #include <cstring>
 
 #include "cpu/kernels.h"
@@ -19,36 +17,31 @@ using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const Tens
 using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
                                   const Conv2dParams&);
 
+// One entry per implementation, a function per pass (ops/impls.h); accepts nullptr takes every problem.
 struct Conv2dImpl {
   const char* name;
   bool (*accepts)(const Conv2dParams&);
   ForwardFn forward;
   BackwardDataFn backward_data;
   BackwardWeightFn backward_weight;
+  const char* needs = nullptr;  // what accepts() asks for, logged when it declines
 };
-
-bool accepts_all(const Conv2dParams&) { return true; }
 
 // Fastest first; the reference is last and takes anything.
 const Conv2dImpl kImpls[] = {
     {"depthwise", cpu::conv2d_depthwise_accepts, cpu::conv2d_depthwise_forward, cpu::conv2d_depthwise_backward_data,
-     cpu::conv2d_depthwise_backward_weight},
+     cpu::conv2d_depthwise_backward_weight, "groups == in_channels > 1"},
     {"batch_gemm", cpu::conv2d_batch_gemm_accepts, cpu::conv2d_batch_gemm_forward, cpu::conv2d_batch_gemm_backward_data,
-     cpu::conv2d_batch_gemm_backward_weight},
-    {"gemm", accepts_all, cpu::conv2d_gemm_forward, cpu::conv2d_gemm_backward_data,
-     cpu::conv2d_gemm_backward_weight},
-    {"reference", accepts_all, ref::conv2d_forward, ref::conv2d_backward_data, ref::conv2d_backward_weight},
+     cpu::conv2d_batch_gemm_backward_weight, "groups == 1 and a small output (P*Q <= 4, <= 16 with K >= 64, <= 64 with K >= 128)"},
+    {"gemm", nullptr, cpu::conv2d_gemm_forward, cpu::conv2d_gemm_backward_data, cpu::conv2d_gemm_backward_weight},
+    {"reference", nullptr, ref::conv2d_forward, ref::conv2d_backward_data, ref::conv2d_backward_weight},
 };
+const ImplRegistration kRegistered("conv2d", kImpls);
 
-const Conv2dImpl& pick(const Conv2dParams& p, const char* pass) {
-  for (const Conv2dImpl& impl : kImpls)
-    if (impl.accepts(p)) {
-      if (verbose()) std::fprintf(stderr, "fastlayers: conv2d %s %s -> %s\n", pass, p.str().c_str(), impl.name);
-      return impl;
-    }
-  return kImpls[sizeof(kImpls) / sizeof(kImpls[0]) - 1];
+template <typename Fn>
+const Conv2dImpl& pick(Fn Conv2dImpl::*pass, const char* pass_name, const Conv2dParams& p) {
+  return select_impl(kImpls, pass, "conv2d", pass_name, p);
 }
-
 
 }  // namespace
 
@@ -71,7 +64,7 @@ void check_conv2d_params(const Conv2dParams& p) {
                  ")");
 }
 
-const char* conv2d_impl_name(const Conv2dParams& p, DType) { return pick(p, "query").name; }
+const char* conv2d_impl_name(const Conv2dParams& p, DType) { return pick(&Conv2dImpl::forward, "query", p).name; }
 
 void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                     const Conv2dParams& p) {
@@ -86,7 +79,7 @@ void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& 
   if (p.N == 0) return;
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::conv2d_forward(y, x, w, b, p, cuda::current_stream()));
-  pick(p, "forward").forward(y, x, w, b, p);
+  pick(&Conv2dImpl::forward, "forward", p).forward(y, x, w, b, p);
 }
 
 void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const Conv2dParams& p) {
@@ -99,7 +92,7 @@ void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const Tens
   if (p.N == 0) return;
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::conv2d_backward_data(dx, dy, w, p, cuda::current_stream()));
-  pick(p, "backward_data").backward_data(dx, dy, w, p);
+  pick(&Conv2dImpl::backward_data, "backward_data", p).backward_data(dx, dy, w, p);
 }
 
 void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
@@ -121,7 +114,7 @@ void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const Te
     if (db.defined()) std::memset(db.data, 0, db.numel() * elem);
     return;
   }
-  pick(p, "backward_weight").backward_weight(dw, db, dy, x, p);
+  pick(&Conv2dImpl::backward_weight, "backward_weight", p).backward_weight(dw, db, dy, x, p);
 }
 
 }  // namespace fl

@@ -1,21 +1,9 @@
-// Front door of transposed 2-D convolution. No kernels of its own: a transposed convolution is the adjoint
-// of a convolution (ConvTranspose2dParams::as_conv), so
-//   forward          = conv2d_backward_data   (grad_output := x,  grad_input := y)
-//   backward_data    = conv2d_forward         (input := dy,       output := dx), without bias
-//   backward_weight  = conv2d_backward_weight (grad_output := x,  input := dy)
-// through the public conv2d front doors, which pick the fastest convolution implementation. Only the bias
-// (added to y, summed from dy) is done here. Gradients are written (=).
-// For one group and small inputs the adjoint convolution has a small output, so conv2d picks its
-// one-GEMM-over-the-batch implementation (cpu/conv2d_batch_gemm.cpp).
-// When output_padding >= stride (torch allows it when output_padding < dilation) the adjoint convolution
-// has extra_h()/extra_w() more output rows/columns than x: x is then zero-extended into a workspace, and
-// the cropped part of backward_data's result is dropped.
-#include <cstring>
+// Front door of transposed 2-D convolution: validates the operands, then runs the first implementation of
+// kImpls that accepts the problem: the adjoint convolution through conv2d's kernels (cpu/conv_transpose2d.cpp)
+// or the naive reference (forced per call with impl="reference", or by ops/impls.h's override).
 #include <sstream>
-#include <vector>
 
 #include "cpu/kernels.h"
-#include "cpu/parallel.h"
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
 #include "ops/checks.h"
@@ -43,49 +31,40 @@ std::string ConvTranspose2dParams::str() const {
 
 namespace {
 
+using ForwardFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
+                           const ConvTranspose2dParams&);
+using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const TensorView&,
+                                const ConvTranspose2dParams&);
+using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
+                                  const ConvTranspose2dParams&);
 
-size_t elem_size(DType d) { return d == DType::Float32 ? sizeof(float) : sizeof(double); }
+struct ConvTranspose2dImpl {
+  const char* name;
+  bool (*accepts)(const ConvTranspose2dParams&);
+  ForwardFn forward;
+  BackwardDataFn backward_data;
+  BackwardWeightFn backward_weight;
+  const char* needs = nullptr;
+};
 
-// x[N,C,H,W] copied into the top-left of a zeroed N x C x (H+eh) x (W+ew) workspace.
-TensorView zero_extend(std::vector<char>& buf, const TensorView& x, const ConvTranspose2dParams& p) {
-  const int64_t H2 = p.H + p.extra_h(), W2 = p.W + p.extra_w();
-  const size_t es = elem_size(x.dtype);
-  buf.assign(static_cast<size_t>(p.N * p.C * H2 * W2) * es + 1, 0);
-  const char* src = static_cast<const char*>(x.data);
-  char* dst = buf.data();
-  cpu::parallel_for(p.N * p.C, [&](int64_t nc) {
-    for (int64_t h = 0; h < p.H; ++h)
-      std::memcpy(dst + ((nc * H2 + h) * W2) * es, src + ((nc * p.H + h) * p.W) * es, p.W * es);
-  });
-  return make_view(dst, x.dtype, {p.N, p.C, H2, W2});
+// Fastest first (ops/impls.h); the reference is last.
+const ConvTranspose2dImpl kImpls[] = {
+    {"adjoint_conv2d", nullptr, cpu::conv_transpose2d_adjoint_forward, cpu::conv_transpose2d_adjoint_backward_data,
+     cpu::conv_transpose2d_adjoint_backward_weight},
+    {"reference", nullptr, ref::conv_transpose2d_forward, ref::conv_transpose2d_backward_data,
+     ref::conv_transpose2d_backward_weight},
+};
+const ImplRegistration kRegistered("conv_transpose2d", kImpls);
+
+template <typename Fn>
+const ConvTranspose2dImpl& pick(Fn ConvTranspose2dImpl::*pass, const char* pass_name, const ConvTranspose2dParams& p,
+                                const char* impl) {
+  return select_impl(kImpls, pass, "conv_transpose2d", pass_name, p, impl);
 }
 
-template <typename T>
-void add_bias(const TensorView& yv, const TensorView& bv, const ConvTranspose2dParams& p) {
-  T* y = yv.ptr<T>();
-  const T* b = bv.ptr<T>();
-  const int64_t PQ = p.P() * p.Q();
-  cpu::parallel_for(p.N * p.K, [&](int64_t nk) {
-    const T bk = b[nk % p.K];
-    T* row = y + nk * PQ;
-    for (int64_t i = 0; i < PQ; ++i) row[i] += bk;
-  });
-}
-
-// db[k] = sum over n, p, q of dy[n,k,p,q]; one channel per task, summed in a fixed order.
-template <typename T>
-void bias_grad(const TensorView& dbv, const TensorView& dyv, const ConvTranspose2dParams& p) {
-  T* db = dbv.ptr<T>();
-  const T* dy = dyv.ptr<T>();
-  const int64_t PQ = p.P() * p.Q();
-  cpu::parallel_for(p.K, [&](int64_t k) {
-    T acc = 0;
-    for (int64_t n = 0; n < p.N; ++n) {
-      const T* row = dy + (n * p.K + k) * PQ;
-      for (int64_t i = 0; i < PQ; ++i) acc += row[i];
-    }
-    db[k] = acc;
-  });
+// A per-call impl (the bindings' reference=True) names a CPU implementation.
+void check_cpu_impl(Device dev, const char* impl, const char* op) {
+  FL_CHECK_VALUE(dev == Device::CPU || !impl || !*impl, op, ": impl '", impl, "' runs on the cpu only");
 }
 
 void check_dtype(const TensorView& v, const char* op) {
@@ -123,7 +102,7 @@ void check_conv_transpose2d_params(const ConvTranspose2dParams& p) {
 }
 
 void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                              const ConvTranspose2dParams& p) {
+                              const ConvTranspose2dParams& p, const char* impl) {
   check_conv_transpose2d_params(p);
   const char* op = "conv_transpose2d_forward";
   check_dtype(x, op);
@@ -131,51 +110,32 @@ void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const Te
   check_view(w, op, "weight", {p.C, p.Kg(), p.R, p.S}, x.dtype);
   if (b.defined()) check_view(b, op, "bias", {p.K}, x.dtype);
   check_view(y, op, "output", {p.N, p.K, p.P(), p.Q()}, x.dtype);
+  const Device dev = common_device(op, {{"input", &x}, {"weight", &w}, {"bias", &b}, {"output", &y}});
+  check_cpu_impl(dev, impl, op);
   if (p.N == 0) return;
-  if (common_device(op, {{"input", &x}, {"weight", &w}, {"bias", &b}, {"output", &y}}) == Device::CUDA)
+  if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::conv_transpose2d_forward(y, x, w, b, p, cuda::current_stream()));
-  const Conv2dParams c = p.as_conv();
-  std::vector<char> workspace;
-  const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
-  conv2d_backward_data(y, xe, w, c);
-  if (b.defined()) {
-    if (x.dtype == DType::Float32) add_bias<float>(y, b, p);
-    else add_bias<double>(y, b, p);
-  }
+  pick(&ConvTranspose2dImpl::forward, "forward", p, impl).forward(y, x, w, b, p);
 }
 
 void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
-                                    const ConvTranspose2dParams& p) {
+                                    const ConvTranspose2dParams& p, const char* impl) {
   check_conv_transpose2d_params(p);
   const char* op = "conv_transpose2d_backward_data";
   check_dtype(dy, op);
   check_view(dy, op, "grad_output", {p.N, p.K, p.P(), p.Q()}, dy.dtype);
   check_view(w, op, "weight", {p.C, p.Kg(), p.R, p.S}, dy.dtype);
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
+  const Device dev = common_device(op, {{"grad_output", &dy}, {"weight", &w}, {"grad_input", &dx}});
+  check_cpu_impl(dev, impl, op);
   if (p.N == 0) return;
-  if (common_device(op, {{"grad_output", &dy}, {"weight", &w}, {"grad_input", &dx}}) == Device::CUDA)
+  if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::conv_transpose2d_backward_data(dx, dy, w, p, cuda::current_stream()));
-  const Conv2dParams c = p.as_conv();
-  if (!p.extra_h() && !p.extra_w()) {
-    conv2d_forward(dx, dy, w, TensorView(), c);
-    return;
-  }
-  // The adjoint convolution also produces the rows/columns x was zero-extended by: compute, then crop.
-  const int64_t H2 = p.H + p.extra_h(), W2 = p.W + p.extra_w();
-  const size_t es = elem_size(dy.dtype);
-  std::vector<char> buf(static_cast<size_t>(p.N * p.C * H2 * W2) * es);
-  const TensorView full = make_view(buf.data(), dy.dtype, {p.N, p.C, H2, W2});
-  conv2d_forward(full, dy, w, TensorView(), c);
-  const char* src = buf.data();
-  char* dst = static_cast<char*>(dx.data);
-  cpu::parallel_for(p.N * p.C, [&](int64_t nc) {
-    for (int64_t h = 0; h < p.H; ++h)
-      std::memcpy(dst + ((nc * p.H + h) * p.W) * es, src + ((nc * H2 + h) * W2) * es, p.W * es);
-  });
+  pick(&ConvTranspose2dImpl::backward_data, "backward_data", p, impl).backward_data(dx, dy, w, p);
 }
 
 void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
-                                      const TensorView& x, const ConvTranspose2dParams& p) {
+                                      const TensorView& x, const ConvTranspose2dParams& p, const char* impl) {
   check_conv_transpose2d_params(p);
   const char* op = "conv_transpose2d_backward_weight";
   check_dtype(dy, op);
@@ -183,22 +143,12 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
   check_view(x, op, "input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (dw.defined()) check_view(dw, op, "grad_weight", {p.C, p.Kg(), p.R, p.S}, dy.dtype);
   if (db.defined()) check_view(db, op, "grad_bias", {p.K}, dy.dtype);
-  if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"grad_weight", &dw}, {"grad_bias", &db}}) ==
-      Device::CUDA)  // an empty batch is fine here: the kernels write zeros
+  const Device dev =
+      common_device(op, {{"grad_output", &dy}, {"input", &x}, {"grad_weight", &dw}, {"grad_bias", &db}});
+  check_cpu_impl(dev, impl, op);
+  if (dev == Device::CUDA)  // an empty batch is fine here: the kernels write zeros
     return FL_CUDA_LAUNCH(op, cuda::conv_transpose2d_backward_weight(dw, db, dy, x, p, cuda::current_stream()));
-  if (dw.defined()) {
-    if (p.N == 0) {
-      std::memset(dw.data, 0, dw.numel() * elem_size(dy.dtype));
-    } else {
-      std::vector<char> workspace;
-      const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
-      conv2d_backward_weight(dw, TensorView(), xe, dy, p.as_conv());
-    }
-  }
-  if (db.defined()) {
-    if (dy.dtype == DType::Float32) bias_grad<float>(db, dy, p);
-    else bias_grad<double>(db, dy, p);
-  }
+  pick(&ConvTranspose2dImpl::backward_weight, "backward_weight", p, impl).backward_weight(dw, db, dy, x, p);
 }
 
 }  // namespace fl

@@ -1,7 +1,5 @@
 // Front door of the fully connected layer: validates the operands, then runs the first implementation
-// in the pass's list that accepts the problem. FASTLAYERS_VERBOSE=1 logs the choice.
-#include <cstdio>
-#include <cstdlib>
+// in the pass's list that accepts the problem (ops/impls.h: FASTLAYERS_IMPL=linear:<name>, FASTLAYERS_VERBOSE).
 #include <cstring>
 
 #include "cpu/kernels.h"
@@ -22,40 +20,22 @@ using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const Tens
 using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
                                   const LinearParams&);
 
-bool accepts_all(const LinearParams&) { return true; }
-
-template <typename Fn>
-struct LinearImpl {
-  const char* name;
-  bool (*accepts)(const LinearParams&);
-  Fn run;
+// Fastest first per pass (ops/impls.h); the reference is last and takes anything.
+const Impl<LinearParams, ForwardFn> kForward[] = {
+    {"dot", cpu::linear_dot_accepts, cpu::linear_dot_forward, "in_features >= 16 and fewer than 128 rows"},
+    {"gemm", nullptr, cpu::linear_gemm_forward},
+    {"reference", nullptr, ref::linear_forward},
 };
-
-// Fastest first per pass; the reference is last and takes anything.
-const LinearImpl<ForwardFn> kForward[] = {
-    {"dot", cpu::linear_dot_accepts, cpu::linear_dot_forward},
-    {"gemm", accepts_all, cpu::linear_gemm_forward},
-    {"reference", accepts_all, ref::linear_forward},
+const Impl<LinearParams, BackwardDataFn> kBackwardData[] = {
+    {"gemm", nullptr, cpu::linear_gemm_backward_data},
+    {"reference", nullptr, ref::linear_backward_data},
 };
-const LinearImpl<BackwardDataFn> kBackwardData[] = {
-    {"gemm", accepts_all, cpu::linear_gemm_backward_data},
-    {"reference", accepts_all, ref::linear_backward_data},
+const Impl<LinearParams, BackwardWeightFn> kBackwardWeight[] = {
+    {"gemm", nullptr, cpu::linear_gemm_backward_weight},
+    {"reference", nullptr, ref::linear_backward_weight},
 };
-const LinearImpl<BackwardWeightFn> kBackwardWeight[] = {
-    {"gemm", accepts_all, cpu::linear_gemm_backward_weight},
-    {"reference", accepts_all, ref::linear_backward_weight},
-};
-
-template <typename Fn, size_t n>
-const LinearImpl<Fn>& pick(const LinearImpl<Fn> (&impls)[n], const LinearParams& p, const char* pass, bool log) {
-  for (const LinearImpl<Fn>& impl : impls)
-    if (impl.accepts(p)) {
-      if (log && verbose()) std::fprintf(stderr, "fastlayers: linear %s %s -> %s\n", pass, p.str().c_str(), impl.name);
-      return impl;
-    }
-  return impls[n - 1];
-}
-
+const ImplRegistration kRegForward("linear", kForward), kRegBackwardData("linear", kBackwardData),
+    kRegBackwardWeight("linear", kBackwardWeight);
 
 void zero(const TensorView& v) {
   if (v.defined()) std::memset(v.data, 0, static_cast<size_t>(v.numel() * dtype_size(v.dtype)));
@@ -70,9 +50,9 @@ void check_linear_params(const LinearParams& p) {
 }
 
 const char* linear_impl_name(const LinearParams& p, const char* pass) {
-  if (std::strcmp(pass, "forward") == 0) return pick(kForward, p, pass, false).name;
-  if (std::strcmp(pass, "backward_data") == 0) return pick(kBackwardData, p, pass, false).name;
-  if (std::strcmp(pass, "backward_weight") == 0) return pick(kBackwardWeight, p, pass, false).name;
+  if (std::strcmp(pass, "forward") == 0) return pick_impl(kForward, "linear", "query", p).name;
+  if (std::strcmp(pass, "backward_data") == 0) return pick_impl(kBackwardData, "linear", "query", p).name;
+  if (std::strcmp(pass, "backward_weight") == 0) return pick_impl(kBackwardWeight, "linear", "query", p).name;
   throw ValueError(cat_str("linear_impl_name: pass must be 'forward', 'backward_data' or 'backward_weight', got '",
                            pass, "'"));
 }
@@ -89,7 +69,7 @@ void linear_forward(const TensorView& y, const TensorView& x, const TensorView& 
   if (p.M == 0 || p.N == 0) return;
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::linear_forward(y, x, w, b, p.M, p.K, p.N, cuda::current_stream()));
-  pick(kForward, p, "forward", true).run(y, x, w, b, p);
+  pick_impl(kForward, "linear", "forward", p).run(y, x, w, b, p);
 }
 
 void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p) {
@@ -102,7 +82,7 @@ void linear_backward_data(const TensorView& dx, const TensorView& dy, const Tens
   if (p.M == 0 || p.K == 0) return;
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::linear_backward_data(dx, dy, w, p.M, p.K, p.N, cuda::current_stream()));
-  pick(kBackwardData, p, "backward_data", true).run(dx, dy, w, p);
+  pick_impl(kBackwardData, "linear", "backward_data", p).run(dx, dy, w, p);
 }
 
 void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
@@ -124,7 +104,7 @@ void linear_backward_weight(const TensorView& dw, const TensorView& db, const Te
     return;
   }
   if (p.N == 0) return;
-  pick(kBackwardWeight, p, "backward_weight", true).run(dw, db, dy, x, p);
+  pick_impl(kBackwardWeight, "linear", "backward_weight", p).run(dw, db, dy, x, p);
 }
 
 }  // namespace fl

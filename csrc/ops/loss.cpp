@@ -1,5 +1,6 @@
 // Front doors of the losses in C++ (cross-entropy, nll_loss): validate the operands, then run the fast CPU
-// kernels, or the naive references when impl is "reference". Gradients are written (=).
+// kernels, or the naive references when forced (impl="reference" per call, or ops/impls.h's override).
+// Gradients are written (=).
 #include <cstring>
 #include <string>
 
@@ -7,15 +8,16 @@
 #include "fastlayers/error.h"
 #include "fastlayers/ops.h"
 #include "ops/device.h"
+#include "ops/impls.h"
 
 namespace fl {
 namespace {
 
-bool use_reference(const char* impl, const char* op) {
-  if (!impl || !*impl || std::strcmp(impl, "fast") == 0) return false;
-  FL_CHECK_VALUE(std::strcmp(impl, "reference") == 0, op, ": impl must be 'fast' or 'reference', got '", impl, "'");
-  return true;
-}
+// Each pass: the fast kernels, then the naive reference (ops/impls.h).
+FL_FAST_THEN_REFERENCE("cross_entropy", CrossEntropyParams, cross_entropy_forward);
+FL_FAST_THEN_REFERENCE("cross_entropy", CrossEntropyParams, cross_entropy_backward);
+FL_FAST_THEN_REFERENCE("nll_loss", NLLLossParams, nll_loss_forward);
+FL_FAST_THEN_REFERENCE("nll_loss", NLLLossParams, nll_loss_backward);
 
 // float16 / bfloat16 pass on CUDA only (check_float_dtype's TypeError on the cpu).
 void check_float(const TensorView& v, int64_t numel, const char* op, const char* arg, const TensorView* like) {
@@ -131,7 +133,6 @@ void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double
                            const TensorView& weight, const CrossEntropyParams& p, const char* impl,
                            const TensorView& workspace) {
   const char* op = "cross_entropy";
-  const bool ref = use_reference(impl, op);
   check_ce(logits, target, target_prob, weight, p, op);
   check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &logits);
   check_float(lse, p.rows(), op, "lse", &logits);
@@ -143,8 +144,7 @@ void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double
     return FL_CUDA_LAUNCH(op, ce_forward_cuda(loss, lse, total_weight, workspace, logits, target, target_prob,
                                               weight, p));
   }
-  if (ref) ref::cross_entropy_forward(loss, lse, total_weight, logits, target, target_prob, weight, p);
-  else cpu::cross_entropy_forward(loss, lse, total_weight, logits, target, target_prob, weight, p);
+  pick_impl(cross_entropy_forward_impls, "cross_entropy", "forward", p, impl).run(loss, lse, total_weight, logits, target, target_prob, weight, p);
 }
 
 void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
@@ -152,7 +152,6 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
                             const TensorView& lse, double total_weight, const CrossEntropyParams& p,
                             const char* impl) {
   const char* op = "cross_entropy_backward";
-  const bool ref = use_reference(impl, op);
   check_ce(logits, target, target_prob, weight, p, op);
   check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &logits);
   check_float(lse, p.rows(), op, "lse", &logits);
@@ -163,15 +162,13 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight,
                                                            lse, total_weight, ce_args(p), cuda::current_stream()));
-  if (ref) ref::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
-  else cpu::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
+  pick_impl(cross_entropy_backward_impls, "cross_entropy", "backward", p, impl).run(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
 }
 
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
                       const TensorView& weight, const NLLLossParams& p, const char* impl,
                       const TensorView& workspace) {
   const char* op = "nll_loss";
-  const bool ref = use_reference(impl, op);
   check_float(input, p.N * p.C * p.S, op, "input", nullptr);
   check_nll(target, weight, input, p, op);
   check_float(loss, loss_numel(p.reduction, p.rows()), op, "output", &input);
@@ -182,14 +179,12 @@ void nll_loss_forward(const TensorView& loss, double* total_weight, const Tensor
     check_float(workspace, 2 * p.rows() + 1, op, "workspace", &input);
     return FL_CUDA_LAUNCH(op, nll_forward_cuda(loss, total_weight, workspace, input, target, weight, p));
   }
-  if (ref) ref::nll_loss_forward(loss, total_weight, input, target, weight, p);
-  else cpu::nll_loss_forward(loss, total_weight, input, target, weight, p);
+  pick_impl(nll_loss_forward_impls, "nll_loss", "forward", p, impl).run(loss, total_weight, input, target, weight, p);
 }
 
 void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
                        const TensorView& weight, double total_weight, const NLLLossParams& p, const char* impl) {
   const char* op = "nll_loss_backward";
-  const bool ref = use_reference(impl, op);
   check_float(dinput, p.N * p.C * p.S, op, "grad_input", nullptr);
   check_nll(target, weight, dinput, p, op);
   check_float(grad_loss, loss_numel(p.reduction, p.rows()), op, "grad_output", &dinput);
@@ -198,8 +193,7 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, nll_args(p),
                                                       cuda::current_stream()));
-  if (ref) ref::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
-  else cpu::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, p);
+  pick_impl(nll_loss_backward_impls, "nll_loss", "backward", p, impl).run(dinput, grad_loss, target, weight, total_weight, p);
 }
 
 }  // namespace fl

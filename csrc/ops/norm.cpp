@@ -1,10 +1,7 @@
 // Front door of the normalization family (batch norm, group norm; layer and instance norm map onto
-// group norm): validates the operands, then runs the fast kernels, or the naive references when
-// set_norm_use_reference(true) or FASTLAYERS_NORM_REF=1 (tests compare the two). FASTLAYERS_VERBOSE=1 logs.
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+// group norm): validates the operands, then runs the fast kernels, or the naive references when forced
+// (ops/impls.h: FASTLAYERS_IMPL=batch_norm:reference, _C.set_impl; set_norm_use_reference(true) forces them for
+// the whole family). FASTLAYERS_VERBOSE logs the choice.
 
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
@@ -15,13 +12,14 @@
 namespace fl {
 namespace {
 
-std::atomic<bool> g_use_ref{env_flag("FASTLAYERS_NORM_REF")};
-
-bool use_ref(const char* op, const std::string& desc) {
-  const bool ref = g_use_ref.load();
-  if (verbose()) std::fprintf(stderr, "fastlayers: %s %s -> %s\n", op, desc.c_str(), ref ? "reference" : "fast");
-  return ref;
-}
+// Each pass: the fast kernels, then the naive reference (ops/impls.h).
+FL_FAST_THEN_REFERENCE("batch_norm", BatchNormParams, batch_norm_forward);
+FL_FAST_THEN_REFERENCE("batch_norm", BatchNormParams, batch_norm_forward_eval);
+FL_FAST_THEN_REFERENCE("batch_norm", BatchNormParams, batch_norm_backward);
+FL_FAST_THEN_REFERENCE("group_norm", GroupNormParams, group_norm_forward);
+FL_FAST_THEN_REFERENCE("group_norm", GroupNormParams, group_norm_backward);
+FL_FAST_THEN_REFERENCE("local_response_norm", LRNParams, lrn_forward);
+FL_FAST_THEN_REFERENCE("local_response_norm", LRNParams, lrn_backward);
 
 
 void check_opt(const TensorView& v, const char* op, const char* arg, int64_t n, DType dtype) {
@@ -67,7 +65,9 @@ void check_gn(const char* op, const TensorView& x, const GroupNormParams& p) {
 std::string BatchNormParams::str() const { return cat_str("mb", N, "ic", C, "is", S); }
 std::string GroupNormParams::str() const { return cat_str("mb", N, "ic", C, "is", S, "g", G); }
 
-void set_norm_use_reference(bool on) { g_use_ref.store(on); }
+void set_norm_use_reference(bool on) {
+  for (const char* op : {"batch_norm", "group_norm", "local_response_norm"}) set_impl(op, on ? "reference" : "");
+}
 
 void check_batch_norm_params(const BatchNormParams& p) {
   FL_CHECK_VALUE(p.N >= 0 && p.C >= 1 && p.S >= 0, "batch_norm: sizes must be N >= 0, C >= 1, S >= 0, got N=", p.N,
@@ -102,8 +102,7 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
       Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p,
                                                        cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
-  else cpu::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  pick_impl(batch_norm_forward_impls, "batch_norm", "forward", p).run(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
 }
 
 void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
@@ -127,8 +126,7 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
       Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var,
                                                             p, cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
-  else cpu::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  pick_impl(batch_norm_forward_eval_impls, "batch_norm", "forward_eval", p).run(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
 }
 
 namespace {
@@ -149,8 +147,7 @@ void bn_backward(const char* op, bool batch_stats, const TensorView& dx, const T
                          {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p,
                                                         cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
-  else cpu::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+  pick_impl(batch_norm_backward_impls, "batch_norm", "backward", p).run(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
 }
 }  // namespace
 
@@ -180,8 +177,7 @@ void group_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"output", &y}, {"mean", &mean},
                          {"rstd", &rstd}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::group_norm_forward(y, mean, rstd, x, gamma, beta, p, cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::group_norm_forward(y, mean, rstd, x, gamma, beta, p);
-  else cpu::group_norm_forward(y, mean, rstd, x, gamma, beta, p);
+  pick_impl(group_norm_forward_impls, "group_norm", "forward", p).run(y, mean, rstd, x, gamma, beta, p);
 }
 
 void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
@@ -200,8 +196,7 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
   if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"mean", &mean}, {"rstd", &rstd}, {"weight", &gamma},
                          {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p, cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
-  else cpu::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+  pick_impl(group_norm_backward_impls, "group_norm", "backward", p).run(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
 }
 
 }  // namespace fl
@@ -232,8 +227,7 @@ void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView&
   check_view(scale, op, "scale", {p.N, p.C, p.S}, x.dtype);
   if (common_device(op, {{"input", &x}, {"output", &y}, {"scale", &scale}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::lrn_forward(y, scale, x, p, cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::lrn_forward(y, scale, x, p);
-  else cpu::lrn_forward(y, scale, x, p);
+  pick_impl(lrn_forward_impls, "local_response_norm", "forward", p).run(y, scale, x, p);
 }
 
 void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
@@ -246,8 +240,7 @@ void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& 
   if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"scale", &scale}, {"grad_input", &dx}}) ==
       Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::lrn_backward(dx, dy, x, scale, p, cuda::current_stream()));
-  if (use_ref(op, p.str())) ref::lrn_backward(dx, dy, x, scale, p);
-  else cpu::lrn_backward(dx, dy, x, scale, p);
+  pick_impl(lrn_backward_impls, "local_response_norm", "backward", p).run(dx, dy, x, scale, p);
 }
 
 }  // namespace fl

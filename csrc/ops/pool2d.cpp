@@ -1,8 +1,6 @@
 // Front door of 2-D pooling (max, average, adaptive, max-unpooling): validates the operands, then runs
 // the first implementation in the op's list that accepts the problem (fastest first, the reference
-// last). FASTLAYERS_VERBOSE=1 logs the choice.
-#include <cstdio>
-#include <cstdlib>
+// last; ops/impls.h: FASTLAYERS_IMPL=max_pool2d:<name> forces one, FASTLAYERS_VERBOSE logs).
 #include <cstring>
 #include <sstream>
 
@@ -41,13 +39,6 @@ std::string AdaptivePool2dParams::str() const {
 namespace {
 
 
-template <typename Params, typename Fn>
-struct Impl {
-  const char* name;
-  bool (*accepts)(const Params&);
-  Fn fn;
-};
-
 bool pool_all(const Pool2dParams&) { return true; }
 bool adaptive_all(const AdaptivePool2dParams&) { return true; }
 
@@ -56,33 +47,39 @@ using AvgFwd = void (*)(const TensorView&, const TensorView&, const Pool2dParams
 using AdFwd = void (*)(const TensorView&, const TensorView&, const AdaptivePool2dParams&);
 using AdMaxFwd = void (*)(const TensorView&, int64_t*, const TensorView&, const AdaptivePool2dParams&);
 
-// Fastest first; the reference is last and takes anything.
+constexpr const char* kK2s2Needs = "2x2 windows, stride 2, no padding or dilation, every window inside the input";
+
+// Fastest first (ops/impls.h); the reference is last and takes anything.
 const Impl<Pool2dParams, MaxFwd> kMaxForward[] = {
-    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::max_pool2d_k2s2_forward},
+    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::max_pool2d_k2s2_forward, kK2s2Needs},
     {"direct", pool_all, cpu::max_pool2d_direct_forward},
     {"reference", pool_all, ref::max_pool2d_forward},
 };
 const Impl<Pool2dParams, AvgFwd> kAvgForward[] = {
-    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::avg_pool2d_k2s2_forward},
+    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::avg_pool2d_k2s2_forward, kK2s2Needs},
     {"direct", pool_all, cpu::avg_pool2d_direct_forward},
     {"reference", pool_all, ref::avg_pool2d_forward},
 };
 const Impl<Pool2dParams, AvgFwd> kAvgBackward[] = {
-    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::avg_pool2d_k2s2_backward},
+    {"k2s2", cpu::pool2d_k2s2_accepts, cpu::avg_pool2d_k2s2_backward, kK2s2Needs},
     {"direct", pool_all, cpu::avg_pool2d_direct_backward},
     {"reference", pool_all, ref::avg_pool2d_backward},
 };
 const Impl<AdaptivePool2dParams, AdFwd> kAdaptiveAvgForward[] = {
-    {"global", cpu::adaptive_pool2d_global_accepts, cpu::adaptive_avg_pool2d_global_forward},
+    {"global", cpu::adaptive_pool2d_global_accepts, cpu::adaptive_avg_pool2d_global_forward, "a 1x1 output"},
     {"reference", adaptive_all, ref::adaptive_avg_pool2d_forward},
 };
 const Impl<AdaptivePool2dParams, AdFwd> kAdaptiveAvgBackward[] = {
-    {"global", cpu::adaptive_pool2d_global_accepts, cpu::adaptive_avg_pool2d_global_backward},
+    {"global", cpu::adaptive_pool2d_global_accepts, cpu::adaptive_avg_pool2d_global_backward, "a 1x1 output"},
     {"reference", adaptive_all, ref::adaptive_avg_pool2d_backward},
 };
 const Impl<AdaptivePool2dParams, AdMaxFwd> kAdaptiveMaxForward[] = {
     {"reference", adaptive_all, ref::adaptive_max_pool2d_forward},
 };
+const ImplRegistration kRegMax("max_pool2d", kMaxForward), kRegAvg("avg_pool2d", kAvgForward),
+    kRegAvgBackward("avg_pool2d", kAvgBackward), kRegAdaptiveAvg("adaptive_avg_pool2d", kAdaptiveAvgForward),
+    kRegAdaptiveAvgBackward("adaptive_avg_pool2d", kAdaptiveAvgBackward),
+    kRegAdaptiveMax("adaptive_max_pool2d", kAdaptiveMaxForward);
 
 
 // torch's error for an invalid pooling index at position `pos` of the index array (-1: none); the value is
@@ -142,8 +139,8 @@ void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView&
   FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)  // indices: on the input's device
     return p.N ? FL_CUDA_LAUNCH(op, cuda::max_pool2d_forward(y, indices, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick_impl(kMaxForward, p, op, impl);
-  if (p.N) chosen.fn(y, indices, x, p);
+  const auto& chosen = pick_impl(kMaxForward, op, "forward", p, impl);
+  if (p.N) chosen.run(y, indices, x, p);
 }
 
 void max_pool2d_backward(const TensorView& dx, const TensorView& dy, const int64_t* indices) {
@@ -164,8 +161,8 @@ void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dPa
   check_view(y, op, "output", {p.N, p.C, p.P(), p.Q()}, x.dtype);
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::avg_pool2d_forward(y, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick_impl(kAvgForward, p, op, impl);
-  if (p.N) chosen.fn(y, x, p);
+  const auto& chosen = pick_impl(kAvgForward, op, "forward", p, impl);
+  if (p.N) chosen.run(y, x, p);
 }
 
 void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p, const char* impl) {
@@ -175,8 +172,8 @@ void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::avg_pool2d_backward(dx, dy, p, cuda::current_stream())) : void();
-  const auto& chosen = pick_impl(kAvgBackward, p, op, impl);
-  if (p.N) chosen.fn(dx, dy, p);
+  const auto& chosen = pick_impl(kAvgBackward, "avg_pool2d", "backward", p, impl);
+  if (p.N) chosen.run(dx, dy, p);
 }
 
 void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p,
@@ -187,8 +184,8 @@ void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const
   check_view(y, op, "output", {p.N, p.C, p.OH, p.OW}, x.dtype);
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_avg_pool2d_forward(y, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick_impl(kAdaptiveAvgForward, p, op, impl);
-  if (p.N) chosen.fn(y, x, p);
+  const auto& chosen = pick_impl(kAdaptiveAvgForward, op, "forward", p, impl);
+  if (p.N) chosen.run(y, x, p);
 }
 
 void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p,
@@ -199,8 +196,8 @@ void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, co
   check_view(dx, op, "grad_input", {p.N, p.C, p.H, p.W}, dy.dtype);
   if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_avg_pool2d_backward(dx, dy, p, cuda::current_stream())) : void();
-  const auto& chosen = pick_impl(kAdaptiveAvgBackward, p, op, impl);
-  if (p.N) chosen.fn(dx, dy, p);
+  const auto& chosen = pick_impl(kAdaptiveAvgBackward, "adaptive_avg_pool2d", "backward", p, impl);
+  if (p.N) chosen.run(dx, dy, p);
 }
 
 void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
@@ -212,8 +209,8 @@ void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const Te
   FL_CHECK_VALUE(indices || p.N == 0, op, ": indices buffer missing");
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return p.N ? FL_CUDA_LAUNCH(op, cuda::adaptive_max_pool2d_forward(y, indices, x, p, cuda::current_stream())) : void();
-  const auto& chosen = pick_impl(kAdaptiveMaxForward, p, op, impl);
-  if (p.N) chosen.fn(y, indices, x, p);
+  const auto& chosen = pick_impl(kAdaptiveMaxForward, op, "forward", p, impl);
+  if (p.N) chosen.run(y, indices, x, p);
 }
 
 void max_unpool2d_forward(const TensorView& y, const TensorView& x, const int64_t* indices) {
@@ -238,18 +235,18 @@ void max_unpool2d_backward(const TensorView& dx, const TensorView& dy, const int
 }
 
 const char* pool2d_impl_name(const char* pass, const Pool2dParams& p) {
-  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kMaxForward, p, "max_pool2d", nullptr).name;
-  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAvgForward, p, "avg_pool2d", nullptr).name;
-  if (std::strcmp(pass, "avg_backward") == 0) return pick_impl(kAvgBackward, p, "avg_pool2d_backward", nullptr).name;
+  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kMaxForward, "max_pool2d", "query", p, nullptr).name;
+  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAvgForward, "avg_pool2d", "query", p, nullptr).name;
+  if (std::strcmp(pass, "avg_backward") == 0) return pick_impl(kAvgBackward, "avg_pool2d", "query", p, nullptr).name;
   throw ValueError(cat_str("pool2d_impl_name: pass must be max_forward, avg_forward or avg_backward, got '", pass,
                            "'"));
 }
 
 const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dParams& p) {
-  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAdaptiveAvgForward, p, "adaptive_avg_pool2d", nullptr).name;
+  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAdaptiveAvgForward, "adaptive_avg_pool2d", "query", p, nullptr).name;
   if (std::strcmp(pass, "avg_backward") == 0)
-    return pick_impl(kAdaptiveAvgBackward, p, "adaptive_avg_pool2d_backward", nullptr).name;
-  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kAdaptiveMaxForward, p, "adaptive_max_pool2d", nullptr).name;
+    return pick_impl(kAdaptiveAvgBackward, "adaptive_avg_pool2d", "query", p, nullptr).name;
+  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kAdaptiveMaxForward, "adaptive_max_pool2d", "query", p, nullptr).name;
   throw ValueError(cat_str("adaptive_pool2d_impl_name: pass must be avg_forward, avg_backward or max_forward, got '",
                            pass, "'"));
 }

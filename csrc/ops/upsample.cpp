@@ -1,9 +1,6 @@
 // Front door of 2-D upsampling (nearest, bilinear): validates the operands, then runs the first
 // implementation in the op's list that accepts the problem (fastest first, the reference last).
-// FASTLAYERS_VERBOSE=1 logs the choice.
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+// ops/impls.h: FASTLAYERS_IMPL=upsample2d:<name> forces one, FASTLAYERS_VERBOSE logs the choice.
 #include <sstream>
 
 #include "cpu/kernels.h"
@@ -29,22 +26,18 @@ namespace {
 
 
 using Kernel = void (*)(const TensorView&, const TensorView&, const Upsample2dParams&);
-struct Impl {
-  const char* name;
-  bool (*accepts)(const Upsample2dParams&);
-  Kernel fn;
-};
+using UpsampleImpl = Impl<Upsample2dParams, Kernel>;
 
-bool all(const Upsample2dParams&) { return true; }
-
-const Impl kForward[] = {
-    {"direct", all, cpu::upsample2d_direct_forward},
-    {"reference", all, ref::upsample2d_forward},
+// Fastest first (ops/impls.h); the reference is last.
+const UpsampleImpl kForward[] = {
+    {"direct", nullptr, cpu::upsample2d_direct_forward},
+    {"reference", nullptr, ref::upsample2d_forward},
 };
-const Impl kBackward[] = {
-    {"direct", all, cpu::upsample2d_direct_backward},
-    {"reference", all, ref::upsample2d_backward},
+const UpsampleImpl kBackward[] = {
+    {"direct", nullptr, cpu::upsample2d_direct_backward},
+    {"reference", nullptr, ref::upsample2d_backward},
 };
+const ImplRegistration kRegForward("upsample2d", kForward), kRegBackward("upsample2d", kBackward);
 
 void check_view(const TensorView& v, const char* op, const char* arg, int64_t n, int64_t c, int64_t h, int64_t w,
                 DType dtype) {
@@ -77,11 +70,11 @@ void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample
   check_upsample2d_params(p, op);
   check_view(x, op, "input", p.N, p.C, p.H, p.W, x.dtype);
   check_view(y, op, "output", p.N, p.C, p.OH, p.OW, x.dtype);
-  const Impl& k = pick_impl(kForward, p, op, impl);
+  const UpsampleImpl& k = select_impl(kForward, &UpsampleImpl::run, "upsample2d", "forward", p, impl);
   if (p.N == 0) return;
   if (common_device(op, {{"input", &x}, {"output", &y}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::upsample2d_forward(y, x, p, cuda::current_stream()));
-  k.fn(y, x, p);
+  k.run(y, x, p);
 }
 
 void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p, const char* impl) {
@@ -89,11 +82,11 @@ void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsam
   check_upsample2d_params(p, op);
   check_view(dy, op, "grad_output", p.N, p.C, p.OH, p.OW, dy.dtype);
   check_view(dx, op, "grad_input", p.N, p.C, p.H, p.W, dy.dtype);
-  const Impl& k = pick_impl(kBackward, p, op, impl);
+  const UpsampleImpl& k = select_impl(kBackward, &UpsampleImpl::run, "upsample2d", "backward", p, impl);
   if (p.N == 0) return;
   if (common_device(op, {{"grad_output", &dy}, {"grad_input", &dx}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::upsample2d_backward(dx, dy, p, cuda::current_stream()));
-  k.fn(dx, dy, p);
+  k.run(dx, dy, p);
 }
 
 }  // namespace fl

@@ -1,8 +1,12 @@
 // fastlayers._C: the bindings. No math here: arrays in, views to the front doors, arrays out.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
 
 #include "fastlayers/error.h"
 #include "fastlayers/runtime.h"
+#include "ops/impls.h"
 
 namespace py = pybind11;
 
@@ -70,6 +74,34 @@ PYBIND11_MODULE(_C, m) {
     fl::set_simd_level(level);
     return fl::simd_level_name(fl::simd_level());
   }, py::arg("level"), "Forces a SIMD path (clamped to what the CPU supports); returns the path now in use.");
+
+  // ---- implementation lists (csrc/ops/impls.h) ----
+  m.def("impls", [](const std::string& op) { return fl::impl_names(op); }, py::arg("op"),
+        "The implementations of `op`, fastest first, the reference last.");
+  m.def("impl_ops", &fl::impl_ops, "The ops that have implementation lists (the names set_impl takes).");
+  m.def("set_impl", &fl::set_impl, py::arg("op"), py::arg("name"),
+        "Forces implementation `name` of `op` for every later call ('' restores the automatic choice); as "
+        "FASTLAYERS_IMPL=op:name. A forced implementation that does not accept a problem raises ValueError.");
+  m.def("get_impl", [](const std::string& op) { return fl::forced_impl(op.c_str()); }, py::arg("op"),
+        "The forced implementation of `op` ('' when the front door chooses).");
+  m.def("set_verbose", &fl::set_verbose, py::arg("on"),
+        "Log every implementation choice (and why the faster ones declined) to the 'fastlayers' logger; as "
+        "FASTLAYERS_VERBOSE=1.");
+  m.def("get_verbose", &fl::verbose);
+  m.def("_set_log_sink", [](py::object sink) {
+    if (sink.is_none()) return fl::set_log_sink(nullptr);
+    // Leaked on purpose: a front door may log while the interpreter shuts down, after module teardown.
+    auto* fn = new py::object(std::move(sink));
+    fl::set_log_sink([fn](const std::string& line) {
+      py::gil_scoped_acquire gil;  // front doors run with the GIL released
+      try {
+        (*fn)(line);
+      } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("fastlayers log sink");
+      }
+    });
+  }, py::arg("sink"), "Where the implementation log goes: a callable taking one line (fastlayers installs "
+                      "logging.getLogger('fastlayers').info); None: stderr.");
 
   fl::bindings::bind_conv(m);
   // ---- normalization ----

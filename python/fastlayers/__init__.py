@@ -2,6 +2,15 @@
 __version__ = "0.1.0"  # the one version source: pyproject.toml reads it from here
 from . import _C
 from ._C import get_num_threads, set_flush_denormal, set_num_threads
+
+import logging as _logging
+# The C++ front doors log their implementation choices (FASTLAYERS_VERBOSE=1 or _C.set_verbose) to this logger;
+# with logging left unconfigured, FASTLAYERS_VERBOSE=1 still prints them on stderr.
+_logger = _logging.getLogger("fastlayers")
+if _C.get_verbose() and not _logger.handlers and not _logging.getLogger().handlers:
+    _logger.addHandler(_logging.StreamHandler())
+    _logger.setLevel(_logging.INFO)
+_C._set_log_sink(_logger.info)
 from .tensor import *  # noqa: F401,F403
 from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

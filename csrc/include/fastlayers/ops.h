@@ -83,17 +83,20 @@ void set_norm_use_reference(bool on);
 }  // namespace fl
 
 // ---- transposed convolution ----
+// impl: nullptr/"" picks the first implementation that accepts p ("adjoint_conv2d": the convolution kernels with
+// roles swapped); "reference" forces the naive one (tests; cpu only).
 namespace fl {
 
 // y[N,K,P,Q] = conv_transpose(x[N,C,H,W], w[C,K/g,R,S]) + b[K] (b may be absent).
 void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                              const ConvTranspose2dParams& p);
+                              const ConvTranspose2dParams& p, const char* impl = nullptr);
 // dx[N,C,H,W] from dy[N,K,P,Q] and w.
 void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
-                                    const ConvTranspose2dParams& p);
+                                    const ConvTranspose2dParams& p, const char* impl = nullptr);
 // dw[C,K/g,R,S] (skipped if absent) and db[K] (skipped if absent) from dy and x.
 void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
-                                      const TensorView& x, const ConvTranspose2dParams& p);
+                                      const TensorView& x, const ConvTranspose2dParams& p,
+                                      const char* impl = nullptr);
 // Checks the sizes in p; throws ValueError naming the parameter.
 void check_conv_transpose2d_params(const ConvTranspose2dParams& p);
 
