@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 
 from . import _device
+from ._arrays import sum_to as _sum_to
 from . import random as _random
 from .autograd import engine as _engine
 from .autograd import grad_mode as _grad_mode
@@ -154,18 +155,6 @@ def _shape_args(args):
         return tuple(operator.index(size) for size in args)
     except TypeError:
         raise TypeError(f"sizes must be ints, got {tuple(args)!r}") from None
-
-
-def _sum_to(grad, shape):
-    """Sum a broadcast result's gradient back to an operand's shape."""
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, size in enumerate(shape)
-                                      if size == 1 and grad.shape[lead + i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
 
 
 def _expand_reduced(grad, shape, axes, keepdim):
