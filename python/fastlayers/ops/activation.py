@@ -1,8 +1,8 @@
 """Element-wise activations, softmax / log_softmax, PReLU and maxout.
 
 Each activation function of torch.nn.functional maps to a kernel `kind` and its parameters (celu runs as elu
-with an input scale, relu6 as hardtanh, selu as a scaled elu): `<name>_kind(...)` below give that mapping,
-with the arguments checked, for both frameworks.
+with an input scale, relu6 as hardtanh, selu as a scaled elu): `public_functions` below writes that mapping
+once, with the arguments checked, for both frameworks.
 """
 import warnings
 
@@ -32,50 +32,95 @@ class Activation:
         return K.activation_backward(grad_output, saved, ctx.from_output, kind, **params), None, None
 
 
-def relu6_kind():
-    return "hardtanh", {"min_val": 0.0, "max_val": 6.0}
+_NO_PARAMS = {}
 
 
-def leaky_relu_kind(negative_slope):
-    return "leaky_relu", {"alpha": number(negative_slope, "leaky_relu", "negative_slope")}
+def public_functions(activation):
+    """torch.nn.functional's activation functions, written once over `activation(op, input, inplace, kind,
+    params)`: each framework's way of running the Activation definition (in place or not). Returns them in
+    the order of ACTIVATIONS."""
+
+    def relu(input, inplace=False):
+        """max(input, 0); the gradient at 0 is 0."""
+        return activation("relu", input, inplace, "relu", _NO_PARAMS)
+
+    def relu6(input, inplace=False):
+        """min(max(input, 0), 6) (hardtanh(input, 0, 6))."""
+        return activation("relu6", input, inplace, "hardtanh", {"min_val": 0.0, "max_val": 6.0})
+
+    def leaky_relu(input, negative_slope=0.01, inplace=False):
+        """input where positive, negative_slope * input elsewhere."""
+        slope = number(negative_slope, "leaky_relu", "negative_slope")
+        return activation("leaky_relu", input, inplace, "leaky_relu", {"alpha": slope})
+
+    def elu(input, alpha=1.0, inplace=False):
+        """input where positive, alpha * (exp(input) - 1) elsewhere."""
+        return activation("elu", input, inplace, "elu", {"alpha": number(alpha, "elu", "alpha")})
+
+    def selu(input, inplace=False):
+        """scale * elu(input, alpha) with the self-normalizing constants."""
+        return activation("selu", input, inplace, "elu", {"alpha": SELU_ALPHA, "scale": SELU_SCALE})
+
+    def celu(input, alpha=1.0, inplace=False):
+        """max(0, input) + min(0, alpha * (exp(input / alpha) - 1)): elu with an input scale."""
+        alpha = number(alpha, "celu", "alpha")
+        if alpha == 0:
+            raise ValueError("celu(): ZeroDivisionError: alpha cannot be 0 for CELU, got alpha=0")
+        return activation("celu", input, inplace, "elu", {"alpha": alpha, "input_scale": 1.0 / alpha})
+
+    def gelu(input, approximate="none"):
+        """input * Phi(input), or its tanh approximation with approximate='tanh'."""
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu(): approximate argument must be either none or tanh, got {approximate!r}")
+        return activation("gelu", input, False, "gelu" if approximate == "none" else "gelu_tanh", _NO_PARAMS)
+
+    def silu(input, inplace=False):
+        """input * sigmoid(input)."""
+        return activation("silu", input, inplace, "silu", _NO_PARAMS)
+
+    def mish(input, inplace=False):
+        """input * tanh(softplus(input))."""
+        return activation("mish", input, inplace, "mish", _NO_PARAMS)
+
+    def softplus(input, beta=1.0, threshold=20.0):
+        """log(1 + exp(beta * input)) / beta, and input itself where beta * input > threshold."""
+        beta = number(beta, "softplus", "beta")
+        threshold = number(threshold, "softplus", "threshold")
+        if beta == 0:
+            raise ValueError("softplus(): beta must be nonzero, got 0")
+        return activation("softplus", input, False, "softplus", {"beta": beta, "threshold": threshold})
+
+    def sigmoid(input):
+        """1 / (1 + exp(-input))."""
+        return activation("sigmoid", input, False, "sigmoid", _NO_PARAMS)
+
+    def tanh(input):
+        """Hyperbolic tangent."""
+        return activation("tanh", input, False, "tanh", _NO_PARAMS)
+
+    def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+        """input clamped to [min_val, max_val]; the gradient is 0 at and beyond the bounds."""
+        min_val = number(min_val, "hardtanh", "min_val")
+        max_val = number(max_val, "hardtanh", "max_val")
+        if min_val > max_val:
+            raise ValueError(f"hardtanh(): min_val cannot be greater than max_val, got min_val={min_val}, "
+                             f"max_val={max_val}")
+        return activation("hardtanh", input, inplace, "hardtanh", {"min_val": min_val, "max_val": max_val})
+
+    def hardsigmoid(input, inplace=False):
+        """relu6(input + 3) / 6."""
+        return activation("hardsigmoid", input, inplace, "hardsigmoid", _NO_PARAMS)
+
+    def hardswish(input, inplace=False):
+        """input * relu6(input + 3) / 6."""
+        return activation("hardswish", input, inplace, "hardswish", _NO_PARAMS)
+
+    return (relu, relu6, leaky_relu, elu, selu, celu, gelu, silu, mish, softplus, sigmoid, tanh, hardtanh,
+            hardsigmoid, hardswish)
 
 
-def elu_kind(alpha):
-    return "elu", {"alpha": number(alpha, "elu", "alpha")}
-
-
-def selu_kind():
-    return "elu", {"alpha": SELU_ALPHA, "scale": SELU_SCALE}
-
-
-def celu_kind(alpha):
-    alpha = number(alpha, "celu", "alpha")
-    if alpha == 0:
-        raise ValueError("celu(): ZeroDivisionError: alpha cannot be 0 for CELU, got alpha=0")
-    return "elu", {"alpha": alpha, "input_scale": 1.0 / alpha}
-
-
-def gelu_kind(approximate):
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu(): approximate argument must be either none or tanh, got {approximate!r}")
-    return ("gelu" if approximate == "none" else "gelu_tanh"), {}
-
-
-def softplus_kind(beta, threshold):
-    beta = number(beta, "softplus", "beta")
-    threshold = number(threshold, "softplus", "threshold")
-    if beta == 0:
-        raise ValueError("softplus(): beta must be nonzero, got 0")
-    return "softplus", {"beta": beta, "threshold": threshold}
-
-
-def hardtanh_kind(min_val, max_val):
-    min_val = number(min_val, "hardtanh", "min_val")
-    max_val = number(max_val, "hardtanh", "max_val")
-    if min_val > max_val:
-        raise ValueError(f"hardtanh(): min_val cannot be greater than max_val, got min_val={min_val}, "
-                         f"max_val={max_val}")
-    return "hardtanh", {"min_val": min_val, "max_val": max_val}
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "sigmoid",
+               "tanh", "hardtanh", "hardsigmoid", "hardswish")
 
 
 class Softmax:
@@ -126,8 +171,7 @@ class PReLU:
 
 
 def prelu(A, input, weight):
-    if weight.ndim > 1:
-        raise ValueError(f"prelu(): weight must be 1-D, got shape {tuple(weight.shape)}")
+    """weight: one element or one per channel (dim 1); its shape is checked by the front door."""
     return A.apply("prelu", PReLU, input, weight)
 
 
@@ -155,8 +199,5 @@ def maxout(A, input, pieces, dim):
         raise TypeError(f"maxout(): argument 'dim' must be an int, not {type(dim).__name__}")
     if input.ndim == 0 or not -input.ndim <= dim < input.ndim:
         raise IndexError(f"maxout(): dim {dim} is out of range for an input of shape {tuple(input.shape)}")
-    dim = int(dim) % input.ndim
-    if input.shape[dim] % pieces:
-        raise ValueError(f"maxout(): the size of dim {dim} ({input.shape[dim]}) must be divisible by "
-                         f"pieces={pieces}")
-    return A.apply("maxout", Maxout, input, int(pieces), dim)
+    # the divisibility of dim by pieces is checked by the front door
+    return A.apply("maxout", Maxout, input, int(pieces), int(dim) % input.ndim)

@@ -245,71 +245,12 @@ class _NoGraph:
         pass
 
 
-_NO_PARAMS = {}
-
-
-def relu(input, inplace=False):
-    return _activation("relu", input, inplace, "relu", _NO_PARAMS)
+(relu, relu6, leaky_relu, elu, selu, celu, gelu, silu, mish, softplus, sigmoid, tanh, hardtanh, hardsigmoid,
+ hardswish) = _act.public_functions(_activation)
 
 
 def relu_(input):
-    return _activation("relu", input, True, "relu", _NO_PARAMS)
-
-
-def relu6(input, inplace=False):
-    return _activation("relu6", input, inplace, *_act.relu6_kind())
-
-
-def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return _activation("leaky_relu", input, inplace, *_act.leaky_relu_kind(negative_slope))
-
-
-def elu(input, alpha=1.0, inplace=False):
-    return _activation("elu", input, inplace, *_act.elu_kind(alpha))
-
-
-def selu(input, inplace=False):
-    return _activation("selu", input, inplace, *_act.selu_kind())
-
-
-def celu(input, alpha=1.0, inplace=False):
-    return _activation("celu", input, inplace, *_act.celu_kind(alpha))
-
-
-def gelu(input, approximate="none"):
-    return _activation("gelu", input, False, *_act.gelu_kind(approximate))
-
-
-def silu(input, inplace=False):
-    return _activation("silu", input, inplace, "silu", _NO_PARAMS)
-
-
-def mish(input, inplace=False):
-    return _activation("mish", input, inplace, "mish", _NO_PARAMS)
-
-
-def softplus(input, beta=1.0, threshold=20.0):
-    return _activation("softplus", input, False, *_act.softplus_kind(beta, threshold))
-
-
-def sigmoid(input):
-    return _activation("sigmoid", input, False, "sigmoid", _NO_PARAMS)
-
-
-def tanh(input):
-    return _activation("tanh", input, False, "tanh", _NO_PARAMS)
-
-
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    return _activation("hardtanh", input, inplace, *_act.hardtanh_kind(min_val, max_val))
-
-
-def hardsigmoid(input, inplace=False):
-    return _activation("hardsigmoid", input, inplace, "hardsigmoid", _NO_PARAMS)
-
-
-def hardswish(input, inplace=False):
-    return _activation("hardswish", input, inplace, "hardswish", _NO_PARAMS)
+    return _activation("relu", input, True, "relu", {})
 
 
 def _softmax(op, input, dim, stacklevel, dtype, log):

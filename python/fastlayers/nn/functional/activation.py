@@ -5,8 +5,7 @@ from ... import _C
 from ...ops import activation as _act
 from ._adapter import NN, check_float, check_tensor, records_in_place, take_result
 
-__all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "sigmoid",
-           "tanh", "hardtanh", "hardsigmoid", "hardswish", "softmax", "log_softmax", "prelu", "maxout"]
+__all__ = list(_act.ACTIVATIONS) + ["softmax", "log_softmax", "prelu", "maxout"]
 
 
 def _activation(op, input, inplace, kind, params):
@@ -25,82 +24,8 @@ def _activation(op, input, inplace, kind, params):
     return input
 
 
-_NO_PARAMS = {}
-
-
-def relu(input, inplace=False):
-    """max(input, 0); the gradient at 0 is 0."""
-    return _activation("relu", input, inplace, "relu", _NO_PARAMS)
-
-
-def relu6(input, inplace=False):
-    """min(max(input, 0), 6) (hardtanh(input, 0, 6))."""
-    return _activation("relu6", input, inplace, *_act.relu6_kind())
-
-
-def leaky_relu(input, negative_slope=0.01, inplace=False):
-    """input where positive, negative_slope * input elsewhere."""
-    return _activation("leaky_relu", input, inplace, *_act.leaky_relu_kind(negative_slope))
-
-
-def elu(input, alpha=1.0, inplace=False):
-    """input where positive, alpha * (exp(input) - 1) elsewhere."""
-    return _activation("elu", input, inplace, *_act.elu_kind(alpha))
-
-
-def selu(input, inplace=False):
-    """scale * elu(input, alpha) with the self-normalizing constants."""
-    return _activation("selu", input, inplace, *_act.selu_kind())
-
-
-def celu(input, alpha=1.0, inplace=False):
-    """max(0, input) + min(0, alpha * (exp(input / alpha) - 1))."""
-    return _activation("celu", input, inplace, *_act.celu_kind(alpha))
-
-
-def gelu(input, approximate="none"):
-    """input * Phi(input), or its tanh approximation with approximate='tanh'."""
-    return _activation("gelu", input, False, *_act.gelu_kind(approximate))
-
-
-def silu(input, inplace=False):
-    """input * sigmoid(input)."""
-    return _activation("silu", input, inplace, "silu", _NO_PARAMS)
-
-
-def mish(input, inplace=False):
-    """input * tanh(softplus(input))."""
-    return _activation("mish", input, inplace, "mish", _NO_PARAMS)
-
-
-def softplus(input, beta=1.0, threshold=20.0):
-    """log(1 + exp(beta * input)) / beta, and input itself where beta * input > threshold."""
-    return _activation("softplus", input, False, *_act.softplus_kind(beta, threshold))
-
-
-def sigmoid(input):
-    """1 / (1 + exp(-input))."""
-    return _activation("sigmoid", input, False, "sigmoid", _NO_PARAMS)
-
-
-def tanh(input):
-    """Hyperbolic tangent."""
-    return _activation("tanh", input, False, "tanh", _NO_PARAMS)
-
-
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """input clamped to [min_val, max_val]; the gradient is 0 at and beyond the bounds."""
-    return _activation("hardtanh", input, inplace, *_act.hardtanh_kind(min_val, max_val))
-
-
-def hardsigmoid(input, inplace=False):
-    """relu6(input + 3) / 6."""
-    return _activation("hardsigmoid", input, inplace, "hardsigmoid", _NO_PARAMS)
-
-
-def hardswish(input, inplace=False):
-    """input * relu6(input + 3) / 6."""
-    return _activation("hardswish", input, inplace, "hardswish", _NO_PARAMS)
+(relu, relu6, leaky_relu, elu, selu, celu, gelu, silu, mish, softplus, sigmoid, tanh, hardtanh, hardsigmoid,
+ hardswish) = _act.public_functions(_activation)
 
 
 def _softmax(op, input, dim, stacklevel, dtype, log):
