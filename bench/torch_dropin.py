@@ -49,7 +49,7 @@ def bench_model(name, factory, kwargs, shape, mode, reps, warmup, max_seconds):
     import torch.nn.functional as TF
 
     import fastlayers.torch as flt
-    from compare import time_alternating
+    from harness import time_alternating
 
     torch.manual_seed(0)
     ref = factory(**kwargs)

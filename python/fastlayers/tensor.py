@@ -10,18 +10,22 @@ as `builtins.bool` and `builtins.abs`.
 import builtins
 import collections
 import math
-import numbers
 import operator
-import sys
 import weakref
 
 import numpy as np
 
 from . import _device
+from ._arrays import canonical_dim, sum_to
+from ._device import array_module
 from . import random as _random
+from .autograd import _tensor_type
 from .autograd import engine as _engine
 from .autograd import grad_mode as _grad_mode
-from .autograd.function import Function, _as_array
+from .autograd.function import _as_array
+from .autograd.elementwise import (Add, Sub, Mul, Div, Pow, MatMul, Neg, Exp, Log, Sqrt, Abs, Clamp, Maximum,
+                                      Minimum, Where, Sum, Mean, Var, Max, Min, Reshape, Permute, Expand,
+                                      GetItem, Cat, Stack, Cast, Clone, Contiguous, ToDevice, arg_extremum)
 
 __all__ = [
     "Tensor", "tensor", "from_numpy",
@@ -50,19 +54,9 @@ ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
 ValuesIndices.__doc__ = "What max(dim) and min(dim) return: the extreme values and their indices along dim."
 
 
-def _xp(array):
-    """The array module (numpy or cupy) that owns `array`."""
-    if isinstance(array, np.ndarray):
-        return np
-    cupy = sys.modules.get("cupy")  # a CuPy array can only exist once cupy has been imported
-    if cupy is not None and isinstance(array, cupy.ndarray):
-        return cupy
-    return np
-
-
 def _is_array(value):
     """Whether `value` is a numpy or CuPy array."""
-    return isinstance(value, np.ndarray) or _xp(value) is not np
+    return isinstance(value, np.ndarray) or array_module(value) is not np
 
 
 def _to_host(array):
@@ -105,26 +99,8 @@ def _make(data, requires_grad=False, grad_fn=None, output_nr=0):
     return tensor
 
 
-def _shape(value):
-    """An operand's shape; Python scalars are 0-d. (np.shape would build an array from a scalar.)"""
-    return getattr(value, "shape", ())
-
-
 def _operand(value):
     return value.data if isinstance(value, Tensor) else value
-
-
-def _canonical_dim(dim, ndim):
-    """`dim` in [0, ndim), accepting negative dims; a 0-d tensor accepts 0 and -1 (mapped to 0)."""
-    if type(dim) is int and -ndim <= dim < ndim:  # the common case, without the slow ABC check
-        return dim % ndim
-    if isinstance(dim, builtins.bool) or not isinstance(dim, numbers.Integral):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-    extent = builtins.max(ndim, 1)
-    if not -extent <= dim < extent:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-extent}, {extent - 1}], "
-                         f"but got {dim})")
-    return int(dim) % extent
 
 
 def _reduction_axes(dim, ndim):
@@ -134,7 +110,7 @@ def _reduction_axes(dim, ndim):
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     if not dims:
         return None  # torch reduces every dimension for an empty dim list
-    axes = [_canonical_dim(d, ndim) for d in dims]
+    axes = [canonical_dim(d, ndim) for d in dims]
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"dim {dims} lists a dimension more than once")
     return tuple(sorted(axes)) if ndim else ()
@@ -156,25 +132,6 @@ def _shape_args(args):
         raise TypeError(f"sizes must be ints, got {tuple(args)!r}") from None
 
 
-def _sum_to(grad, shape):
-    """Sum a broadcast result's gradient back to an operand's shape."""
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, size in enumerate(shape)
-                                      if size == 1 and grad.shape[lead + i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
-
-
-def _expand_reduced(grad, shape, axes, keepdim):
-    """Broadcast the gradient of a reduction back to the reduced input's shape."""
-    if not keepdim:
-        grad = grad.reshape(tuple(1 if axes is None or axis in axes else size for axis, size in enumerate(shape)))
-    return _xp(grad).broadcast_to(grad, shape)
-
-
 def _index_key(key):
     """An index as a tuple of numpy-ready parts: Tensors unwrapped, lists as arrays, and boolean masks
     as the integer arrays of their nonzero positions (numpy's own equivalence), so that the backward
@@ -190,13 +147,6 @@ def _index_key(key):
         else:
             parts.append(part)
     return tuple(parts)
-
-
-def _is_basic_index(key):
-    """Whether indexing with `key` selects each element at most once (no array or bool parts)."""
-    return all(part is None or part is Ellipsis or isinstance(part, slice)
-               or (isinstance(part, numbers.Integral) and not isinstance(part, builtins.bool))
-               for part in key)
 
 
 class Tensor:
@@ -300,7 +250,7 @@ class Tensor:
             return self.shape
         if self.ndim == 0:
             raise IndexError(f"dimension specified as {dim} but tensor has no dimensions")
-        return self.shape[_canonical_dim(dim, self.ndim)]
+        return self.shape[canonical_dim(dim, self.ndim)]
 
     def numel(self):
         return int(self.data.size)
@@ -633,10 +583,10 @@ class Tensor:
     __rxor__ = __xor__
 
     def argmax(self, dim=None, keepdim=False):
-        return _make(_arg_extremum(self.data, dim, keepdim, largest=True))
+        return _make(arg_extremum(self.data, dim, keepdim, largest=True))
 
     def argmin(self, dim=None, keepdim=False):
-        return _make(_arg_extremum(self.data, dim, keepdim, largest=False))
+        return _make(arg_extremum(self.data, dim, keepdim, largest=False))
 
     # ------------------------------------------------------------------------------------------------
     # Reductions
@@ -679,7 +629,7 @@ class Tensor:
         if self.ndim == 0:
             values, indices = self.reshape(1)._extremum(dim, False, function, elementwise)
             return ValuesIndices(values.reshape(()), indices.reshape(()))
-        return ValuesIndices(*function.apply(self, _canonical_dim(dim, self.ndim), keepdim))
+        return ValuesIndices(*function.apply(self, canonical_dim(dim, self.ndim), keepdim))
 
     def _require_float(self, op):
         if self.dtype.kind not in "fc":
@@ -698,15 +648,15 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
             return self.reshape(1)
-        start = _canonical_dim(start_dim, self.ndim)
-        end = _canonical_dim(end_dim, self.ndim)
+        start = canonical_dim(start_dim, self.ndim)
+        end = canonical_dim(end_dim, self.ndim)
         if start > end:
             raise RuntimeError(f"flatten(): start_dim {start_dim} cannot come after end_dim {end_dim}")
         shape = self.shape
         return self.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
 
     def unsqueeze(self, dim):
-        axis = _canonical_dim(dim, self.ndim + 1)
+        axis = canonical_dim(dim, self.ndim + 1)
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     def squeeze(self, dim=None):
@@ -714,13 +664,13 @@ class Tensor:
         if dim is None:
             axes = range(self.ndim)
         else:
-            axes = [_canonical_dim(d, self.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+            axes = [canonical_dim(d, self.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
         drop = {axis for axis in axes if self.ndim and self.shape[axis] == 1}
         return self.reshape(tuple(size for axis, size in enumerate(self.shape) if axis not in drop))
 
     def permute(self, *dims):
         dims = _shape_args(dims)
-        order = tuple(_canonical_dim(d, self.ndim) for d in dims)
+        order = tuple(canonical_dim(d, self.ndim) for d in dims)
         if sorted(order) != list(range(self.ndim)):
             raise RuntimeError(f"permute(): dims {dims} are not a permutation of the dimensions of a tensor "
                                f"of shape {self.shape}")
@@ -728,7 +678,7 @@ class Tensor:
 
     def transpose(self, dim0, dim1):
         order = list(range(self.ndim))
-        a, b = _canonical_dim(dim0, self.ndim), _canonical_dim(dim1, self.ndim)
+        a, b = canonical_dim(dim0, self.ndim), canonical_dim(dim1, self.ndim)
         if self.ndim:
             order[a], order[b] = order[b], order[a]
         return Permute.apply(self, tuple(order))
@@ -755,470 +705,6 @@ class Tensor:
 
     def __getitem__(self, key):
         return GetItem.apply(self, _index_key(key))
-
-
-# ----------------------------------------------------------------------------------------------------
-# Differentiable operations. Each forward works on raw arrays; Function.apply does the wrapping.
-# The classes' names give the grad_fn names (Add -> AddBackward).
-
-
-class Add(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        return a + b
-
-    @staticmethod
-    def backward(ctx, grad):
-        need_a, need_b = ctx.needs_input_grad
-        return (_sum_to(grad, ctx.shapes[0]) if need_a else None,
-                _sum_to(grad, ctx.shapes[1]) if need_b else None)
-
-
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        return a - b
-
-    @staticmethod
-    def backward(ctx, grad):
-        need_a, need_b = ctx.needs_input_grad
-        return (_sum_to(grad, ctx.shapes[0]) if need_a else None,
-                _sum_to(-grad, ctx.shapes[1]) if need_b else None)
-
-
-class Mul(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        need_a, need_b = ctx.needs_input_grad
-        ctx.shapes = (_shape(a), _shape(b))
-        ctx.save_for_backward(a if need_b else None, b if need_a else None)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
-        return (_sum_to(grad * b, ctx.shapes[0]) if need_a else None,
-                _sum_to(grad * a, ctx.shapes[1]) if need_b else None)
-
-
-class Div(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
-        return a / b
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
-        return (_sum_to(grad / b, ctx.shapes[0]) if need_a else None,
-                _sum_to(-grad * a / (b * b), ctx.shapes[1]) if need_b else None)
-
-
-class Pow(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        out = a ** b
-        ctx.shapes = (_shape(a), _shape(b))
-        ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b, out = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
-        xp = _xp(grad)
-        grad_a = grad_b = None
-        # the inf and nan that a = 0 produces below are masked out, as torch does: no warnings
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if need_a:
-                # zero where the exponent is 0, even at a = 0 where b * a ** (b - 1) is nan
-                grad_a = _sum_to(grad * xp.where(b == 0, 0, b * a ** (b - 1)), ctx.shapes[0])
-            if need_b:
-                # zero where a = 0 and b >= 0, the limit of a ** b * log(a)
-                grad_b = _sum_to(grad * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a)), ctx.shapes[1])
-        return grad_a, grad_b
-
-
-class MatMul(Function):
-    """torch.matmul: 1-D operands become a row (left) or a column (right) vector; batch dims broadcast."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        need_a, need_b = ctx.needs_input_grad
-        ctx.save_for_backward(a if need_b else None, b if need_a else None)
-        ctx.shapes = (_shape(a), _shape(b))
-        try:
-            return a @ b
-        except ValueError as error:  # numpy's message names neither shape
-            raise RuntimeError(f"matmul(): shapes {ctx.shapes[0]} and {ctx.shapes[1]} cannot be multiplied") from error
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
-        a_shape, b_shape = ctx.shapes
-        # with 1-D operands promoted to matrices, one batched formula covers every case
-        a_matrix = (1,) + a_shape if len(a_shape) == 1 else a_shape
-        b_matrix = b_shape + (1,) if len(b_shape) == 1 else b_shape
-        batch = np.broadcast_shapes(a_matrix[:-2], b_matrix[:-2])
-        grad = grad.reshape(batch + (a_matrix[-2], b_matrix[-1]))
-        xp = _xp(grad)
-        grad_a = grad_b = None
-        if need_a:
-            grad_a = _sum_to(grad @ xp.swapaxes(b.reshape(b_matrix), -1, -2), a_matrix).reshape(a_shape)
-        if need_b:
-            grad_b = _sum_to(xp.swapaxes(a.reshape(a_matrix), -1, -2) @ grad, b_matrix).reshape(b_shape)
-        return grad_a, grad_b
-
-
-class Neg(Function):
-    @staticmethod
-    def forward(ctx, a):
-        return -a
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -grad
-
-
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = _xp(a).exp(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * out
-
-
-class Log(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return _xp(a).log(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad / a
-
-
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = _xp(a).sqrt(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad / (2 * out)
-
-
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return _xp(a).abs(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad * _xp(a).sign(a)  # sign(0) = 0: no gradient at the kink, as torch
-
-
-class Clamp(Function):
-    @staticmethod
-    def forward(ctx, a, low, high):
-        xp = _xp(a)
-        if ctx.needs_input_grad[0]:
-            inside = xp.ones(a.shape, bool_)
-            if low is not None:
-                inside &= a >= low
-            if high is not None:
-                inside &= a <= high
-            ctx.save_for_backward(inside)
-        return xp.clip(a, low, high)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (inside,) = ctx.saved_tensors
-        return _xp(grad).where(inside, grad, 0), None, None
-
-
-class Maximum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        ctx.save_for_backward(a, b)
-        return _xp(a).maximum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return _split_between(grad, a, b, a < b, a > b, ctx)
-
-
-class Minimum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        ctx.save_for_backward(a, b)
-        return _xp(a).minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return _split_between(grad, a, b, a > b, a < b, ctx)
-
-
-def _split_between(grad, a, b, a_loses, b_loses, ctx):
-    """maximum/minimum's gradient as torch defines it: to the selected operand, halved on ties."""
-    xp = _xp(grad)
-    shared = xp.where(a == b, grad / 2, grad)
-    need_a, need_b = ctx.needs_input_grad
-    return (_sum_to(xp.where(a_loses, 0, shared), ctx.shapes[0]) if need_a else None,
-            _sum_to(xp.where(b_loses, 0, shared), ctx.shapes[1]) if need_b else None)
-
-
-class Where(Function):
-    @staticmethod
-    def forward(ctx, condition, a, b):
-        ctx.shapes = (_shape(a), _shape(b))
-        ctx.save_for_backward(condition)
-        return _xp(condition).where(condition, a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (condition,) = ctx.saved_tensors
-        xp = _xp(grad)
-        _, need_a, need_b = ctx.needs_input_grad
-        return (None,
-                _sum_to(xp.where(condition, grad, 0), ctx.shapes[0]) if need_a else None,
-                _sum_to(xp.where(condition, 0, grad), ctx.shapes[1]) if need_b else None)
-
-
-class Sum(Function):
-    @staticmethod
-    def forward(ctx, a, axes, keepdim):
-        ctx.shape = a.shape
-        ctx.axes = axes
-        ctx.keepdim = keepdim
-        return a.sum(axis=axes, keepdims=keepdim)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _expand_reduced(grad, ctx.shape, ctx.axes, ctx.keepdim), None, None
-
-
-class Mean(Function):
-    @staticmethod
-    def forward(ctx, a, axes, keepdim):
-        ctx.shape = a.shape
-        ctx.axes = axes
-        ctx.keepdim = keepdim
-        ctx.count = a.size if axes is None else math.prod(a.shape[axis] for axis in axes)
-        return a.mean(axis=axes, keepdims=keepdim)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _expand_reduced(grad / ctx.count, ctx.shape, ctx.axes, ctx.keepdim), None, None
-
-
-class Var(Function):
-    @staticmethod
-    def forward(ctx, a, axes, correction, keepdim):
-        centered = a - a.mean(axis=axes, keepdims=True)
-        count = a.size if axes is None else math.prod(a.shape[axis] for axis in axes)
-        ctx.divisor = builtins.max(count - correction, 0)  # 0 gives inf/nan, as torch
-        ctx.axes = axes
-        ctx.keepdim = keepdim
-        ctx.save_for_backward(centered)
-        return (centered * centered).sum(axis=axes, keepdims=keepdim) / ctx.divisor
-
-    @staticmethod
-    def backward(ctx, grad):
-        (centered,) = ctx.saved_tensors
-        scale = 2.0 / ctx.divisor if ctx.divisor else math.inf
-        return _expand_reduced(grad, centered.shape, ctx.axes, ctx.keepdim) * centered * scale, None, None, None
-
-
-class Max(Function):
-    @staticmethod
-    def forward(ctx, a, dim, keepdim):
-        return _extremum_forward(ctx, a, dim, keepdim, largest=True)
-
-    @staticmethod
-    def backward(ctx, grad, *unused_index_grad):
-        return _extremum_backward(ctx, grad)
-
-
-class Min(Function):
-    @staticmethod
-    def forward(ctx, a, dim, keepdim):
-        return _extremum_forward(ctx, a, dim, keepdim, largest=False)
-
-    @staticmethod
-    def backward(ctx, grad, *unused_index_grad):
-        return _extremum_backward(ctx, grad)
-
-
-def _extremum_forward(ctx, a, dim, keepdim, largest):
-    """max/min over everything (one output) or along `dim` (values and int64 indices)."""
-    xp = _xp(a)
-    ctx.shape = a.shape
-    ctx.dim = dim
-    ctx.keepdim = keepdim
-    if dim is None:
-        out = a.max() if largest else a.min()
-        if ctx.needs_input_grad[0]:
-            # torch splits the gradient evenly among tied extrema; a NaN, when present, is the extremum
-            ctx.save_for_backward(xp.isnan(a) if xp.isnan(out) else a == out)
-        return out
-    indices = (a.argmax if largest else a.argmin)(axis=dim, keepdims=True)
-    values = xp.take_along_axis(a, indices, axis=dim)
-    ctx.save_for_backward(indices)
-    if not keepdim:
-        values, indices = values.squeeze(dim), indices.squeeze(dim)
-    return values, indices.astype(int64, copy=False)
-
-
-def _extremum_backward(ctx, grad):
-    (saved,) = ctx.saved_tensors
-    xp = _xp(grad)
-    if ctx.dim is None:
-        ties = saved
-        return xp.where(ties, grad / int(ties.sum()), 0), None, None
-    if not ctx.keepdim:
-        grad = xp.expand_dims(grad, ctx.dim)
-    full = xp.zeros(ctx.shape, grad.dtype)
-    xp.put_along_axis(full, saved, grad, axis=ctx.dim)
-    return full, None, None
-
-
-def _arg_extremum(a, dim, keepdim, largest):
-    find = a.argmax if largest else a.argmin
-    if dim is None:
-        flat = _xp(a).asarray(find())
-        return flat.reshape((1,) * a.ndim if keepdim else ()).astype(int64, copy=False)
-    axis = _canonical_dim(dim, a.ndim)
-    if a.ndim == 0:
-        return _xp(a).zeros((), int64)
-    return find(axis=axis, keepdims=keepdim).astype(int64, copy=False)
-
-
-class Reshape(Function):
-    @staticmethod
-    def forward(ctx, a, shape):
-        ctx.shape = a.shape
-        return a.reshape(shape)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.reshape(ctx.shape), None
-
-
-class Permute(Function):
-    @staticmethod
-    def forward(ctx, a, order):
-        ctx.inverse = tuple(np.argsort(order))
-        return _xp(a).transpose(a, order)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _xp(grad).transpose(grad, ctx.inverse), None
-
-
-class Expand(Function):
-    @staticmethod
-    def forward(ctx, a, shape):
-        ctx.shape = a.shape
-        return _xp(a).broadcast_to(a, shape)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _sum_to(grad, ctx.shape), None
-
-
-class GetItem(Function):
-    @staticmethod
-    def forward(ctx, a, key):
-        ctx.shape = a.shape
-        ctx.key = key
-        return a[key]
-
-    @staticmethod
-    def backward(ctx, grad):
-        xp = _xp(grad)
-        full = xp.zeros(ctx.shape, grad.dtype)
-        if _is_basic_index(ctx.key):
-            full[ctx.key] = grad
-        else:
-            xp.add.at(full, ctx.key, grad)  # an index may repeat: its gradients add up
-        return full, None
-
-
-class Cat(Function):
-    @staticmethod
-    def forward(ctx, dim, *arrays):
-        ctx.dim = dim
-        ctx.sizes = [array.shape[dim] for array in arrays]
-        return _xp(arrays[0]).concatenate(arrays, axis=dim)
-
-    @staticmethod
-    def backward(ctx, grad):
-        bounds = np.cumsum(ctx.sizes)[:-1].tolist()
-        return (None, *_xp(grad).split(grad, bounds, axis=ctx.dim))
-
-
-class Stack(Function):
-    @staticmethod
-    def forward(ctx, dim, *arrays):
-        ctx.dim = dim
-        return _xp(arrays[0]).stack(arrays, axis=dim)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return (None, *_xp(grad).moveaxis(grad, ctx.dim, 0))
-
-
-class Cast(Function):
-    @staticmethod
-    def forward(ctx, a, dtype):
-        return a.astype(dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None  # the engine casts it back to the input's dtype
-
-
-class Clone(Function):
-    @staticmethod
-    def forward(ctx, a):
-        return a.copy()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
-class Contiguous(Function):
-    @staticmethod
-    def forward(ctx, a):
-        return _xp(a).ascontiguousarray(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1343,7 +829,7 @@ def cat(tensors, dim=0):
     ndim = np.ndim(_operand(tensors[0]))
     if ndim == 0:
         raise RuntimeError("cat(): zero-dimensional tensors cannot be concatenated")
-    return Cat.apply(_canonical_dim(dim, ndim), *tensors)
+    return Cat.apply(canonical_dim(dim, ndim), *tensors)
 
 
 def stack(tensors, dim=0):
@@ -1351,7 +837,7 @@ def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack(): expected a non-empty list of Tensors")
-    return Stack.apply(_canonical_dim(dim, np.ndim(_operand(tensors[0])) + 1), *tensors)
+    return Stack.apply(canonical_dim(dim, np.ndim(_operand(tensors[0])) + 1), *tensors)
 
 
 def _lift(value):
@@ -1399,15 +885,4 @@ def abs(input):  # noqa: A001
 bool = bool_  # noqa: A001
 
 
-# ---- cuda ----
-class ToDevice(Function):
-    """A copy on another device; the gradient goes back to the source device."""
-
-    @staticmethod
-    def forward(ctx, a, device):
-        ctx.source = _device.device_of(a)
-        return _device.to_device(a, device)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _device.to_device(grad, ctx.source), None
+_tensor_type.register(Tensor, _make)

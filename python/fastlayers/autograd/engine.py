@@ -7,6 +7,8 @@ Leaves' gradients are summed over all their uses and accumulated into `.grad` at
 import numbers
 import sys
 
+from .. import _device
+from . import _tensor_type as _tensor
 from .function import FunctionCtx, _as_array
 
 __all__ = ["backward", "grad"]
@@ -32,7 +34,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=Fal
         if gradient is None and not allow_unused:
             raise RuntimeError(f"grad(): input {index} appears to not have been used in the graph. "
                                "Set allow_unused=True if this is the desired behavior.")
-    return tuple(None if gradient is None else _tensor._make(gradient) for gradient in captured)
+    return tuple(None if gradient is None else _tensor.make(gradient) for gradient in captured)
 
 
 def _as_tuple(values):
@@ -55,7 +57,7 @@ def _roots_and_gradients(tensors, gradients):
 
 
 def _root_gradient(tensor, gradient, index):
-    xp = _tensor._xp(tensor.data)
+    xp = _device.array_module(tensor.data)
     if gradient is None:
         if tensor.data.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
@@ -184,7 +186,7 @@ def _unshared(gradient):
 def _accumulate(tensor, gradient, fresh):
     if tensor._grad is None:
         # an array that is not fresh may be the caller's gradient or be shared with another leaf
-        tensor._grad = _tensor._make(gradient if fresh else gradient.copy())
+        tensor._grad = _tensor.make(gradient if fresh else gradient.copy())
     else:
         tensor._grad.data += gradient
 
@@ -199,7 +201,7 @@ def _retain_grads(node, output_grads):
 
 def _call_backward(node, output_grads):
     if node._materialize_grads and any(gradient is None for gradient in output_grads):
-        xp = _tensor._xp(next(gradient for gradient in output_grads if gradient is not None))
+        xp = _device.array_module(next(gradient for gradient in output_grads if gradient is not None))
         output_grads = [xp.zeros(shape, dtype) if gradient is None else gradient
                         for gradient, (shape, dtype) in zip(output_grads, node._output_meta)]
     result = node._function.backward(node, *output_grads)
@@ -223,7 +225,3 @@ def _checked(gradient, meta, node, index):
     if gradient.dtype != dtype:
         gradient = gradient.astype(dtype)
     return gradient
-
-
-# Imported last: fastlayers.tensor imports this module while it is itself being imported.
-from .. import tensor as _tensor  # noqa: E402

@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 
 from . import grad_mode as _grad_mode
+from . import _tensor_type as _tensor
 
 __all__ = ["Function", "FunctionCtx"]
 
@@ -112,7 +113,7 @@ class Function:
         # Nothing to record (no_grad, or no input requires grad): no edges, no output metadata.
         ctx = FunctionCtx(cls, (False,) * len(args))
         result = cls.forward(ctx, *arrays)
-        make = _tensor._make
+        make = _tensor.make
         if type(result) is np.ndarray:
             return make(result)
         if isinstance(result, tuple):
@@ -145,7 +146,7 @@ class Function:
         ctx = FunctionCtx(cls, tuple(needs))
         result = cls.forward(ctx, *arrays)
         ctx._next = tuple(edges)
-        make = _tensor._make
+        make = _tensor.make
         if type(result) is np.ndarray and result.dtype.kind in "fc" and not ctx._non_differentiable:
             # the usual case, one float output, without the general loop below
             ctx._output_meta = ((result.shape, result.dtype),)
@@ -163,8 +164,3 @@ class Function:
             else:
                 tensors.append(make(out))
         return tensors[0] if single else tuple(tensors)
-
-
-# Imported last because fastlayers.tensor subclasses Function: whichever of the two modules is imported
-# first, Function exists by the time tensor.py needs it, and Tensor is looked up only at call time.
-from .. import tensor as _tensor  # noqa: E402

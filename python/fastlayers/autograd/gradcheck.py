@@ -1,6 +1,7 @@
 """Finite-difference check of analytical gradients."""
 import numpy as np
 
+from . import _tensor_type as _tensor
 from . import engine as _engine
 from .grad_mode import enable_grad, no_grad
 
@@ -110,7 +111,3 @@ def _mismatch_message(input_index, input_shape, output_index, output_shape, exac
     if exact.size <= 64:
         message += f"\nnumerical:\n{estimate}\nanalytical:\n{exact}"
     return message
-
-
-# Imported last: fastlayers.tensor imports the autograd package while it is itself being imported.
-from .. import tensor as _tensor  # noqa: E402

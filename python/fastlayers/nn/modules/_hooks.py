@@ -14,7 +14,8 @@ from collections import OrderedDict
 
 from ...autograd import Function
 from ...autograd import grad_mode as _grad_mode
-from ...tensor import Tensor, _make, _xp
+from ..._device import array_module
+from ...tensor import Tensor, _make
 
 _handle_ids = itertools.count()
 
@@ -151,7 +152,7 @@ class BackwardHook:
         for i, g in zip(self.input_positions, grads):
             grad_inputs[i] = None if g is None else _make(g)
         for i, a in self.zero_inputs:
-            grad_inputs[i] = _make(_xp(a.data).zeros_like(a.data))
+            grad_inputs[i] = _make(array_module(a.data).zeros_like(a.data))
         grad_inputs = _run_replacing(self.hooks, lambda hook, g: hook(self.module, g, self.grad_outputs),
                                      tuple(grad_inputs), "Backward hook", "grad_input")
         self.grad_outputs = None

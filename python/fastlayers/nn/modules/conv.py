@@ -3,6 +3,7 @@ import math
 import numbers
 
 from .. import functional as F
+from ...ops.conv import same_padding as _same_padding
 from .. import init
 from ..parameter import Parameter
 from ...tensor import empty
@@ -57,7 +58,7 @@ class _ConvNd(Module):
         self.output_padding = _ntuple(output_padding, nd, "output_padding")
         # F.pad's (left, right) pairs from the last axis, for the non-zero padding modes.
         if self.padding == "same":
-            pairs = F._same_padding(self.kernel_size, self.dilation)
+            pairs = _same_padding(self.kernel_size, self.dilation)
         elif self.padding == "valid":
             pairs = [(0, 0)] * nd
         else:

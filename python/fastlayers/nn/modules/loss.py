@@ -1,5 +1,6 @@
 """Loss modules with torch.nn's constructors, defaults, buffers (weight, pos_weight) and reprs."""
 from .. import functional as F
+from ..functional.loss import _legacy_reduction
 from .module import Module
 
 __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss", "CrossEntropyLoss", "BCELoss",
@@ -10,7 +11,7 @@ class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
         if size_average is not None or reduce is not None:
-            reduction = F._legacy_reduction(size_average, reduce, reduction, type(self).__name__)
+            reduction = _legacy_reduction(size_average, reduce, reduction, type(self).__name__)
         self.reduction = reduction
 
 

@@ -1,0 +1,91 @@
+"""fastlayers.nn.functional's one adapter over the op layer (fastlayers.ops).
+
+`NN.apply(op, Definition, *args)` runs an op definition as a fastlayers.autograd Function: a Function class is
+made once per definition, whose forward and backward call the definition's with K = fastlayers._C (which
+takes numpy and CuPy arrays alike). What only this side checks lives here too: arguments must be fastlayers
+Tensors, and the dtypes the kernels take.
+"""
+import numpy as np
+
+from ... import _C
+from ...autograd import Function
+from ...autograd import grad_mode as _grad_mode
+from ...ops import pad as _pad
+from ...tensor import Tensor
+
+LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+
+_FUNCTIONS = {}
+
+
+def function_of(definition):
+    """The fastlayers.autograd Function running `definition` (made on first use, then cached)."""
+    fn = _FUNCTIONS.get(definition)
+    if fn is None:
+        forward, backward = definition.forward, definition.backward
+        fn = type(definition.__name__, (Function,), {
+            "__doc__": definition.__doc__, "__module__": __name__,
+            "forward": staticmethod(lambda ctx, *args: forward(ctx, _C, *args)),
+            "backward": staticmethod(lambda ctx, *grads: backward(ctx, _C, *grads))})
+        _FUNCTIONS[definition] = fn
+    return fn
+
+
+class _Adapter:
+    """What the op layer's front functions call: apply, and pad (for an asymmetric 'same' convolution)."""
+
+    @staticmethod
+    def apply(op, definition, *args):
+        fn = _FUNCTIONS.get(definition)
+        return (fn or function_of(definition)).apply(*args)
+
+    @staticmethod
+    def pad(input, pads):
+        return _pad.pad(NN, input, pads)
+
+
+NN = _Adapter()
+
+
+def check_tensor(value, op, arg, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument '{arg}' must be a fastlayers.Tensor, not {type(value).__name__}")
+
+
+def check_tensors(op, **tensors):
+    """Each keyword a fastlayers.Tensor; those after the first may be None (optional parameters)."""
+    first = True
+    for name, value in tensors.items():
+        check_tensor(value, op, name, optional=not first)
+        first = False
+
+
+def half_on_gpu(input):
+    """float16 on a GPU (CuPy) passes: the CUDA kernels of pooling, softmax and the layers take it."""
+    return input.dtype == np.float16 and input.device != "cpu"
+
+
+def check_float(input, op, message="input must have dtype float32 or float64, got"):
+    """The dtypes the kernels take: float32, float64, and float16 on a GPU."""
+    if input.dtype not in (np.float32, np.float64) and not half_on_gpu(input):
+        raise TypeError(f"{op}(): {message} {input.dtype}")
+
+
+def records_in_place(input):
+    """Whether an in-place op on `input` must be recorded in the graph (refused on a leaf that requires grad)."""
+    if _grad_mode._state.enabled and input.requires_grad:
+        if input.is_leaf:
+            raise RuntimeError(LEAF_IN_PLACE)
+        return True
+    return False
+
+
+def take_result(input, out):
+    """A recorded in-place op: the input Tensor takes the result and becomes the node's output (its old array
+    stays intact for whichever earlier node saved it, since no version counter guards it)."""
+    input.data = out.data
+    input._grad_fn = out._grad_fn
+    input._output_nr = out._output_nr
+    return input
