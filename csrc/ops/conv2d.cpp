@@ -33,6 +33,8 @@ bool accepts_all(const Conv2dParams&) { return true; }
 const Conv2dImpl kImpls[] = {
     {"depthwise", cpu::conv2d_depthwise_accepts, cpu::conv2d_depthwise_forward, cpu::conv2d_depthwise_backward_data,
      cpu::conv2d_depthwise_backward_weight},
+    {"winograd", cpu::conv2d_winograd_accepts, cpu::conv2d_winograd_forward, cpu::conv2d_winograd_backward_data,
+     cpu::conv2d_winograd_backward_weight},
     {"batch_gemm", cpu::conv2d_batch_gemm_accepts, cpu::conv2d_batch_gemm_forward, cpu::conv2d_batch_gemm_backward_data,
      cpu::conv2d_batch_gemm_backward_weight},
     {"gemm", accepts_all, cpu::conv2d_gemm_forward, cpu::conv2d_gemm_backward_data,
