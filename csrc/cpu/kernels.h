@@ -250,3 +250,15 @@ void conv2d_batch_gemm_backward_data(const TensorView& dx, const TensorView& dy,
 void conv2d_batch_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                        const TensorView& x, const Conv2dParams& p);
 }  // namespace fl::cpu
+// ---- conv2d: Winograd F(4x4, 3x3) ----
+// float32 3x3 stride-1 dilation-1 one-group convolutions with padding <= 2 (see conv2d_winograd.cpp);
+// float64 and the weight gradient go to the exact GEMM paths. Gradients are written (=).
+namespace fl::cpu {
+bool conv2d_winograd_accepts(const Conv2dParams& p);
+void conv2d_winograd_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
+                             const Conv2dParams& p);
+void conv2d_winograd_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
+                                   const Conv2dParams& p);
+void conv2d_winograd_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
+                                     const TensorView& x, const Conv2dParams& p);
+}  // namespace fl::cpu

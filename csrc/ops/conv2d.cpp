@@ -31,6 +31,10 @@ struct Conv2dImpl {
 const Conv2dImpl kImpls[] = {
     {"depthwise", cpu::conv2d_depthwise_accepts, cpu::conv2d_depthwise_forward, cpu::conv2d_depthwise_backward_data,
      cpu::conv2d_depthwise_backward_weight, "groups == in_channels > 1"},
+    {"winograd", cpu::conv2d_winograd_accepts, cpu::conv2d_winograd_forward, cpu::conv2d_winograd_backward_data,
+     cpu::conv2d_winograd_backward_weight,
+     "3x3, stride 1, dilation 1, groups 1, padding <= 2, >= 64 input and output channels, >= 64 output tiles of 4x4, "
+     "and FASTLAYERS_CONV_ALGO not 'exact'"},
     {"batch_gemm", cpu::conv2d_batch_gemm_accepts, cpu::conv2d_batch_gemm_forward, cpu::conv2d_batch_gemm_backward_data,
      cpu::conv2d_batch_gemm_backward_weight, "groups == 1 and a small output (P*Q <= 4, <= 16 with K >= 64, <= 64 with K >= 128)"},
     {"gemm", nullptr, cpu::conv2d_gemm_forward, cpu::conv2d_gemm_backward_data, cpu::conv2d_gemm_backward_weight},
