@@ -24,7 +24,7 @@ template <typename T>
 __device__ T act(T x, const ActArgs<T>& p) {
   const T sqrt1_2 = T(0.70710678118654752440), sqrt2_pi = T(0.79788456080286535588), c = T(0.044715);
   switch (p.kind) {
-    case ActKind::ReLU: return x > T(0) ? x : T(0);
+    case ActKind::ReLU: return x <= T(0) ? T(0) : x;  // NaN stays NaN (torch)
     case ActKind::LeakyReLU: return x > T(0) ? x : x * p.alpha;
     case ActKind::ELU: return x > T(0) ? p.scale * x : p.scale * p.alpha * expm1(x * p.input_scale);
     case ActKind::GELU: return T(0.5) * x * (T(1) + erf(x * sqrt1_2));
@@ -36,7 +36,7 @@ __device__ T act(T x, const ActArgs<T>& p) {
     case ActKind::Tanh: return tanh(x);
     case ActKind::Hardtanh: return x < p.min_val ? p.min_val : (x > p.max_val ? p.max_val : x);
     case ActKind::Hardsigmoid: return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(6) + T(0.5));
-    case ActKind::Hardswish: return x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));
+    case ActKind::Hardswish: return x <= T(-3) ? x * T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6));  // -inf -> NaN
   }
   return T(0);
 }
@@ -46,22 +46,24 @@ __device__ T dact_input(T x, const ActArgs<T>& p) {
   const T sqrt1_2 = T(0.70710678118654752440), inv_sqrt_2pi = T(0.39894228040143267794);
   const T sqrt2_pi = T(0.79788456080286535588), c = T(0.044715);
   switch (p.kind) {
-    case ActKind::ReLU: return x > T(0) ? T(1) : T(0);
+    case ActKind::ReLU: return x <= T(0) ? T(0) : T(1);  // 1 at NaN (torch)
     case ActKind::LeakyReLU: return x > T(0) ? T(1) : p.alpha;
     case ActKind::ELU: return x > T(0) ? p.scale : p.scale * p.alpha * p.input_scale * exp(x * p.input_scale);
     case ActKind::GELU: return T(0.5) * (T(1) + erf(x * sqrt1_2)) + x * inv_sqrt_2pi * exp(T(-0.5) * x * x);
     case ActKind::GELUTanh: {
+      // where s saturates, s (1 - s) == 0 and x (1 + 3c x^2) may be inf: the term is 0, not NaN
       const T s = sigmoid_(T(2) * sqrt2_pi * (x + c * x * x * x));
-      return s + T(2) * x * s * (T(1) - s) * sqrt2_pi * (T(1) + T(3) * c * x * x);
+      const T w = s * (T(1) - s);
+      return s + (w == T(0) && isfinite(x) ? T(0) : T(2) * x * w * sqrt2_pi * (T(1) + T(3) * c * x * x));
     }
     case ActKind::SiLU: { const T s = sigmoid_(x); return s * (T(1) + x * (T(1) - s)); }
     case ActKind::Mish: { const T t = tanh(log1p(exp(x))); return t + x * sigmoid_(x) * (T(1) - t * t); }
     case ActKind::Softplus: return x * p.beta > p.threshold ? T(1) : sigmoid_(x * p.beta);
     case ActKind::Sigmoid: { const T s = sigmoid_(x); return s * (T(1) - s); }
     case ActKind::Tanh: { const T t = tanh(x); return T(1) - t * t; }
-    case ActKind::Hardtanh: return (x <= p.min_val || x >= p.max_val) ? T(0) : T(1);
+    case ActKind::Hardtanh: return (x > p.min_val && x < p.max_val) ? T(1) : T(0);  // 0 at NaN (torch)
     case ActKind::Hardsigmoid: return (x > T(-3) && x < T(3)) ? T(1.0f / 6.0f) : T(0);
-    case ActKind::Hardswish: return x <= T(-3) ? T(0) : (x < T(3) ? x / T(3) + T(0.5) : T(1));
+    case ActKind::Hardswish: return x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(3) + T(0.5));  // NaN at NaN
   }
   return T(0);
 }
@@ -69,12 +71,12 @@ __device__ T dact_input(T x, const ActArgs<T>& p) {
 template <typename T>
 __device__ T dact_output(T y, const ActArgs<T>& p) {
   switch (p.kind) {
-    case ActKind::ReLU: return y > T(0) ? T(1) : T(0);
+    case ActKind::ReLU: return y <= T(0) ? T(0) : T(1);
     case ActKind::LeakyReLU: return y > T(0) ? T(1) : p.alpha;
     case ActKind::ELU: return y > T(0) ? p.scale : p.input_scale * (y + p.scale * p.alpha);
     case ActKind::Sigmoid: return y * (T(1) - y);
     case ActKind::Tanh: return T(1) - y * y;
-    case ActKind::Hardtanh: return (y <= p.min_val || y >= p.max_val) ? T(0) : T(1);
+    case ActKind::Hardtanh: return (y > p.min_val && y < p.max_val) ? T(1) : T(0);
     default: return T(0);
   }
 }

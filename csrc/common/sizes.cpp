@@ -26,6 +26,10 @@ void ConvTranspose2dParams::check_sizes(const char* op) const {
   if (P() >= 1 && Q() >= 1) as_conv().check_sizes(op);
 }
 
+void BatchNormParams::check_training(const char* op) const {
+  FL_CHECK_VALUE(eps > 0, op, ": eps must be positive during training, got ", eps);
+}
+
 void Pool2dParams::check_sizes(const char* op) const {
   const WindowAxis h = checked_window_axis(H, kh, stride_h, pad_h, dil_h, op);
   const WindowAxis w = checked_window_axis(W, kw, stride_w, pad_w, dil_w, op);

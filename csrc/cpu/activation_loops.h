@@ -65,7 +65,7 @@ template <typename T>
 void forward_range(T* y, const T* x, int64_t n, const ActArgsT<T>& p) {
   const T alpha = p.alpha, scale = p.scale, iscale = p.iscale, beta = p.beta, thr = p.thr, lo = p.lo, hi = p.hi;
   switch (p.kind) {
-    case kActReLU: map1(y, x, n, [](T v) { return v > T(0) ? v : T(0); }); break;
+    case kActReLU: map1(y, x, n, [](T v) { return v <= T(0) ? T(0) : v; }); break;  // NaN stays NaN (torch)
     case kActLeakyReLU: map1(y, x, n, [=](T v) { return v > T(0) ? v : v * alpha; }); break;
     case kActELU:
       map1(y, x, n, [=](T v) {
@@ -92,7 +92,7 @@ void forward_range(T* y, const T* x, int64_t n, const ActArgsT<T>& p) {
     case kActSoftplus:
       map1(y, x, n, [=](T v) {
         T z = v * beta;
-        T soft = log1p_f(exp_f(z < thr ? z : thr)) / beta;
+        T soft = log1p_f(exp_f(z > thr ? thr : z)) / beta;  // NaN reaches exp_f and stays NaN (torch)
         return z > thr ? v : soft;
       });
       break;
@@ -105,7 +105,8 @@ void forward_range(T* y, const T* x, int64_t n, const ActArgsT<T>& p) {
       map1(y, x, n, [](T v) { return v <= T(-3) ? T(0) : (v >= T(3) ? T(1) : v / T(6) + T(0.5)); });
       break;
     case kActHardswish:
-      map1(y, x, n, [](T v) { return v <= T(-3) ? T(0) : (v >= T(3) ? v : v * (v + T(3)) / T(6)); });
+      // torch's x * relu6(x + 3) / 6: -0.0 below -3, and NaN at -inf (-inf * 0)
+      map1(y, x, n, [](T v) { return v <= T(-3) ? v * T(0) : (v >= T(3) ? v : v * (v + T(3)) / T(6)); });
       break;
   }
 }
@@ -114,7 +115,7 @@ template <typename T>
 void backward_input_range(T* d, const T* g, const T* x, int64_t n, const ActArgsT<T>& p) {
   const T alpha = p.alpha, scale = p.scale, iscale = p.iscale, beta = p.beta, thr = p.thr, lo = p.lo, hi = p.hi;
   switch (p.kind) {
-    case kActReLU: map2(d, g, x, n, [](T gv, T v) { return v > T(0) ? gv : T(0); }); break;
+    case kActReLU: map2(d, g, x, n, [](T gv, T v) { return v <= T(0) ? T(0) : gv; }); break;  // g at NaN (torch)
     case kActLeakyReLU: map2(d, g, x, n, [=](T gv, T v) { return v > T(0) ? gv : gv * alpha; }); break;
     case kActELU:
       map2(d, g, x, n, [=](T gv, T v) {
@@ -134,7 +135,10 @@ void backward_input_range(T* d, const T* g, const T* x, int64_t n, const ActArgs
         // with s = sigmoid(2u): 0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s)
         T s = sigmoid_f(T(2 * kSqrt2OverPi) * (v + T(kGeluC) * v * v * v));
         T inner_d = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluC) * v * v);
-        return gv * (s + T(2) * v * s * (T(1) - s) * inner_d);
+        // where s saturates (s (1 - s) == 0) at a finite v, v * inner_d may be inf: the term is 0, not
+        // 0 * inf = NaN (at v = +-inf torch gives NaN, and so does this)
+        T w = s * (T(1) - s);
+        return gv * (s + (w == T(0) && v - v == T(0) ? T(0) : T(2) * v * w * inner_d));
       });
       break;
     case kActSiLU:
@@ -155,7 +159,7 @@ void backward_input_range(T* d, const T* g, const T* x, int64_t n, const ActArgs
     case kActSoftplus:
       map2(d, g, x, n, [=](T gv, T v) {
         T z = v * beta;
-        T e = exp_f(z < thr ? z : thr);
+        T e = exp_f(z > thr ? thr : z);  // NaN stays NaN (torch)
         return z > thr ? gv : gv * e / (e + T(1));
       });
       break;
@@ -165,15 +169,16 @@ void backward_input_range(T* d, const T* g, const T* x, int64_t n, const ActArgs
     case kActTanh:
       map2(d, g, x, n, [](T gv, T v) { T t = tanh_f(v); return gv * (T(1) - t * t); });
       break;
-    case kActHardtanh:
-      map2(d, g, x, n, [=](T gv, T v) { return (v <= lo || v >= hi) ? T(0) : gv; });
+    case kActHardtanh:  // 0 at NaN, as torch's vectorized kernel (its scalar tail loop gives g)
+      map2(d, g, x, n, [=](T gv, T v) { return (v > lo && v < hi) ? gv : T(0); });
       break;
     case kActHardsigmoid:
       map2(d, g, x, n, [](T gv, T v) { return (v > T(-3) && v < T(3)) ? gv * T(1.0f / 6.0f) : T(0); });
       break;
     case kActHardswish:
       map2(d, g, x, n, [](T gv, T v) {
-        return v <= T(-3) ? T(0) : (v < T(3) ? gv * (v / T(3) + T(0.5)) : gv);
+        // NaN takes the middle branch (NaN), as torch's vectorized kernel
+        return v <= T(-3) ? T(0) : (v >= T(3) ? gv : gv * (v / T(3) + T(0.5)));
       });
       break;
   }
@@ -183,7 +188,7 @@ template <typename T>
 void backward_output_range(T* d, const T* g, const T* y, int64_t n, const ActArgsT<T>& p) {
   const T alpha = p.alpha, scale = p.scale, iscale = p.iscale, lo = p.lo, hi = p.hi;
   switch (p.kind) {
-    case kActReLU: map2(d, g, y, n, [](T gv, T v) { return v > T(0) ? gv : T(0); }); break;
+    case kActReLU: map2(d, g, y, n, [](T gv, T v) { return v <= T(0) ? T(0) : gv; }); break;
     case kActLeakyReLU: map2(d, g, y, n, [=](T gv, T v) { return v > T(0) ? gv : gv * alpha; }); break;
     case kActELU:
       map2(d, g, y, n, [=](T gv, T v) { return v > T(0) ? gv * scale : gv * iscale * (v + scale * alpha); });
@@ -191,7 +196,7 @@ void backward_output_range(T* d, const T* g, const T* y, int64_t n, const ActArg
     case kActSigmoid: map2(d, g, y, n, [](T gv, T v) { return gv * v * (T(1) - v); }); break;
     case kActTanh: map2(d, g, y, n, [](T gv, T v) { return gv * (T(1) - v * v); }); break;
     case kActHardtanh:
-      map2(d, g, y, n, [=](T gv, T v) { return (v <= lo || v >= hi) ? T(0) : gv; });
+      map2(d, g, y, n, [=](T gv, T v) { return (v > lo && v < hi) ? gv : T(0); });
       break;
     default: break;  // the front door only sends kinds with backward_from_output_ok()
   }
@@ -208,8 +213,9 @@ void softmax_slab(T* y, const T* x, int64_t D, int64_t I, bool log) {
     for (int64_t d = 0; d < D; ++d) y[d] = exp_f(x[d] - m);
     const T sum = row_sum(y, D);
     if (log) {
-      const T lse = m + log_f(sum);
-      for (int64_t d = 0; d < D; ++d) y[d] = x[d] - lse;
+      // (x - max) - log(sum), as torch: max + log(sum) would round log(sum) away when |max| is huge
+      const T ls = log_f(sum);
+      for (int64_t d = 0; d < D; ++d) y[d] = (x[d] - m) - ls;
     } else {
       const T inv = T(1) / sum;
       for (int64_t d = 0; d < D; ++d) y[d] *= inv;
@@ -234,9 +240,9 @@ void softmax_slab(T* y, const T* x, int64_t D, int64_t I, bool log) {
         if (!log) yo[d * I + i] = e;
       }
     if (log) {
-      for (int64_t i = 0; i < nc; ++i) m[i] += log_f(sum[i]);
+      for (int64_t i = 0; i < nc; ++i) sum[i] = log_f(sum[i]);
       for (int64_t d = 0; d < D; ++d)
-        for (int64_t i = 0; i < nc; ++i) yo[d * I + i] = xo[d * I + i] - m[i];
+        for (int64_t i = 0; i < nc; ++i) yo[d * I + i] = (xo[d * I + i] - m[i]) - sum[i];
     } else {
       for (int64_t i = 0; i < nc; ++i) sum[i] = T(1) / sum[i];
       for (int64_t d = 0; d < D; ++d)

@@ -87,6 +87,7 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
                         const TensorView& running_var, const BatchNormParams& p) {
   const char* op = "batch_norm_forward";
   check_bn(op, x, p);
+  p.check_training("batch_norm");  // eps > 0 with batch statistics (params.h)
   const DType dt = x.dtype, pd = bn_param_dtype(op, dt, {{"weight", &gamma}, {"bias", &beta},
                                                          {"running_mean", &running_mean}, {"running_var", &running_var}});
   check_opt(gamma, op, "weight", p.C, pd);

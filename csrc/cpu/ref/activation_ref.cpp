@@ -21,7 +21,7 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 double act(double x, const ActivationParams& p) {
   switch (p.kind) {
-    case ActKind::ReLU: return x > 0 ? x : 0.0;
+    case ActKind::ReLU: return x <= 0 ? 0.0 : x;  // NaN stays NaN (torch)
     case ActKind::LeakyReLU: return x > 0 ? x : x * p.alpha;
     case ActKind::ELU: return x > 0 ? p.scale * x : p.scale * p.alpha * std::expm1(x * p.input_scale);
     case ActKind::GELU: return 0.5 * x * (1.0 + std::erf(x * kSqrt1_2));
@@ -34,7 +34,7 @@ double act(double x, const ActivationParams& p) {
     case ActKind::Tanh: return std::tanh(x);
     case ActKind::Hardtanh: return x < p.min_val ? p.min_val : (x > p.max_val ? p.max_val : x);
     case ActKind::Hardsigmoid: return x <= -3 ? 0.0 : (x >= 3 ? 1.0 : x / 6 + 0.5);
-    case ActKind::Hardswish: return x <= -3 ? 0.0 : (x >= 3 ? x : x * (x + 3) / 6);
+    case ActKind::Hardswish: return x <= -3 ? x * 0.0 : (x >= 3 ? x : x * (x + 3) / 6);  // -inf * 0 = NaN (torch)
   }
   return 0.0;
 }
@@ -42,7 +42,7 @@ double act(double x, const ActivationParams& p) {
 // d act / d x from the input x.
 double dact_input(double x, const ActivationParams& p) {
   switch (p.kind) {
-    case ActKind::ReLU: return x > 0 ? 1.0 : 0.0;
+    case ActKind::ReLU: return x <= 0 ? 0.0 : 1.0;  // 1 at NaN (torch's threshold_backward)
     case ActKind::LeakyReLU: return x > 0 ? 1.0 : p.alpha;
     case ActKind::ELU:
       return x > 0 ? p.scale : p.scale * p.alpha * p.input_scale * std::exp(x * p.input_scale);
@@ -50,8 +50,11 @@ double dact_input(double x, const ActivationParams& p) {
     case ActKind::GELUTanh: {
       // 0.5 (1 + tanh(u)) = sigmoid(2u) and 1 - tanh(u)^2 = 4 sigmoid(2u) (1 - sigmoid(2u)), which avoid
       // the cancellation of 1 + t and 1 - t^2 where t is near -1.
+      // Where s saturates at a finite x, s (1 - s) == 0 and x * (1 + 3c x^2) may be inf: the term is 0
+      // (at x = +-inf torch gives NaN, and so does this).
       double s = sigmoid(2.0 * kSqrt2OverPi * (x + kGeluC * x * x * x));
-      return s + 2.0 * x * s * (1.0 - s) * kSqrt2OverPi * (1.0 + 3.0 * kGeluC * x * x);
+      double w = s * (1.0 - s);
+      return s + (w == 0.0 && std::isfinite(x) ? 0.0 : 2.0 * x * w * kSqrt2OverPi * (1.0 + 3.0 * kGeluC * x * x));
     }
     case ActKind::SiLU: { double s = sigmoid(x); return s * (1.0 + x * (1.0 - s)); }
     case ActKind::Mish: {
@@ -61,9 +64,9 @@ double dact_input(double x, const ActivationParams& p) {
     case ActKind::Softplus: return x * p.beta > p.threshold ? 1.0 : sigmoid(x * p.beta);
     case ActKind::Sigmoid: { double s = sigmoid(x); return s * (1.0 - s); }
     case ActKind::Tanh: { double t = std::tanh(x); return 1.0 - t * t; }
-    case ActKind::Hardtanh: return (x <= p.min_val || x >= p.max_val) ? 0.0 : 1.0;
+    case ActKind::Hardtanh: return (x > p.min_val && x < p.max_val) ? 1.0 : 0.0;  // 0 at NaN (torch's vector loop)
     case ActKind::Hardsigmoid: return (x > -3 && x < 3) ? double(1.0f / 6.0f) : 0.0;  // torch: float 1/6
-    case ActKind::Hardswish: return x <= -3 ? 0.0 : (x < 3 ? x / 3 + 0.5 : 1.0);
+    case ActKind::Hardswish: return x <= -3 ? 0.0 : (x >= 3 ? 1.0 : x / 3 + 0.5);  // NaN at NaN (torch)
   }
   return 0.0;
 }
@@ -71,12 +74,12 @@ double dact_input(double x, const ActivationParams& p) {
 // d act / d x from the output y (kinds where p.backward_from_output_ok()).
 double dact_output(double y, const ActivationParams& p) {
   switch (p.kind) {
-    case ActKind::ReLU: return y > 0 ? 1.0 : 0.0;
+    case ActKind::ReLU: return y <= 0 ? 0.0 : 1.0;
     case ActKind::LeakyReLU: return y > 0 ? 1.0 : p.alpha;
     case ActKind::ELU: return y > 0 ? p.scale : p.input_scale * (y + p.scale * p.alpha);
     case ActKind::Sigmoid: return y * (1.0 - y);
     case ActKind::Tanh: return 1.0 - y * y;
-    case ActKind::Hardtanh: return (y <= p.min_val || y >= p.max_val) ? 0.0 : 1.0;
+    case ActKind::Hardtanh: return (y > p.min_val && y < p.max_val) ? 1.0 : 0.0;
     default: return 0.0;
   }
 }

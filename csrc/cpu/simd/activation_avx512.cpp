@@ -149,8 +149,8 @@ void forward(float* y, const float* x, int64_t n, const ActArgs& a) {
           thr = set1(a.thr), lo = set1(a.lo), hi = set1(a.hi);
   switch (a.kind) {
     case kActReLU:
-      // x > 0 ? x : 0 (NaN -> 0 like the portable loop)
-      map1(y, x, n, [&](V v) { return _mm512_maskz_mov_ps(gt(v, zero), v); });
+      // x <= 0 ? 0 : x (NaN stays NaN, as torch)
+      map1(y, x, n, [&](V v) { return _mm512_mask_mov_ps(v, le(v, zero), zero); });
       break;
     case kActLeakyReLU:
       map1(y, x, n, [&](V v) { return blend(gt(v, zero), _mm512_mul_ps(v, alpha), v); });
@@ -188,7 +188,8 @@ void forward(float* y, const float* x, int64_t n, const ActArgs& a) {
     case kActSoftplus:
       map1(y, x, n, [&](V v) {
         const V z = _mm512_mul_ps(v, beta);
-        const V soft = _mm512_div_ps(vlog1p(vexp(_mm512_min_ps(z, thr))), beta);
+        // min_ps returns its second operand for NaN: NaN reaches vexp and stays NaN (torch)
+        const V soft = _mm512_div_ps(vlog1p(vexp(_mm512_min_ps(thr, z))), beta);
         return blend(gt(z, thr), soft, v);
       });
       break;
@@ -206,7 +207,8 @@ void forward(float* y, const float* x, int64_t n, const ActArgs& a) {
     case kActHardswish:
       map1(y, x, n, [&](V v) {
         const V mid = _mm512_div_ps(_mm512_mul_ps(v, _mm512_add_ps(v, set1(3.0f))), set1(6.0f));
-        return blend(le(v, set1(-3.0f)), blend(ge(v, set1(3.0f)), mid, v), zero);
+        // torch's x * relu6(x + 3) / 6: -0.0 below -3, NaN at -inf (-inf * 0)
+        return blend(le(v, set1(-3.0f)), blend(ge(v, set1(3.0f)), mid, v), _mm512_mul_ps(v, zero));
       });
       break;
     default: break;
@@ -218,7 +220,8 @@ void backward_input(float* d, const float* g, const float* x, int64_t n, const A
   const V alpha = set1(a.alpha), scale = set1(a.scale), iscale = set1(a.iscale), beta = set1(a.beta),
           thr = set1(a.thr), lo = set1(a.lo), hi = set1(a.hi);
   switch (a.kind) {
-    case kActReLU: map2(d, g, x, n, [&](V gv, V v) { return _mm512_maskz_mov_ps(gt(v, zero), gv); }); break;
+    // torch's threshold_backward: x <= 0 ? 0 : g (g at NaN)
+    case kActReLU: map2(d, g, x, n, [&](V gv, V v) { return _mm512_mask_mov_ps(gv, le(v, zero), zero); }); break;
     case kActLeakyReLU:
       map2(d, g, x, n, [&](V gv, V v) { return blend(gt(v, zero), _mm512_mul_ps(gv, alpha), gv); });
       break;
@@ -243,9 +246,13 @@ void backward_input(float* d, const float* g, const float* x, int64_t n, const A
         const V inner = _mm512_fmadd_ps(_mm512_mul_ps(set1(kGeluC), v), v2, v);
         const V s = vsigmoid(_mm512_mul_ps(set1(2 * kSqrt2OverPi), inner));
         const V inner_d = _mm512_mul_ps(set1(kSqrt2OverPi), _mm512_fmadd_ps(set1(3 * kGeluC), v2, one));
-        // s + 2 v s (1 - s) inner_d
-        const V t = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(v, v), s), _mm512_sub_ps(one, s));
-        return _mm512_mul_ps(gv, _mm512_fmadd_ps(t, inner_d, s));
+        // s + 2 v s (1 - s) inner_d; where s saturates (s (1 - s) == 0) at a finite v, v * inner_d may be
+        // inf, and the term is 0, not 0 * inf = NaN (at v = +-inf torch gives NaN, and so does this)
+        const V w = _mm512_mul_ps(s, _mm512_sub_ps(one, s));
+        const M keep = _mm512_cmp_ps_mask(w, zero, _CMP_NEQ_UQ) | _mm512_cmp_ps_mask(_mm512_sub_ps(v, v), zero,
+                                                                                       _CMP_NEQ_UQ);
+        const V t = _mm512_maskz_mov_ps(keep, _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(v, v), w), inner_d));
+        return _mm512_mul_ps(gv, _mm512_add_ps(t, s));
       });
       break;
     case kActSiLU:
@@ -269,7 +276,7 @@ void backward_input(float* d, const float* g, const float* x, int64_t n, const A
     case kActSoftplus:
       map2(d, g, x, n, [&](V gv, V v) {
         const V z = _mm512_mul_ps(v, beta);
-        const V e = vexp(_mm512_min_ps(z, thr));
+        const V e = vexp(_mm512_min_ps(thr, z));  // NaN stays NaN
         return blend(gt(z, thr), _mm512_div_ps(_mm512_mul_ps(gv, e), _mm512_add_ps(e, one)), gv);
       });
       break;
@@ -296,7 +303,8 @@ void backward_input(float* d, const float* g, const float* x, int64_t n, const A
     case kActHardswish:
       map2(d, g, x, n, [&](V gv, V v) {
         const V mid = _mm512_mul_ps(gv, _mm512_add_ps(_mm512_div_ps(v, set1(3.0f)), set1(0.5f)));
-        return blend(le(v, set1(-3.0f)), blend(lt(v, set1(3.0f)), gv, mid), zero);
+        // NaN takes the middle branch (NaN), as torch's vectorized kernel
+        return blend(le(v, set1(-3.0f)), blend(ge(v, set1(3.0f)), mid, gv), zero);
       });
       break;
     default: break;
@@ -307,7 +315,7 @@ void backward_output(float* d, const float* g, const float* y, int64_t n, const 
   const V zero = _mm512_setzero_ps(), one = set1(1.0f);
   const V alpha = set1(a.alpha), scale = set1(a.scale), iscale = set1(a.iscale), lo = set1(a.lo), hi = set1(a.hi);
   switch (a.kind) {
-    case kActReLU: map2(d, g, y, n, [&](V gv, V v) { return _mm512_maskz_mov_ps(gt(v, zero), gv); }); break;
+    case kActReLU: map2(d, g, y, n, [&](V gv, V v) { return _mm512_mask_mov_ps(gv, le(v, zero), zero); }); break;
     case kActLeakyReLU:
       map2(d, g, y, n, [&](V gv, V v) { return blend(gt(v, zero), _mm512_mul_ps(gv, alpha), gv); });
       break;
@@ -377,11 +385,13 @@ void softmax_row(float* y, const float* x, int64_t D, bool log) {
   // Full vectors unmasked, the tail masked: masked loads and stores over the whole row measured
   // twice as slow on Zen 5.
   if (log) {
-    const V lse = set1(mx + logf(sum));
-    for (i = 0; i + 16 <= D; i += 16) _mm512_storeu_ps(y + i, _mm512_sub_ps(_mm512_loadu_ps(x + i), lse));
+    // (x - max) - log(sum), as torch: max + log(sum) would round log(sum) away when |max| is huge
+    const V ls = set1(logf(sum));
+    for (i = 0; i + 16 <= D; i += 16)
+      _mm512_storeu_ps(y + i, _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), ls));
     for (; i < D; i += 16) {
       const M mk = tail_mask(D - i);
-      _mm512_mask_storeu_ps(y + i, mk, _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), lse));
+      _mm512_mask_storeu_ps(y + i, mk, _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vm), ls));
     }
   } else {
     const V inv = set1(1.0f / sum);
@@ -411,9 +421,10 @@ void softmax_slab(float* y, const float* x, int64_t D, int64_t I, bool log) {
     }
     if (log) {
       // masked-off lanes may hold NaN here; they are never stored
-      const V lse = _mm512_add_ps(m, vlog(s));
+      const V ls = vlog(s);
       for (int64_t d = 0; d < D; ++d)
-        _mm512_mask_storeu_ps(y + d * I + i0, mk, _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + d * I + i0), lse));
+        _mm512_mask_storeu_ps(y + d * I + i0, mk,
+                              _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + d * I + i0), m), ls));
     } else {
       const V inv = _mm512_div_ps(set1(1.0f), s);
       for (int64_t d = 0; d < D; ++d)

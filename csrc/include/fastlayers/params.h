@@ -94,6 +94,9 @@ struct BatchNormParams {
   double eps = 1e-5, momentum = 0.1;
   int64_t count() const { return N * S; }  // values per channel
   std::string str() const;                 // e.g. mb32ic64is4096
+  // With batch statistics, eps must be > 0 (torch's rule: a constant channel has variance 0, and
+  // rstd = 1 / sqrt(0 + 0) would be inf, the output NaN); ValueError naming `op` otherwise.
+  void check_training(const char* op) const;
 };
 
 // Group normalization of an N x C x S input: statistics per (sample, group) over C/G channels and S;
