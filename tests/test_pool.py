@@ -305,13 +305,16 @@ SIMD_AVG_CASES = [
     AvgCase((1, 2, 4, 32), 2, 2, 1),                            # padded 2x2: not the k2s2 path
     AvgCase((1, 1, 5, 33), 3, 2, 1),
     AvgCase((1, 2, 7, 50), 3, 3),                               # stride 3: scalar columns
+    AvgCase((2, 2, 6, 40), (2, 5), 1, (1, 2), ceil_mode=True),  # stride 1, wide kernel
+    AvgCase((1, 2, 5, 21), 3, 1),                               # stride 1, no padding, fewer columns than lanes
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", SIMD_AVG_CASES, ids=str)
 def test_avg_pool2d_simd_paths_match_reference_bitwise(case, dtype, simd):
-    # Same additions in the same order as the reference, so equal bit for bit (data off the grid: rounding).
+    # Same additions in the same order as the reference, so equal bit for bit (data off the grid: rounding
+    # would show a different order).
     rng = np.random.default_rng(6)
     x = rng.standard_normal(case.shape).astype(dtype)
     c = case.c_args()
@@ -325,6 +328,12 @@ def test_avg_pool2d_simd_paths_match_reference_bitwise(case, dtype, simd):
     with torch.no_grad():
         ty = TF.avg_pool2d(torch.from_numpy(x), **case.args()).numpy()
     assert_close(ry, ty, "avg_pool2d forward", case, int(np.prod(pair(case.kernel))), dtype)
+    # The backward (vectors along the rows of dx at stride 1) adds the same terms in the same order.
+    dy = rng.standard_normal(ry.shape).astype(dtype)
+    rdx = _C.avg_pool2d_backward(dy, case.shape[2:], *c, impl="reference")
+    for impl in ("", "direct"):
+        np.testing.assert_array_equal(_C.avg_pool2d_backward(dy, case.shape[2:], *c, impl=impl), rdx,
+                                      err_msg=f"avg_pool2d backward {impl or 'default'} {simd} vs reference {case}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -545,7 +554,7 @@ def test_pooling_one_and_two_threads_agree(threads):
         fl.set_num_threads(n)
         out = []
         for fn in (lambda t: F.max_pool2d(t, 3, 2, 1, return_indices=True), lambda t: F.max_pool2d(t, 2),
-                   lambda t: F.avg_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 2),
+                   lambda t: F.avg_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 2), lambda t: F.avg_pool2d(t, 3, 1, 1),
                    lambda t: F.adaptive_avg_pool2d(t, 1), lambda t: F.adaptive_max_pool2d(t, (4, 5))):
             fx = fl.Tensor(x, requires_grad=True)
             y = fn(fx)
