@@ -129,8 +129,16 @@ inline typename Vec<T>::V row_lanes(const T* row, int64_t c, int64_t sw, int e, 
   using V = typename Vec<T>::V;
   constexpr int N = Vec<T>::N;
   if (sw == 1) return load<V>(row + c);
+#if defined(__GNUC__) && !defined(__clang__) && !defined(FL_POOL_NO_SHUFFLE)
   const V lo = load<V>(row + c - e), hi = load<V>(row + c - e + N);
   return __builtin_shuffle(lo, hi, pick);
+#else  // no two-vector permute with run-time lanes in this compiler: one lane at a time
+  (void)e;
+  (void)pick;
+  V v;
+  for (int l = 0; l < N; ++l) v[l] = row[c + 2 * l];
+  return v;
+#endif
 }
 
 // Per-plane lane constants: lane * sw (index offsets) and the two deinterleave permutes.
