@@ -10,7 +10,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data, to_device, to_host
+from conftest import assert_close, grid_data, simd_levels, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = lambda d: np.dtype(d).name  # noqa: E731
@@ -20,6 +20,17 @@ def distinct_data(rng, shape, dtype):
     """Distinct values on a grid (a permutation), so the maximum of every window is unique."""
     n = int(np.prod(shape))
     return (rng.permutation(n).reshape(shape) / 8 - n / 16).astype(dtype)
+
+
+def each_simd_level():
+    """Runs the loop body once per SIMD path this CPU has, restoring the default afterwards."""
+    before = _C.simd_level()
+    try:
+        for level in simd_levels():
+            _C.set_simd_level(level)
+            yield level
+    finally:
+        _C.set_simd_level(before)
 
 
 def pair(v):
@@ -100,12 +111,14 @@ def test_max_pool2d_matches_torch(case, dtype, device):
     assert_close(dx, tdx, "max_pool2d grad_input", case, 1, dtype)
     if device != "cpu":
         return
-    # The CPU fast path against the C++ reference, bit for bit (ties included: grid data repeats values).
+    # The CPU fast path against the C++ reference, bit for bit (ties included: grid data repeats values), on
+    # every SIMD path (these narrow rows fill the 4- and 8-lane vectors).
     xg = grid_data(rng, case.shape, dtype)
-    fy, find = _C.max_pool2d_forward(xg, *case.c_args())
     ry, rind = _C.max_pool2d_forward(xg, *case.c_args(), impl="reference")
-    np.testing.assert_array_equal(fy, ry, err_msg=f"max_pool2d fast vs reference {case}")
-    np.testing.assert_array_equal(find, rind, err_msg=f"max_pool2d fast vs reference indices {case}")
+    for level in each_simd_level():
+        fy, find = _C.max_pool2d_forward(xg, *case.c_args())
+        np.testing.assert_array_equal(fy, ry, err_msg=f"max_pool2d fast ({level}) vs reference {case}")
+        np.testing.assert_array_equal(find, rind, err_msg=f"max_pool2d fast ({level}) vs reference indices {case}")
     with torch.no_grad():
         np.testing.assert_array_equal(find, TF.max_pool2d(torch.from_numpy(xg), return_indices=True,
                                                           **case.args())[1].numpy(), err_msg=f"ties {case}")
@@ -285,15 +298,16 @@ def test_avg_pool2d_matches_torch(case, dtype, device):
     assert_close(dx, tdx, "avg_pool2d grad_input", case, red, dtype)
     if device != "cpu":
         return
-    # The CPU fast paths against the C++ reference.
+    # The CPU fast paths against the C++ reference, on every SIMD path.
     c = case.c_args()
     ry = _C.avg_pool2d_forward(x, *c, impl="reference")
-    assert_close(_C.avg_pool2d_forward(x, *c), ry, "avg_pool2d fast vs reference", case, red, dtype)
     rdx = _C.avg_pool2d_backward(dy, case.shape[2:], *c, impl="reference")
-    assert_close(_C.avg_pool2d_backward(dy, case.shape[2:], *c), rdx, "avg_pool2d backward fast vs reference",
-                 case, red, dtype)
-    assert_close(_C.avg_pool2d_forward(x, *c, impl="direct"), ry, "avg_pool2d direct vs reference", case, red,
-                 dtype)
+    for level in each_simd_level():
+        assert_close(_C.avg_pool2d_forward(x, *c), ry, f"avg_pool2d fast ({level}) vs reference", case, red, dtype)
+        assert_close(_C.avg_pool2d_backward(dy, case.shape[2:], *c), rdx,
+                     f"avg_pool2d backward fast ({level}) vs reference", case, red, dtype)
+        assert_close(_C.avg_pool2d_forward(x, *c, impl="direct"), ry, f"avg_pool2d direct ({level}) vs reference",
+                     case, red, dtype)
 
 
 SIMD_AVG_CASES = [
