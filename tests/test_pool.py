@@ -10,7 +10,7 @@ import torch.nn.functional as TF
 import fastlayers as fl
 import fastlayers.nn.functional as F
 from fastlayers import _C, nn
-from conftest import assert_close, grid_data, to_device, to_host
+from conftest import assert_close, grid_data, simd_levels, to_device, to_host
 
 DTYPES = [np.float32, np.float64]
 DT_IDS = lambda d: np.dtype(d).name  # noqa: E731
@@ -20,6 +20,17 @@ def distinct_data(rng, shape, dtype):
     """Distinct values on a grid (a permutation), so the maximum of every window is unique."""
     n = int(np.prod(shape))
     return (rng.permutation(n).reshape(shape) / 8 - n / 16).astype(dtype)
+
+
+def each_simd_level():
+    """Runs the loop body once per SIMD path this CPU has, restoring the default afterwards."""
+    before = _C.simd_level()
+    try:
+        for level in simd_levels():
+            _C.set_simd_level(level)
+            yield level
+    finally:
+        _C.set_simd_level(before)
 
 
 def pair(v):
@@ -100,12 +111,14 @@ def test_max_pool2d_matches_torch(case, dtype, device):
     assert_close(dx, tdx, "max_pool2d grad_input", case, 1, dtype)
     if device != "cpu":
         return
-    # The CPU fast path against the C++ reference, bit for bit (ties included: grid data repeats values).
+    # The CPU fast path against the C++ reference, bit for bit (ties included: grid data repeats values), on
+    # every SIMD path (these narrow rows fill the 4- and 8-lane vectors).
     xg = grid_data(rng, case.shape, dtype)
-    fy, find = _C.max_pool2d_forward(xg, *case.c_args())
     ry, rind = _C.max_pool2d_forward(xg, *case.c_args(), impl="reference")
-    np.testing.assert_array_equal(fy, ry, err_msg=f"max_pool2d fast vs reference {case}")
-    np.testing.assert_array_equal(find, rind, err_msg=f"max_pool2d fast vs reference indices {case}")
+    for level in each_simd_level():
+        fy, find = _C.max_pool2d_forward(xg, *case.c_args())
+        np.testing.assert_array_equal(fy, ry, err_msg=f"max_pool2d fast ({level}) vs reference {case}")
+        np.testing.assert_array_equal(find, rind, err_msg=f"max_pool2d fast ({level}) vs reference indices {case}")
     with torch.no_grad():
         np.testing.assert_array_equal(find, TF.max_pool2d(torch.from_numpy(xg), return_indices=True,
                                                           **case.args())[1].numpy(), err_msg=f"ties {case}")
@@ -285,15 +298,16 @@ def test_avg_pool2d_matches_torch(case, dtype, device):
     assert_close(dx, tdx, "avg_pool2d grad_input", case, red, dtype)
     if device != "cpu":
         return
-    # The CPU fast paths against the C++ reference.
+    # The CPU fast paths against the C++ reference, on every SIMD path.
     c = case.c_args()
     ry = _C.avg_pool2d_forward(x, *c, impl="reference")
-    assert_close(_C.avg_pool2d_forward(x, *c), ry, "avg_pool2d fast vs reference", case, red, dtype)
     rdx = _C.avg_pool2d_backward(dy, case.shape[2:], *c, impl="reference")
-    assert_close(_C.avg_pool2d_backward(dy, case.shape[2:], *c), rdx, "avg_pool2d backward fast vs reference",
-                 case, red, dtype)
-    assert_close(_C.avg_pool2d_forward(x, *c, impl="direct"), ry, "avg_pool2d direct vs reference", case, red,
-                 dtype)
+    for level in each_simd_level():
+        assert_close(_C.avg_pool2d_forward(x, *c), ry, f"avg_pool2d fast ({level}) vs reference", case, red, dtype)
+        assert_close(_C.avg_pool2d_backward(dy, case.shape[2:], *c), rdx,
+                     f"avg_pool2d backward fast ({level}) vs reference", case, red, dtype)
+        assert_close(_C.avg_pool2d_forward(x, *c, impl="direct"), ry, f"avg_pool2d direct ({level}) vs reference",
+                     case, red, dtype)
 
 
 SIMD_AVG_CASES = [
@@ -305,13 +319,16 @@ SIMD_AVG_CASES = [
     AvgCase((1, 2, 4, 32), 2, 2, 1),                            # padded 2x2: not the k2s2 path
     AvgCase((1, 1, 5, 33), 3, 2, 1),
     AvgCase((1, 2, 7, 50), 3, 3),                               # stride 3: scalar columns
+    AvgCase((2, 2, 6, 40), (2, 5), 1, (1, 2), ceil_mode=True),  # stride 1, wide kernel
+    AvgCase((1, 2, 5, 21), 3, 1),                               # stride 1, no padding, fewer columns than lanes
 ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("case", SIMD_AVG_CASES, ids=str)
 def test_avg_pool2d_simd_paths_match_reference_bitwise(case, dtype, simd):
-    # Same additions in the same order as the reference, so equal bit for bit (data off the grid: rounding).
+    # Same additions in the same order as the reference, so equal bit for bit (data off the grid: rounding
+    # would show a different order).
     rng = np.random.default_rng(6)
     x = rng.standard_normal(case.shape).astype(dtype)
     c = case.c_args()
@@ -325,6 +342,12 @@ def test_avg_pool2d_simd_paths_match_reference_bitwise(case, dtype, simd):
     with torch.no_grad():
         ty = TF.avg_pool2d(torch.from_numpy(x), **case.args()).numpy()
     assert_close(ry, ty, "avg_pool2d forward", case, int(np.prod(pair(case.kernel))), dtype)
+    # The backward (vectors along the rows of dx at stride 1) adds the same terms in the same order.
+    dy = rng.standard_normal(ry.shape).astype(dtype)
+    rdx = _C.avg_pool2d_backward(dy, case.shape[2:], *c, impl="reference")
+    for impl in ("", "direct"):
+        np.testing.assert_array_equal(_C.avg_pool2d_backward(dy, case.shape[2:], *c, impl=impl), rdx,
+                                      err_msg=f"avg_pool2d backward {impl or 'default'} {simd} vs reference {case}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -545,7 +568,7 @@ def test_pooling_one_and_two_threads_agree(threads):
         fl.set_num_threads(n)
         out = []
         for fn in (lambda t: F.max_pool2d(t, 3, 2, 1, return_indices=True), lambda t: F.max_pool2d(t, 2),
-                   lambda t: F.avg_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 2),
+                   lambda t: F.avg_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 2), lambda t: F.avg_pool2d(t, 3, 1, 1),
                    lambda t: F.adaptive_avg_pool2d(t, 1), lambda t: F.adaptive_max_pool2d(t, (4, 5))):
             fx = fl.Tensor(x, requires_grad=True)
             y = fn(fx)

@@ -42,10 +42,12 @@ template <typename T> struct PlaneFns;
 template <> struct PlaneFns<float> {
   static auto max(const PoolPlaneKernels& k) { return k.max_f32; }
   static auto avg(const PoolPlaneKernels& k) { return k.avg_f32; }
+  static auto avg_backward_s1(const PoolPlaneKernels& k) { return k.avg_backward_s1_f32; }
 };
 template <> struct PlaneFns<double> {
   static auto max(const PoolPlaneKernels& k) { return k.max_f64; }
   static auto avg(const PoolPlaneKernels& k) { return k.avg_f64; }
+  static auto avg_backward_s1(const PoolPlaneKernels& k) { return k.avg_backward_s1_f64; }
 };
 
 // Any max window through the plane kernels (vector columns where the stride allows); ind may be null.
@@ -123,6 +125,13 @@ void avg_direct_backward(const TensorView& dxv, const TensorView& dyv, const Poo
   const T* dy = dyv.ptr<T>();
   T* dx = dxv.ptr<T>();
   const int64_t H = p.H, W = p.W, P = p.P(), Q = p.Q();
+  if (p.stride_w == 1) {  // vectors along the rows of dx (cpu/pool2d_planes.h)
+    const auto fn = PlaneFns<T>::avg_backward_s1(pool_plane_kernels());
+    const PoolPlaneArgs a = plane_args(p);
+    parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw,
+                 [&](int64_t nc) { fn(dx + nc * H * W, dy + nc * P * Q, a); });
+    return;
+  }
   parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
     T* dxp = dx + nc * H * W;
     for (int64_t i = 0; i < H * W; ++i) dxp[i] = 0;

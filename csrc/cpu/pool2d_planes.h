@@ -32,6 +32,9 @@ struct PoolPlaneKernels {
   void (*max_f64)(double* y, int64_t* indices, const double* x, const PoolPlaneArgs& a);
   void (*avg_f32)(float* y, const float* x, const PoolPlaneArgs& a);
   void (*avg_f64)(double* y, const double* x, const PoolPlaneArgs& a);
+  // Average-pooling backward for a stride of 1 along W (dx[H x W] written, from dy[P x Q]).
+  void (*avg_backward_s1_f32)(float* dx, const float* dy, const PoolPlaneArgs& a);
+  void (*avg_backward_s1_f64)(double* dx, const double* dy, const PoolPlaneArgs& a);
 };
 
 // The table for the current fl::simd_level() (defined in pool2d.cpp).
@@ -126,8 +129,16 @@ inline typename Vec<T>::V row_lanes(const T* row, int64_t c, int64_t sw, int e, 
   using V = typename Vec<T>::V;
   constexpr int N = Vec<T>::N;
   if (sw == 1) return load<V>(row + c);
+#if defined(__GNUC__) && !defined(__clang__) && !defined(FL_POOL_NO_SHUFFLE)
   const V lo = load<V>(row + c - e), hi = load<V>(row + c - e + N);
   return __builtin_shuffle(lo, hi, pick);
+#else  // no two-vector permute with run-time lanes in this compiler: one lane at a time
+  (void)e;
+  (void)pick;
+  V v;
+  for (int l = 0; l < N; ++l) v[l] = row[c + 2 * l];
+  return v;
+#endif
 }
 
 // Per-plane lane constants: lane * sw (index offsets) and the two deinterleave permutes.
@@ -239,19 +250,27 @@ inline void avg_rows(const PoolPlaneArgs& a, int64_t oh, int64_t& h0, int64_t& h
   if (h1 > a.H) h1 = a.H;
 }
 
-template <typename T>
-inline void avg_scalar(T* y, const T* x, const PoolPlaneArgs& a, int64_t h0, int64_t h1, int64_t hpad,
-                       int64_t ow) {
-  int64_t w0 = ow * a.sw - a.pw;
-  int64_t w1 = w0 + a.kw < a.W + a.pw ? w0 + a.kw : a.W + a.pw;
+// Columns [w0, w1) of window (oh, ow) inside the input (rows [h0, h1), padded height hpad) and its divisor;
+// false for a window with no element.
+inline bool avg_cols(const PoolPlaneArgs& a, int64_t h0, int64_t h1, int64_t hpad, int64_t ow, int64_t& w0,
+                     int64_t& w1, int64_t& div) {
+  w0 = ow * a.sw - a.pw;
+  w1 = w0 + a.kw < a.W + a.pw ? w0 + a.kw : a.W + a.pw;
   const int64_t wpad = w1 - w0;
   if (w0 < 0) w0 = 0;
   if (w1 > a.W) w1 = a.W;
-  if (h0 >= h1 || w0 >= w1) {
+  div = a.divisor != 0 ? a.divisor : a.count_include_pad ? hpad * wpad : (h1 - h0) * (w1 - w0);
+  return h0 < h1 && w0 < w1;
+}
+
+template <typename T>
+inline void avg_scalar(T* y, const T* x, const PoolPlaneArgs& a, int64_t h0, int64_t h1, int64_t hpad,
+                       int64_t ow) {
+  int64_t w0, w1, div;
+  if (!avg_cols(a, h0, h1, hpad, ow, w0, w1, div)) {
     y[ow] = 0;
     return;
   }
-  const int64_t div = a.divisor != 0 ? a.divisor : a.count_include_pad ? hpad * wpad : (h1 - h0) * (w1 - w0);
   T sum = 0;
   for (int64_t ih = h0; ih < h1; ++ih) {
     const T* row = x + ih * a.W;
@@ -286,8 +305,51 @@ void avg_plane(T* y, const T* x, const PoolPlaneArgs& a) {
   }
 }
 
+// Backward of stride-1 (along W) average pooling into a zeroed plane dx. The reference adds g / div of
+// each output (oh, ow) in turn over its window; here each element of a row of dx adds, for each output row
+// oh in turn, the contributions of the columns ow covering it in increasing ow: the same additions in the
+// same order, so the same bits, with the elements of a row in vector lanes.
+template <typename T>
+void avg_backward_plane_s1(T* dx, const T* dy, const PoolPlaneArgs& a) {
+  using V = typename Vec<T>::V;
+  constexpr int N = Vec<T>::N;
+  int64_t v0, v1;
+  vector_columns<T>(a, v0, v1);
+  // Lanes iw whose covering outputs iw + pw - kw + 1 .. iw + pw all have windows inside the row.
+  const int64_t i0 = v1 > v0 ? v0 - a.pw + a.kw - 1 : 0, i1 = v1 > v0 ? v1 - a.pw : 0;
+  for (int64_t i = 0; i < a.H * a.W; ++i) dx[i] = 0;
+  for (int64_t oh = 0; oh < a.P; ++oh) {
+    int64_t h0, h1, hpad;
+    avg_rows(a, oh, h0, h1, hpad);
+    if (h0 >= h1) continue;
+    const T* g = dy + oh * a.Q;
+    const T d = T(a.divisor != 0 ? a.divisor : a.count_include_pad ? hpad * a.kw : (h1 - h0) * a.kw);
+    auto scalar = [&](T* row, int64_t iw) {
+      const int64_t lo = iw + a.pw - a.kw + 1 > 0 ? iw + a.pw - a.kw + 1 : 0;
+      const int64_t hi = iw + a.pw < a.Q - 1 ? iw + a.pw : a.Q - 1;
+      for (int64_t ow = lo; ow <= hi; ++ow) {
+        int64_t w0, w1, div;
+        if (avg_cols(a, h0, h1, hpad, ow, w0, w1, div) && iw >= w0 && iw < w1) row[iw] += g[ow] / T(div);
+      }
+    };
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      T* row = dx + ih * a.W;
+      int64_t iw = 0;
+      for (; iw < i0 && iw < a.W; ++iw) scalar(row, iw);
+      for (; iw + N <= i1; iw += N) {
+        V acc = load<V>(row + iw);
+        const T* gj = g + iw + a.pw - a.kw + 1;
+        for (int64_t j = 0; j < a.kw; ++j) acc += load<V>(gj + j) / d;
+        store(row + iw, acc);
+      }
+      for (; iw < a.W; ++iw) scalar(row, iw);
+    }
+  }
+}
+
 PoolPlaneKernels plane_table(const char* name) {
-  return {name, max_plane<float>, max_plane<double>, avg_plane<float>, avg_plane<double>};
+  return {name,          max_plane<float>, max_plane<double>, avg_plane<float>, avg_plane<double>,
+          avg_backward_plane_s1<float>, avg_backward_plane_s1<double>};
 }
 
 }  // namespace
