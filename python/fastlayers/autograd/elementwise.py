@@ -136,54 +136,28 @@ class Neg(Function):
         return -grad
 
 
-class Exp(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = array_module(a).exp(a)
-        ctx.save_for_backward(out)
+def _unary(name, forward, backward, from_output, doc):
+    """A Function of one array: forward(xp, a) -> out; backward(xp, grad, saved) -> the input's gradient, where
+    saved is the output (from_output) or the input."""
+
+    def fn_forward(ctx, a):
+        out = forward(array_module(a), a)
+        ctx.save_for_backward(out if from_output else a)
         return out
 
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * out
+    def fn_backward(ctx, grad):
+        (saved,) = ctx.saved_tensors
+        return backward(array_module(grad), grad, saved)
+
+    return type(name, (Function,), {"__doc__": doc, "__module__": __name__, "forward": staticmethod(fn_forward),
+                                    "backward": staticmethod(fn_backward)})
 
 
-class Log(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return array_module(a).log(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad / a
-
-
-class Sqrt(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = array_module(a).sqrt(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad / (2 * out)
-
-
-class Abs(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return array_module(a).abs(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad * array_module(a).sign(a)  # sign(0) = 0: no gradient at the kink, as torch
+Exp = _unary("Exp", lambda xp, a: xp.exp(a), lambda xp, grad, out: grad * out, True, "e^a")
+Log = _unary("Log", lambda xp, a: xp.log(a), lambda xp, grad, a: grad / a, False, "natural logarithm")
+Sqrt = _unary("Sqrt", lambda xp, a: xp.sqrt(a), lambda xp, grad, out: grad / (2 * out), True, "square root")
+# sign(0) = 0: no gradient at the kink, as torch
+Abs = _unary("Abs", lambda xp, a: xp.abs(a), lambda xp, grad, a: grad * xp.sign(a), False, "absolute value")
 
 
 class Clamp(Function):
@@ -205,30 +179,26 @@ class Clamp(Function):
         return array_module(grad).where(inside, grad, 0), None, None
 
 
-class Maximum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
+def _elementwise_extreme(name, largest):
+    """maximum (largest) or minimum of two arrays; the gradient goes to the selected operand, halved on ties."""
+
+    def fn_forward(ctx, a, b):
         ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(a, b)
-        return array_module(a).maximum(a, b)
+        xp = array_module(a)
+        return xp.maximum(a, b) if largest else xp.minimum(a, b)
 
-    @staticmethod
-    def backward(ctx, grad):
+    def fn_backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_between(grad, a, b, a < b, a > b, ctx)
+        return _split_between(grad, a, b, a < b, a > b, ctx) if largest else \
+            _split_between(grad, a, b, a > b, a < b, ctx)
+
+    return type(name, (Function,), {"__module__": __name__, "forward": staticmethod(fn_forward),
+                                    "backward": staticmethod(fn_backward)})
 
 
-class Minimum(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.shapes = (shape_of(a), shape_of(b))
-        ctx.save_for_backward(a, b)
-        return array_module(a).minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        return _split_between(grad, a, b, a > b, a < b, ctx)
+Maximum = _elementwise_extreme("Maximum", True)
+Minimum = _elementwise_extreme("Minimum", False)
 
 
 def _split_between(grad, a, b, a_loses, b_loses, ctx):
@@ -303,27 +273,23 @@ class Var(Function):
 
 
 class Max(Function):
-    @staticmethod
-    def forward(ctx, a, dim, keepdim):
-        return _extremum_forward(ctx, a, dim, keepdim, largest=True)
+    largest = True
+
+    @classmethod
+    def forward(cls, ctx, a, dim, keepdim):
+        return _extremum_forward(ctx, a, dim, keepdim, cls.largest)
 
     @staticmethod
     def backward(ctx, grad, *unused_index_grad):
         return _extremum_backward(ctx, grad)
 
 
-class Min(Function):
-    @staticmethod
-    def forward(ctx, a, dim, keepdim):
-        return _extremum_forward(ctx, a, dim, keepdim, largest=False)
-
-    @staticmethod
-    def backward(ctx, grad, *unused_index_grad):
-        return _extremum_backward(ctx, grad)
+class Min(Max):
+    largest = False
 
 
 def _extremum_forward(ctx, a, dim, keepdim, largest):
-    """max/min over everything (one output) or along `dim` (values and np.int64 indices)."""
+    """max/min over everything (one output) or along `dim` (values and int64 indices)."""
     xp = array_module(a)
     ctx.shape = a.shape
     ctx.dim = dim

@@ -16,3 +16,18 @@ Each module here owns one family (conv, pool, norm, activation, dropout, upsampl
 
 Nothing here imports fastlayers' autograd or torch; value checks of sizes belong to the C++ front doors.
 """
+from . import activation, conv, linear, norm, pool, upsample
+
+_FAMILIES = (conv, pool, norm, activation, upsample, linear)
+
+
+def public_functions(A):
+    """name -> function: every public function of the op families (torch.nn.functional's names, arguments and
+    defaults) bound to adapter A (an ops.adapter.Adapter)."""
+    functions = {}
+    for family in _FAMILIES:
+        functions.update(zip(family.PUBLIC, family.public_functions(A)))
+    return functions
+
+
+PUBLIC = tuple(name for family in _FAMILIES for name in family.PUBLIC)

@@ -38,12 +38,6 @@ def number(value, op, arg):
     return float(value)
 
 
-def positive_int(value, op, arg):
-    if not is_int(value) or value < 1:
-        raise ValueError(f"{op}(): {arg} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def per_channel_shapes(op, input, **params):
     """(C,) per-channel parameters (None allowed) for an (N, C, *) input."""
     C = input.shape[1]

@@ -35,10 +35,11 @@ class Activation:
 _NO_PARAMS = {}
 
 
-def public_functions(activation):
-    """torch.nn.functional's activation functions, written once over `activation(op, input, inplace, kind,
-    params)`: each framework's way of running the Activation definition (in place or not). Returns them in
-    the order of ACTIVATIONS."""
+def public_functions(A):
+    """torch.nn.functional's activation functions, softmax, log_softmax, prelu and fastlayers' maxout, written
+    once over adapter A (A.activation runs the Activation definition, in place or not, the framework's way).
+    Returns them in the order of PUBLIC."""
+    activation = A.activation
 
     def relu(input, inplace=False):
         """max(input, 0); the gradient at 0 is 0."""
@@ -115,12 +116,42 @@ def public_functions(activation):
         """input * relu6(input + 3) / 6."""
         return activation("hardswish", input, inplace, "hardswish", _NO_PARAMS)
 
+    def _softmax(op, input, dim, stacklevel, dtype, log):
+        A.check_tensors(op, input=input)
+        dim = softmax_dim(op, input, dim, stacklevel)
+        if dtype is not None:
+            input = input.to(dtype)
+        A.check_float(op, input, "expected a float32 or float64 input, got")
+        return A.apply(op, Softmax, input, dim, log)
+
+    def softmax(input, dim=None, _stacklevel=3, dtype=None):
+        """exp(input) / sum(exp(input)) along dim, computed stably (the row maximum subtracted first)."""
+        return _softmax("softmax", input, dim, _stacklevel, dtype, False)
+
+    def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+        """input - logsumexp(input) along dim."""
+        return _softmax("log_softmax", input, dim, _stacklevel, dtype, True)
+
+    def prelu(input, weight):
+        """input where positive, weight * input elsewhere; weight has one element or one per channel (dim 1), its
+        shape checked by the front door."""
+        A.check_tensors("prelu", input=input)
+        A.check_tensors("prelu", weight=weight)
+        A.check_like_input("prelu", input, weight=weight)
+        return A.apply("prelu", PReLU, input, weight)
+
+    def maxout(input, pieces, dim=1):
+        """Maxout (Goodfellow et al., 2013): the maximum over each group of `pieces` consecutive entries of
+        `dim`, which shrinks by a factor `pieces`. The gradient goes to the first maximum of each group."""
+        A.check_tensors("maxout", input=input)
+        return _maxout(A, input, pieces, dim)
+
     return (relu, relu6, leaky_relu, elu, selu, celu, gelu, silu, mish, softplus, sigmoid, tanh, hardtanh,
-            hardsigmoid, hardswish)
+            hardsigmoid, hardswish, softmax, log_softmax, prelu, maxout)
 
 
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "sigmoid",
-               "tanh", "hardtanh", "hardsigmoid", "hardswish")
+PUBLIC = ("relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "sigmoid",
+          "tanh", "hardtanh", "hardsigmoid", "hardswish", "softmax", "log_softmax", "prelu", "maxout")
 
 
 class Softmax:
@@ -170,11 +201,6 @@ class PReLU:
         return tuple(K.prelu_backward(grad_output, input, weight, mask=(needs[0], needs[1])))
 
 
-def prelu(A, input, weight):
-    """weight: one element or one per channel (dim 1); its shape is checked by the front door."""
-    return A.apply("prelu", PReLU, input, weight)
-
-
 class Maxout:
     name = "maxout"
 
@@ -190,9 +216,7 @@ class Maxout:
         return K.maxout_backward(grad_output, input, *ctx.maxout), None, None
 
 
-def maxout(A, input, pieces, dim):
-    """Maxout (Goodfellow et al., 2013): the maximum over each group of `pieces` consecutive entries of
-    `dim`, which shrinks by a factor `pieces`. The gradient goes to the first maximum of each group."""
+def _maxout(A, input, pieces, dim):
     if not is_int(pieces) or pieces < 1:
         raise ValueError(f"maxout(): pieces must be a positive integer, got {pieces!r}")
     if not is_int(dim):

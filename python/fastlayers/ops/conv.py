@@ -4,42 +4,17 @@ The transposed kernels are the convolution's with roles swapped (csrc/ops/conv_t
 has torch's layout (in_channels, out_channels/groups, *kernel).
 """
 from ._args import as_tuple, batched, check_positive, is_int
+from ._weighted import WeightedOp
 
 
-class Conv2d:
+class Conv2d(WeightedOp):
+    """params: stride, padding, dilation, groups."""
     name = "conv2d"
 
-    @staticmethod
-    def forward(ctx, K, input, weight, bias, stride, padding, dilation, groups):
-        ctx.save_for_backward(input, weight)
-        ctx.conv = (stride, padding, dilation, groups)
-        return K.conv2d_forward(input, weight, bias, stride, padding, dilation, groups)
 
-    @staticmethod
-    def backward(ctx, K, grad_output):
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        grad_input, grad_weight, grad_bias = K.conv2d_backward(grad_output, input, weight, *ctx.conv,
-                                                               mask=(needs[0], needs[1], needs[2]))
-        return grad_input, grad_weight, grad_bias, None, None, None, None
-
-
-class ConvTranspose2d:
+class ConvTranspose2d(WeightedOp):
+    """params: stride, padding, output_padding, groups, dilation."""
     name = "conv_transpose2d"
-
-    @staticmethod
-    def forward(ctx, K, input, weight, bias, stride, padding, output_padding, groups, dilation):
-        ctx.save_for_backward(input, weight)
-        ctx.conv = (stride, padding, output_padding, groups, dilation)
-        return K.conv_transpose2d_forward(input, weight, bias, *ctx.conv)
-
-    @staticmethod
-    def backward(ctx, K, grad_output):
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        grad_input, grad_weight, grad_bias = K.conv_transpose2d_backward(grad_output, input, weight, *ctx.conv,
-                                                                         mask=(needs[0], needs[1], needs[2]))
-        return grad_input, grad_weight, grad_bias, None, None, None, None, None
 
 
 def same_padding(kernel, dilation):
@@ -156,3 +131,36 @@ def conv_transpose(A, op, nd, input, weight, bias, stride, padding, output_paddi
         out = A.apply(op, ConvTranspose2d, input, weight, bias, stride, padding, output_padding, int(groups),
                       dilation)
     return out.squeeze(0) if unbatched else out
+
+
+PUBLIC = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
+
+
+def public_functions(A):
+    """torch.nn.functional's convolutions over adapter A, in the order of PUBLIC."""
+
+    def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        """1-D convolution over an input of shape (N, C, L) or (C, L)."""
+        A.check_tensors("conv1d", input=input, weight=weight, bias=bias)
+        return conv(A, "conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+    def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        """2-D convolution (cross-correlation) over an input of shape (N, C, H, W) or (C, H, W)."""
+        A.check_tensors("conv2d", input=input, weight=weight, bias=bias)
+        return conv(A, "conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+    def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        """1-D transposed convolution over an input of shape (N, C_in, L) or (C_in, L); weight
+        (C_in, C_out/groups, k)."""
+        A.check_tensors("conv_transpose1d", input=input, weight=weight, bias=bias)
+        return conv_transpose(A, "conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding,
+                              groups, dilation)
+
+    def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        """2-D transposed convolution over an input of shape (N, C_in, H, W) or (C_in, H, W); weight
+        (C_in, C_out/groups, kH, kW)."""
+        A.check_tensors("conv_transpose2d", input=input, weight=weight, bias=bias)
+        return conv_transpose(A, "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
+                              groups, dilation)
+
+    return conv1d, conv2d, conv_transpose1d, conv_transpose2d

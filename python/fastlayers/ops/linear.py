@@ -3,20 +3,11 @@ import math
 
 import numpy as np
 
+from ._weighted import WeightedOp
 
-class Linear:
+
+class Linear(WeightedOp):
     name = "linear"
-
-    @staticmethod
-    def forward(ctx, K, input, weight, bias):
-        ctx.save_for_backward(input, weight)
-        return K.linear_forward(input, weight, bias)
-
-    @staticmethod
-    def backward(ctx, K, grad_output):
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        return tuple(K.linear_backward(grad_output, input, weight, (needs[0], needs[1], needs[2])))
 
 
 def check_shapes(input, weight):
@@ -71,3 +62,22 @@ def linear(A, input, weight, bias):
     if vector_weight:
         out = out.squeeze(-1)
     return out if extra_bias is None else out + extra_bias
+
+
+PUBLIC = ("linear",)
+
+
+def public_functions(A):
+    """torch.nn.functional.linear over adapter A."""
+
+    def linear_(input, weight, bias=None):
+        """y = input @ weight.T + bias over the last dimension of input (*, in_features) -> (*, out_features).
+
+        weight is (out_features, in_features), or (in_features,) for a single output whose dimension is
+        dropped, as in torch; bias is (out_features,) or None, or broadcasts to the output.
+        """
+        A.check_tensors("linear", input=input, weight=weight, bias=bias)
+        return linear(A, input, weight, bias)
+
+    linear_.__name__ = linear_.__qualname__ = "linear"
+    return (linear_,)

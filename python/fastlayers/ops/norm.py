@@ -275,3 +275,70 @@ def batch_instance_norm(A, input, running_mean, running_var, weight, bias, rho, 
                            f"(training=False)")
     return A.apply(op, BatchInstanceNorm, input, running_mean, running_var, weight, bias, rho, bool(training),
                    float(momentum), float(eps))
+
+
+PUBLIC = ("batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm", "batch_instance_norm")
+
+
+def public_functions(A):
+    """torch.nn.functional's normalizations (and fastlayers' batch_instance_norm) over adapter A, in the order
+    of PUBLIC."""
+
+    def batch_norm_(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                    eps=1e-05):
+        """Batch normalization over the channel axis 1 of an (N, C, *) input, as torch.nn.functional.batch_norm.
+        In training the batch statistics are used and the running ones (when given) updated in place with
+        `momentum` (the variance unbiased); otherwise the running statistics are used."""
+        A.check_tensors("batch_norm", input=input, running_mean=running_mean, running_var=running_var,
+                        weight=weight, bias=bias)
+        return batch_norm(A, input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+    def layer_norm_(input, normalized_shape, weight=None, bias=None, eps=1e-05):
+        """Normalizes over the trailing dims given by normalized_shape, as torch.nn.functional.layer_norm."""
+        A.check_tensors("layer_norm", input=input, weight=weight, bias=bias)
+        return layer_norm(A, input, normalized_shape, weight, bias, eps)
+
+    def group_norm_(input, num_groups, weight=None, bias=None, eps=1e-05):
+        """Group normalization of an (N, C, *) input, as torch.nn.functional.group_norm."""
+        A.check_tensors("group_norm", input=input, weight=weight, bias=bias)
+        return group_norm(A, input, num_groups, weight, bias, eps)
+
+    def instance_norm_(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                       momentum=0.1, eps=1e-05):
+        """Instance normalization of an (N, C, *) input, as torch.nn.functional.instance_norm; the running
+        statistics (when given) take the batch mean of the per-instance statistics (variance unbiased)."""
+        A.check_tensors("instance_norm", input=input, running_mean=running_mean, running_var=running_var,
+                        weight=weight, bias=bias)
+        if use_input_stats:
+            A.check_stats("instance_norm", input, running_mean=running_mean, running_var=running_var)
+        return instance_norm(A, input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+    def local_response_norm_(input, size, alpha=1e-4, beta=0.75, k=1.0):
+        """Local response normalization across channels of an (N, C, *) input with at least 3 dims, as
+        torch.nn.functional.local_response_norm: y = x / (k + alpha * a)^beta, where a is the average of x^2
+        over a window of `size` channels holding size // 2 channels before and (size - 1) // 2 after the
+        channel (channels outside the input count as zeros; the sum is always divided by size)."""
+        A.check_tensors("local_response_norm", input=input)
+        return local_response_norm(A, input, size, alpha, beta, k)
+
+    def batch_instance_norm_(input, running_mean, running_var, weight, bias, rho, training=False, momentum=0.1,
+                             eps=1e-05):
+        """Batch-Instance Normalization (Nam & Kim, 2018) of an (N, C, *) input:
+            y = (rho * x_hat_BN + (1 - rho) * x_hat_IN) * weight + bias, per channel,
+        where x_hat_BN is batch_norm(input, running_mean, running_var, training=training, momentum=momentum,
+        eps=eps) without affine (batch statistics in training, the running ones updated in place when given;
+        the running statistics otherwise) and x_hat_IN is the instance normalization with the input's own
+        statistics (always). rho (C,) mixes the two; weight, bias (C,) may be None. Gradients flow to input,
+        weight, bias and rho."""
+        op = "batch_instance_norm"
+        A.check_tensors(op, input=input, running_mean=running_mean, running_var=running_var, weight=weight,
+                        bias=bias)
+        A.check_tensors(op, rho=rho)
+        A.check_like_input(op, input, weight=weight, bias=bias, rho=rho)
+        A.check_stats(op, input, running_mean=running_mean, running_var=running_var)
+        return batch_instance_norm(A, input, running_mean, running_var, weight, bias, rho, training, momentum, eps)
+
+    functions = (batch_norm_, layer_norm_, group_norm_, instance_norm_, local_response_norm_, batch_instance_norm_)
+    for fn, name in zip(functions, PUBLIC):
+        fn.__name__ = fn.__qualname__ = name
+    return functions

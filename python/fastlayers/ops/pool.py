@@ -201,3 +201,56 @@ def max_unpool(A, op, input, indices, kernel_size, stride, padding, output_size)
                          f"got {tuple(indices.shape)}")
     size = unpool_output_size(op, x.shape, kernel_size, stride, padding, output_size)
     return _unbatch(A.apply(op, MaxUnpool2d, x, indices, size), 2, unbatched)
+
+
+PUBLIC = ("max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+          "max_unpool2d")
+
+
+def public_functions(A):
+    """torch.nn.functional's poolings over adapter A, in the order of PUBLIC."""
+
+    def _input(op, input):
+        A.check_tensors(op, input=input)
+        A.check_float(op, input)
+        return input
+
+    def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        """1-D max pooling over (N, C, L) or (C, L)."""
+        return max_pool(A, "max_pool1d", 1, _input("max_pool1d", input), kernel_size, stride, padding, dilation,
+                        ceil_mode, return_indices)
+
+    def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        """2-D max pooling over (N, C, H, W) or (C, H, W); with return_indices also the int64 flat positions of
+        the maxima within each H*W plane."""
+        return max_pool(A, "max_pool2d", 2, _input("max_pool2d", input), kernel_size, stride, padding, dilation,
+                        ceil_mode, return_indices)
+
+    def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        """1-D average pooling over (N, C, L) or (C, L)."""
+        return avg_pool(A, "avg_pool1d", 1, _input("avg_pool1d", input), kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, None)
+
+    def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+        """2-D average pooling over (N, C, H, W) or (C, H, W)."""
+        return avg_pool(A, "avg_pool2d", 2, _input("avg_pool2d", input), kernel_size, stride, padding, ceil_mode,
+                        count_include_pad, divisor_override)
+
+    def adaptive_avg_pool2d(input, output_size):
+        """Average pooling to a fixed output_size (int, or pair with None meaning the input's size)."""
+        return adaptive_pool(A, "adaptive_avg_pool2d", _input("adaptive_avg_pool2d", input), output_size)
+
+    def adaptive_max_pool2d(input, output_size, return_indices=False):
+        """Max pooling to a fixed output_size; with return_indices also the int64 positions of the maxima."""
+        return adaptive_pool(A, "adaptive_max_pool2d", _input("adaptive_max_pool2d", input), output_size,
+                             return_indices)
+
+    def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+        """Inverse of max_pool2d: each value placed at its index in a zero output; other positions stay zero.
+        Where an index repeats (overlapping windows), the last value in row-major order wins."""
+        _input("max_unpool2d", input)
+        A.check_indices("max_unpool2d", indices)
+        return max_unpool(A, "max_unpool2d", input, indices, kernel_size, stride, padding, output_size)
+
+    return max_pool1d, max_pool2d, avg_pool1d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d, max_unpool2d

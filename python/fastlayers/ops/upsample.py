@@ -20,13 +20,17 @@ class Upsample2d:
         return (K.upsample2d_backward(grad_output, *ctx.args),) + (None,) * 5
 
 
+def _check_length(values, dim, input, subject, given, layout):
+    """A per-axis argument given as a sequence has one value per spatial axis (torch's message)."""
+    if len(values) != dim:
+        raise ValueError(f"Input and {subject} must have the same number of spatial dimensions, but got input with "
+                         f"spatial dimensions of {list(input.shape[2:])} and {given} {values}. Please provide input "
+                         f"tensor in (N, C, d1, d2, ...,dK) format and {layout} format.")
+
+
 def _output_size(op, input, size, dim):
     if isinstance(size, (list, tuple)):
-        if len(size) != dim:
-            raise ValueError("Input and output must have the same number of spatial dimensions, but got "
-                             f"input with spatial dimensions of {list(input.shape[2:])} and output size of "
-                             f"{size}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
-                             "output size in (o1, o2, ...,oK) format.")
+        _check_length(size, dim, input, "output", "output size of", "output size in (o1, o2, ...,oK)")
         if not all(is_int(s) for s in size):
             raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, int] or "
                             f"Tuple[int, int, int], but got size with types {[type(s) for s in size]}")
@@ -38,11 +42,8 @@ def _output_size(op, input, size, dim):
 
 def _scales(op, input, scale_factor, dim):
     if isinstance(scale_factor, (list, tuple)):
-        if len(scale_factor) != dim:
-            raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but "
-                             f"got input with spatial dimensions of {list(input.shape[2:])} and "
-                             f"scale_factor of shape {scale_factor}. Please provide input tensor in "
-                             "(N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) format.")
+        _check_length(scale_factor, dim, input, "scale_factor", "scale_factor of shape",
+                      "scale_factor in (s1, s2, ...,sK)")
         scales = list(scale_factor)
     else:
         scales = [scale_factor] * dim
@@ -109,7 +110,7 @@ def interpolate_args(input, size, scale_factor, mode, align_corners, recompute_s
     return dim, output_size, scales2, kernel_mode, bool(align_corners)
 
 
-def interpolate(A, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
+def _interpolate(A, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
     dim, output_size, scales, kernel_mode, align_corners = interpolate_args(
         input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     if dim == 1:
@@ -121,3 +122,25 @@ def interpolate(A, input, size, scale_factor, mode, align_corners, recompute_sca
         return out.squeeze(2)
     return A.apply("interpolate", Upsample2d, input, tuple(output_size), tuple(scales), kernel_mode, align_corners,
                    True)
+
+
+PUBLIC = ("interpolate",)
+
+
+def public_functions(A):
+    """interpolate over adapter A (the deprecated aliases are each side's)."""
+
+    def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                    recompute_scale_factor=None, antialias=False):
+        """Resamples (N, C, L) or (N, C, H, W) input to `size` or by `scale_factor`, torch's rules.
+
+        Modes: 'nearest' (3-D and 4-D input), 'linear' (3-D), 'bilinear' (4-D). The source index of output
+        index d is floor(d * s) for nearest, and (d + 0.5) * s - 0.5 clamped at 0 (or d * (In-1)/(Out-1) with
+        align_corners) for the linear modes, where s = 1/scale_factor when scale_factor is given and
+        recompute_scale_factor is not True, else In/Out.
+        """
+        A.check_tensors("interpolate", input=input)
+        A.check_float("interpolate", input)
+        return _interpolate(A, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
+
+    return (interpolate,)

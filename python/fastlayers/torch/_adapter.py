@@ -13,6 +13,8 @@ torch's checks of in-place changes hold.
 import torch
 import torch.nn.functional as _TF
 
+from ..ops.activation import FROM_OUTPUT, Activation
+from ..ops.adapter import Adapter
 from ._bridge import arr, backend, once_differentiable, ten
 
 
@@ -49,6 +51,9 @@ class _NoGraphCtx:
         pass
 
     def mark_non_differentiable(self, *arrays):
+        pass
+
+    def mark_dirty(self, *tensors):
         pass
 
 
@@ -93,25 +98,103 @@ def function_of(definition):
     return fn
 
 
-class _Adapter:
-    """What the op layer's front functions call: apply, and pad (torch's own)."""
+# Kinds whose input-based gradient gives the same result when handed the output (the sign / the clamp range is
+# the same on both sides), so an in-place call need not keep a copy of its input.
+_OUTPUT_AS_INPUT = {"relu", "hardtanh"}
+
+
+class _ActivationInplaceFn(torch.autograd.Function):
+    """The activation written over its input (inplace=True), the input marked dirty so autograd's version
+    checks see the change; keeps a copy of the input only where the gradient cannot be read from the output.
+    Its backward is the op definition's (fastlayers.ops.activation.Activation), through the adapter."""
+
+    @staticmethod
+    def forward(ctx, K, x, kind, params):
+        from_output = kind in FROM_OUTPUT
+        output_as_input = kind in _OUTPUT_AS_INPUT or (kind == "leaky_relu" and params.get("alpha", 0) > 0)
+        saved_input = None if from_output or output_as_input else x.detach().clone()
+        if x.is_contiguous():
+            data = arr(x)
+            K.activation_forward(data, kind, out=data, **params)
+            torch.autograd.graph.increment_version(x)
+        else:
+            x.copy_(ten(K.activation_forward(arr(x), kind, **params)))
+        ctx.mark_dirty(x)
+        ctx.K, ctx.inner = K, _ArrayCtx(ctx, None)
+        ctx.inner.act, ctx.inner.from_output = (kind, params), from_output
+        ctx.save_for_backward(x if saved_input is None else saved_input)
+        return x
+
+    backward = function_of(Activation).backward
+
+
+def _check_tensor(value, op, arg, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"fastlayers.torch.{op}(): argument '{arg}' must be a torch.Tensor, "
+                        f"not {type(value).__name__}")
+
+
+class _Adapter(Adapter):
+    """The op layer's adapter protocol (fastlayers.ops.adapter) for torch tensors; their dtypes and devices are
+    checked by `backend` in apply (one float dtype for all operands, float32 statistics allowed with a half
+    input where the definition says so), so the dtype checks stay the protocol's no-ops."""
 
     pad = staticmethod(_TF.pad)
+    check_tensor = staticmethod(_check_tensor)
+
+    @staticmethod
+    def activation(op, input, inplace, kind, params):
+        """In place: written over the input, which is marked dirty (see _ActivationInplaceFn)."""
+        _check_tensor(input, op, "input")
+        if not inplace:
+            return TORCH.apply(op, Activation, input, kind, params)
+        K = backend(op, input)
+        if torch.is_grad_enabled() and input.requires_grad:
+            return _ActivationInplaceFn.apply(K, input, kind, params)
+        return _ActivationInplaceFn.forward(_NoGraphCtx(), K, input, kind, params)
+
+    @staticmethod
+    def check_indices(op, indices):
+        _check_tensor(indices, op, "indices")
+        if indices.dtype != torch.int64:
+            raise TypeError(f"{op}(): indices must have dtype torch.int64, got {indices.dtype}")
 
     @staticmethod
     def apply(op, definition, *args):
-        index_args = getattr(definition, "index_arguments", ())
-        operands = [a for i, a in enumerate(args) if isinstance(a, torch.Tensor) and i not in index_args]
-        glue_only = getattr(definition, "array_glue", False) and operands[0].device.type not in ("cpu", "cuda")
-        K = backend(op, *operands, cpu_only=glue_only,
-                    float32_params=getattr(definition, "mixed_precision", False))
-        args = [a.contiguous() if isinstance(a, torch.Tensor) else a for a in args]
-        if torch.is_grad_enabled():
-            for a in args:
-                if isinstance(a, torch.Tensor) and a.requires_grad:
-                    return function_of(definition).apply(K, *args)
-        out = definition.forward(_NoGraphCtx(), K, *[arr(a) if isinstance(a, torch.Tensor) else a for a in args])
+        index_args, array_glue, mixed_precision = _TRAITS.get(definition) or _traits(definition)
+        operands = []
+        arrays = list(args)
+        record = False
+        for i, a in enumerate(args):
+            if isinstance(a, torch.Tensor):
+                if i not in index_args:
+                    operands.append(a)
+                a = arrays[i] = a.contiguous()
+                record = record or a.requires_grad
+        glue_only = array_glue and operands[0].device.type not in ("cpu", "cuda")
+        K = backend(op, *operands, cpu_only=glue_only, float32_params=mixed_precision)
+        if record and torch.is_grad_enabled():
+            return function_of(definition).apply(K, *arrays)
+        for i, a in enumerate(arrays):
+            if isinstance(a, torch.Tensor):
+                arrays[i] = arr(a)
+        out = definition.forward(_NoGraphCtx(), K, *arrays)
         return tuple([ten(o) for o in out]) if isinstance(out, tuple) else ten(out)
+
+
+_TRAITS = {}
+
+
+def _traits(definition):
+    """What a definition says about its operands, read once: the positions of int64 index arguments (not
+    dtype-checked), whether it is array code around the kernels (CPU and CUDA only), whether float32
+    parameters may go with a half input."""
+    traits = _TRAITS[definition] = (getattr(definition, "index_arguments", ()),
+                                    getattr(definition, "array_glue", False),
+                                    getattr(definition, "mixed_precision", False))
+    return traits
 
 
 TORCH = _Adapter()

@@ -154,26 +154,3 @@ def once_differentiable(op):
         return checked
 
     return wrap
-
-
-class _NoGraphCtx:
-    """Stands in for the autograd ctx when nothing will be differentiated: forward runs without recording."""
-
-    def save_for_backward(self, *tensors):
-        pass
-
-    def mark_non_differentiable(self, *tensors):
-        pass
-
-    def mark_dirty(self, *tensors):
-        pass
-
-
-def run(fn, *args):
-    """fn.apply(*args) when a graph is needed (grad mode on and some tensor argument requires grad), else
-    fn.forward straight away: inference skips the autograd bookkeeping."""
-    if torch.is_grad_enabled():
-        for a in args:
-            if isinstance(a, torch.Tensor) and a.requires_grad:
-                return fn.apply(*args)
-    return fn.forward(_NoGraphCtx(), *args)

@@ -23,40 +23,45 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d"
 # Convolutions: torch's forward calls self._conv_forward (padding modes handled there).
 
 
+def _conv_forward(module, input, weight, bias, conv):
+    """Conv1d/Conv2d._conv_forward with `conv` (F.conv1d or F.conv2d): a padding mode other than zeros pads
+    first, as torch does."""
+    padding = module.padding
+    if module.padding_mode != "zeros":
+        input = F.pad(input, module._reversed_padding_repeated_twice, mode=module.padding_mode)
+        padding = 0
+    return conv(input, weight, bias, module.stride, padding, module.dilation, module.groups)
+
+
+def _conv_transpose_forward(module, input, output_size, nd, conv_transpose):
+    """ConvTranspose1d/2d.forward with `conv_transpose`: zeros padding only, output_padding from output_size as
+    torch computes it."""
+    if module.padding_mode != "zeros":
+        raise ValueError(f"Only `zeros` padding mode is supported for {type(module).__name__}")
+    output_padding = module._output_padding(input, output_size, module.stride, module.padding, module.kernel_size,
+                                            nd, module.dilation)
+    return conv_transpose(input, module.weight, module.bias, module.stride, module.padding, output_padding,
+                          module.groups, module.dilation)
+
+
 class Conv1d(nn.Conv1d):
     def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros":
-            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv1d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv1d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return _conv_forward(self, input, weight, bias, F.conv1d)
 
 
 class Conv2d(nn.Conv2d):
     def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros":
-            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return F.conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return _conv_forward(self, input, weight, bias, F.conv2d)
 
 
 class ConvTranspose1d(nn.ConvTranspose1d):
     def forward(self, input, output_size=None):
-        if self.padding_mode != "zeros":
-            raise ValueError("Only `zeros` padding mode is supported for ConvTranspose1d")
-        output_padding = self._output_padding(input, output_size, self.stride, self.padding, self.kernel_size, 1,
-                                              self.dilation)
-        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
-                                  self.groups, self.dilation)
+        return _conv_transpose_forward(self, input, output_size, 1, F.conv_transpose1d)
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, input, output_size=None):
-        if self.padding_mode != "zeros":
-            raise ValueError("Only `zeros` padding mode is supported for ConvTranspose2d")
-        output_padding = self._output_padding(input, output_size, self.stride, self.padding, self.kernel_size, 2,
-                                              self.dilation)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
-                                  self.groups, self.dilation)
+        return _conv_transpose_forward(self, input, output_size, 2, F.conv_transpose2d)
 
 
 # Pooling and upsampling
@@ -110,21 +115,30 @@ class Upsample(nn.Upsample):
 # Normalization
 
 
+def _running_stats_args(module):
+    """torch's _BatchNorm.forward: the running statistics it passes (None in training without tracking)."""
+    use_buffers = not module.training or module.track_running_stats
+    return (module.running_mean if use_buffers else None), (module.running_var if use_buffers else None)
+
+
+def _training_args(module):
+    """torch's _BatchNorm.forward: (training, momentum, eps) it passes: batch statistics when training or without
+    buffers; num_batches_tracked counted, and a cumulative average when momentum is None."""
+    factor = 0.0 if module.momentum is None else module.momentum
+    if module.training and module.track_running_stats and module.num_batches_tracked is not None:
+        module.num_batches_tracked.add_(1)
+        factor = 1.0 / float(module.num_batches_tracked) if module.momentum is None else module.momentum
+    bn_training = module.training or (module.running_mean is None and module.running_var is None)
+    return bn_training, factor, module.eps
+
+
 class _BatchNormForward:
     """torch's _BatchNorm.forward (momentum=None: cumulative average; running statistics updated only when
     tracked and training; batch statistics in eval only without buffers) on fastlayers' batch_norm."""
 
     def forward(self, input):
         self._check_input_dim(input)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        bn_training = self.training or (self.running_mean is None and self.running_var is None)
-        use_buffers = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if use_buffers else None,
-                            self.running_var if use_buffers else None, self.weight, self.bias, bn_training,
-                            factor, self.eps)
+        return F.batch_norm(input, *_running_stats_args(self), self.weight, self.bias, *_training_args(self))
 
 
 class BatchNorm1d(_BatchNormForward, nn.BatchNorm1d):
@@ -133,16 +147,6 @@ class BatchNorm1d(_BatchNormForward, nn.BatchNorm1d):
 
 class BatchNorm2d(_BatchNormForward, nn.BatchNorm2d):
     pass
-
-
-class GroupNorm(nn.GroupNorm):
-    def forward(self, input):
-        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
-
-
-class LayerNorm(nn.LayerNorm):
-    def forward(self, input):
-        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
 
 class _InstanceNormApply:
@@ -160,11 +164,6 @@ class InstanceNorm1d(_InstanceNormApply, nn.InstanceNorm1d):
 
 class InstanceNorm2d(_InstanceNormApply, nn.InstanceNorm2d):
     pass
-
-
-class LocalResponseNorm(nn.LocalResponseNorm):
-    def forward(self, input):
-        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
 
 class BatchInstanceNorm2d(nn.modules.batchnorm._NormBase):
@@ -198,123 +197,45 @@ class BatchInstanceNorm2d(nn.modules.batchnorm._NormBase):
         if input.shape[1] != self.num_features:
             raise ValueError(f"expected input's size at dim=1 to match num_features ({self.num_features}), "
                              f"but got: {input.shape[1]}.")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        bn_training = self.training or (self.running_mean is None and self.running_var is None)
-        use_buffers = not self.training or self.track_running_stats
-        return F.batch_instance_norm(input, self.running_mean if use_buffers else None,
-                                     self.running_var if use_buffers else None, self.weight, self.bias, self.rho,
-                                     bn_training, factor, self.eps)
+        return F.batch_instance_norm(input, *_running_stats_args(self), self.weight, self.bias, self.rho,
+                                     *_training_args(self))
 
 
-# Activations
+# Modules whose forward is one call: torch's module with only forward on fastlayers' kernels.
 
 
-class ReLU(nn.ReLU):
-    def forward(self, input):
-        return F.relu(input, inplace=self.inplace)
+def _drop_in(base, forward):
+    """`base` (a torch.nn module class) whose forward is `forward`; all else is torch's."""
+    return type(base.__name__, (base,), {"forward": forward, "__module__": __name__, "__qualname__": base.__name__})
 
 
-class ReLU6(nn.ReLU6):
-    def forward(self, input):
-        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
-
-
-class Hardtanh(nn.Hardtanh):
-    def forward(self, input):
-        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
-
-
-class LeakyReLU(nn.LeakyReLU):
-    def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope, self.inplace)
-
-
-class PReLU(nn.PReLU):
-    def forward(self, input):
-        return F.prelu(input, self.weight)
-
-
-class ELU(nn.ELU):
-    def forward(self, input):
-        return F.elu(input, self.alpha, self.inplace)
-
-
-class SELU(nn.SELU):
-    def forward(self, input):
-        return F.selu(input, self.inplace)
-
-
-class CELU(nn.CELU):
-    def forward(self, input):
-        return F.celu(input, self.alpha, self.inplace)
-
-
-class GELU(nn.GELU):
-    def forward(self, input):
-        return F.gelu(input, approximate=self.approximate)
-
-
-class SiLU(nn.SiLU):
-    def forward(self, input):
-        return F.silu(input, inplace=self.inplace)
-
-
-class Mish(nn.Mish):
-    def forward(self, input):
-        return F.mish(input, inplace=self.inplace)
-
-
-class Softplus(nn.Softplus):
-    def forward(self, input):
-        return F.softplus(input, self.beta, self.threshold)
-
-
-class Sigmoid(nn.Sigmoid):
-    def forward(self, input):
-        return F.sigmoid(input)
-
-
-class Tanh(nn.Tanh):
-    def forward(self, input):
-        return F.tanh(input)
-
-
-class Hardsigmoid(nn.Hardsigmoid):
-    def forward(self, input):
-        return F.hardsigmoid(input, self.inplace)
-
-
-class Hardswish(nn.Hardswish):
-    def forward(self, input):
-        return F.hardswish(input, self.inplace)
-
-
-class Softmax(nn.Softmax):
-    def forward(self, input):
-        return F.softmax(input, self.dim, _stacklevel=5)
-
-
-class LogSoftmax(nn.LogSoftmax):
-    def forward(self, input):
-        return F.log_softmax(input, self.dim, _stacklevel=5)
-
-
-class Dropout(nn.Dropout):
-    def forward(self, input):
-        return F.dropout(input, self.p, self.training, self.inplace)
-
-
-class Dropout2d(nn.Dropout2d):
-    def forward(self, input):
-        return F.dropout2d(input, self.p, self.training, self.inplace)
-
-
-class Linear(nn.Linear):
-    def forward(self, input):
-        return F.linear(input, self.weight, self.bias)
+ReLU = _drop_in(nn.ReLU, lambda self, input: F.relu(input, inplace=self.inplace))
+ReLU6 = _drop_in(nn.ReLU6, lambda self, input: F.hardtanh(input, self.min_val, self.max_val, self.inplace))
+Hardtanh = _drop_in(nn.Hardtanh, lambda self, input: F.hardtanh(input, self.min_val, self.max_val, self.inplace))
+LeakyReLU = _drop_in(nn.LeakyReLU, lambda self, input: F.leaky_relu(input, self.negative_slope, self.inplace))
+PReLU = _drop_in(nn.PReLU, lambda self, input: F.prelu(input, self.weight))
+ELU = _drop_in(nn.ELU, lambda self, input: F.elu(input, self.alpha, self.inplace))
+SELU = _drop_in(nn.SELU, lambda self, input: F.selu(input, self.inplace))
+CELU = _drop_in(nn.CELU, lambda self, input: F.celu(input, self.alpha, self.inplace))
+GELU = _drop_in(nn.GELU, lambda self, input: F.gelu(input, approximate=self.approximate))
+SiLU = _drop_in(nn.SiLU, lambda self, input: F.silu(input, inplace=self.inplace))
+Mish = _drop_in(nn.Mish, lambda self, input: F.mish(input, inplace=self.inplace))
+Softplus = _drop_in(nn.Softplus, lambda self, input: F.softplus(input, self.beta, self.threshold))
+Sigmoid = _drop_in(nn.Sigmoid, lambda self, input: F.sigmoid(input))
+Tanh = _drop_in(nn.Tanh, lambda self, input: F.tanh(input))
+Hardsigmoid = _drop_in(nn.Hardsigmoid, lambda self, input: F.hardsigmoid(input, self.inplace))
+Hardswish = _drop_in(nn.Hardswish, lambda self, input: F.hardswish(input, self.inplace))
+Softmax = _drop_in(nn.Softmax, lambda self, input: F.softmax(input, self.dim, _stacklevel=5))
+LogSoftmax = _drop_in(nn.LogSoftmax, lambda self, input: F.log_softmax(input, self.dim, _stacklevel=5))
+Dropout = _drop_in(nn.Dropout, lambda self, input: F.dropout(input, self.p, self.training, self.inplace))
+Dropout2d = _drop_in(nn.Dropout2d, lambda self, input: F.dropout2d(input, self.p, self.training, self.inplace))
+Linear = _drop_in(nn.Linear, lambda self, input: F.linear(input, self.weight, self.bias))
+GroupNorm = _drop_in(nn.GroupNorm, lambda self, input: F.group_norm(input, self.num_groups, self.weight, self.bias,
+                                                                      self.eps))
+LayerNorm = _drop_in(nn.LayerNorm, lambda self, input: F.layer_norm(input, self.normalized_shape, self.weight,
+                                                                      self.bias, self.eps))
+LocalResponseNorm = _drop_in(nn.LocalResponseNorm,
+                             lambda self, input: F.local_response_norm(input, self.size, self.alpha, self.beta, self.k))
 
 
 class Maxout(nn.Module):

@@ -2,8 +2,8 @@
 
 `NN.apply(op, Definition, *args)` runs an op definition as a fastlayers.autograd Function: a Function class is
 made once per definition, whose forward and backward call the definition's with K = fastlayers._C (which
-takes numpy and CuPy arrays alike). What only this side checks lives here too: arguments must be fastlayers
-Tensors, and the dtypes the kernels take.
+takes numpy and CuPy arrays alike). What only this side does lives here too: arguments must be fastlayers
+Tensors of the dtypes the kernels take, and in-place ops follow fastlayers' rule.
 """
 import numpy as np
 
@@ -11,6 +11,8 @@ from ... import _C
 from ...autograd import Function
 from ...autograd import grad_mode as _grad_mode
 from ...ops import pad as _pad
+from ...ops.activation import Activation
+from ...ops.adapter import Adapter
 from ...tensor import Tensor
 
 LEAF_IN_PLACE = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -31,8 +33,15 @@ def function_of(definition):
     return fn
 
 
-class _Adapter:
-    """What the op layer's front functions call: apply, and pad (for an asymmetric 'same' convolution)."""
+def check_tensor(value, op, arg, optional=False):
+    if value is None and optional:
+        return
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}(): argument '{arg}' must be a fastlayers.Tensor, not {type(value).__name__}")
+
+
+class _Adapter(Adapter):
+    """The op layer's adapter protocol (fastlayers.ops.adapter) for fastlayers Tensors."""
 
     @staticmethod
     def apply(op, definition, *args):
@@ -43,34 +52,58 @@ class _Adapter:
     def pad(input, pads):
         return _pad.pad(NN, input, pads)
 
+    @staticmethod
+    def activation(op, input, inplace, kind, params):
+        """In place: without a graph to record, the input's array is overwritten; while recording, the input
+        Tensor takes the result (see take_result)."""
+        check_tensor(input, op, "input")
+        if not inplace:
+            return NN.apply(op, Activation, input, kind, params)
+        if records_in_place(input):
+            return take_result(input, NN.apply(op, Activation, input, kind, params))
+        data = input.data
+        if isinstance(data, np.ndarray) and data.flags.c_contiguous and data.flags.writeable:
+            _C.activation_forward(data, kind, out=data, **params)
+        else:
+            data[...] = _C.activation_forward(data, kind, **params)
+        return input
+
+    check_tensor = staticmethod(check_tensor)
+
+    @staticmethod
+    def check_float(op, input, message="input must have dtype float32 or float64, got"):
+        """The dtypes the kernels take: float32, float64, and float16 on a GPU."""
+        if input.dtype not in (np.float32, np.float64) and not half_on_gpu(input):
+            raise TypeError(f"{op}(): {message} {input.dtype}")
+
+    @staticmethod
+    def check_like_input(op, input, **params):
+        for name, p in params.items():
+            if p is not None and p.dtype != input.dtype:
+                raise TypeError(f"{op}(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
+
+    @staticmethod
+    def check_stats(op, input, **stats):
+        """Of the input's dtype; float32 with a half input on the GPU (mixed precision, as batch_norm and torch
+        allow)."""
+        for name, p in stats.items():
+            if p is not None and p.dtype != input.dtype and not (half_on_gpu(input) and p.dtype == np.float32):
+                raise TypeError(f"{op}(): expected {name} of dtype {input.dtype} like the input, got {p.dtype}")
+
+    @staticmethod
+    def check_indices(op, indices):
+        if not isinstance(indices, Tensor):
+            raise TypeError(f"{op}(): argument 'indices' must be a fastlayers.Tensor, not {type(indices).__name__}")
+        if indices.dtype != np.int64:
+            raise TypeError(f"{op}(): indices must have dtype int64, got {indices.dtype}")
+
 
 NN = _Adapter()
-
-
-def check_tensor(value, op, arg, optional=False):
-    if value is None and optional:
-        return
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}(): argument '{arg}' must be a fastlayers.Tensor, not {type(value).__name__}")
-
-
-def check_tensors(op, **tensors):
-    """Each keyword a fastlayers.Tensor; those after the first may be None (optional parameters)."""
-    first = True
-    for name, value in tensors.items():
-        check_tensor(value, op, name, optional=not first)
-        first = False
 
 
 def half_on_gpu(input):
     """float16 on a GPU (CuPy) passes: the CUDA kernels of pooling, softmax and the layers take it."""
     return input.dtype == np.float16 and input.device != "cpu"
-
-
-def check_float(input, op, message="input must have dtype float32 or float64, got"):
-    """The dtypes the kernels take: float32, float64, and float16 on a GPU."""
-    if input.dtype not in (np.float32, np.float64) and not half_on_gpu(input):
-        raise TypeError(f"{op}(): {message} {input.dtype}")
 
 
 def records_in_place(input):

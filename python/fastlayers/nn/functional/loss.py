@@ -7,7 +7,6 @@ import numpy as np
 from ...ops import loss as _loss
 from ...ops._args import number
 from ._adapter import NN, check_tensor, half_on_gpu
-from .activation import sigmoid
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "margin_ranking_loss",
@@ -219,7 +218,7 @@ def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
                          "'none', 'mean', 'sum'")
-    p = sigmoid(inputs)
+    p = NN.activation(op, inputs, False, "sigmoid", {})
     ce_loss = binary_cross_entropy_with_logits(inputs, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce_loss * ((1 - p_t) ** gamma)
