@@ -1,6 +1,6 @@
-// CUDA launchers behind the front doors in csrc/ops/: the same signatures as the CPU kernels in
-// csrc/cpu/kernels.h plus the stream to launch on. Views are validated by the front door: contiguous, on
-// one CUDA device, shapes matching the params. Launchers return once the work is queued on the stream;
+// CUDA launchers behind the front doors in csrc/ops/: the signatures of fastlayers/signatures.h (those of the CPU
+// kernels in csrc/cpu/kernels.h) plus the stream to launch on (OnStream). Views are validated by the front door:
+// contiguous, on one CUDA device, shapes matching the params. Launchers return once the work is queued on the stream;
 // launch errors throw std::runtime_error. This header is plain C++ (no CUDA headers), so host code and
 // pybind11 never see CUDA types beyond the opaque stream.
 #pragma once
@@ -8,6 +8,7 @@
 
 #include "fastlayers/cuda.h"
 #include "fastlayers/params.h"
+#include "fastlayers/signatures.h"
 #include "fastlayers/tensor.h"
 
 struct CUstream_st;
@@ -16,17 +17,17 @@ namespace fl::cuda {
 
 using Stream = CUstream_st*;  // the same type as cudaStream_t
 inline Stream current_stream() { return static_cast<Stream>(fl::cuda_stream()); }
+// The launcher of a signature of fastlayers/signatures.h: the same arguments, then the stream.
+template <typename F>
+using OnStream = typename sig::on_stream<F, Stream>::type;
 
 // Number of devices the runtime sees; 0 on any error (no driver, no device).
 int device_count();
 
 // ---- convolution (gradients written) ----
-void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                    const Conv2dParams& p, Stream stream);
-void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const Conv2dParams& p,
-                          Stream stream);
-void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
-                            const Conv2dParams& p, Stream stream);
+OnStream<sig::WeightForward<Conv2dParams>> conv2d_forward;
+OnStream<sig::WeightBackwardData<Conv2dParams>> conv2d_backward_data;
+OnStream<sig::WeightBackwardWeight<Conv2dParams>> conv2d_backward_weight;
 // Which CUDA implementation conv2d picks ("depthwise" or "implicit_gemm").
 const char* conv2d_impl_name(const Conv2dParams& p);
 
@@ -34,34 +35,23 @@ const char* conv2d_impl_name(const Conv2dParams& p);
 
 // ---- activations (activation, softmax, prelu, maxout) ----
 namespace fl::cuda {
-void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p, Stream stream);
-void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
-                         const ActivationParams& p, Stream stream);
-void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p, Stream stream);
-void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p,
-                      Stream stream);
-void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p,
-                   Stream stream);
-void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
-                    const TensorView& w, const PReLUParams& p, Stream stream);
-void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p, Stream stream);
-void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p,
-                     Stream stream);
+OnStream<sig::Unary<ActivationParams>> activation_forward;
+OnStream<sig::ActivationBackward> activation_backward;
+OnStream<sig::Unary<SoftmaxParams>> softmax_forward;
+OnStream<sig::Binary<SoftmaxParams>> softmax_backward;
+OnStream<sig::Binary<PReLUParams>> prelu_forward;
+OnStream<sig::PReLUBackward> prelu_backward;
+OnStream<sig::Unary<MaxoutParams>> maxout_forward;
+OnStream<sig::Binary<MaxoutParams>> maxout_backward;
 }  // namespace fl::cuda
 
 // ---- pooling ----
 // indices: int64 device memory laid out like the pooled output (flat positions in each input plane).
 namespace fl::cuda {
-void max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x, const Pool2dParams& p,
-                        Stream stream);
-void avg_pool2d_forward(const TensorView& y, const TensorView& x, const Pool2dParams& p, Stream stream);
-void avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const Pool2dParams& p, Stream stream);
-void adaptive_avg_pool2d_forward(const TensorView& y, const TensorView& x, const AdaptivePool2dParams& p,
-                                 Stream stream);
-void adaptive_avg_pool2d_backward(const TensorView& dx, const TensorView& dy, const AdaptivePool2dParams& p,
-                                  Stream stream);
-void adaptive_max_pool2d_forward(const TensorView& y, int64_t* indices, const TensorView& x,
-                                 const AdaptivePool2dParams& p, Stream stream);
+OnStream<sig::IndexedForward<Pool2dParams>> max_pool2d_forward;
+OnStream<sig::Unary<Pool2dParams>> avg_pool2d_forward, avg_pool2d_backward;
+OnStream<sig::Unary<AdaptivePool2dParams>> adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward;
+OnStream<sig::IndexedForward<AdaptivePool2dParams>> adaptive_max_pool2d_forward;
 // The index scatters / gather of the CPU reference (ref::index_*): planes are the first two axes, the rest
 // one flat plane. Each returns the position of the first invalid index (-1 in a scatter-add adds nothing),
 // or -1; they wait for the stream.
@@ -74,40 +64,24 @@ int64_t index_gather(const TensorView& dst, const TensorView& src, const int64_t
 // Batch norm: mean/rstd in the accumulation type (float32 for a float16/bfloat16 input); gamma, beta, the
 // running statistics and dgamma/dbeta all in the input's dtype or, for a half input, all float32.
 namespace fl::cuda {
-void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
-                        const TensorView& running_var, const BatchNormParams& p, Stream stream);
-void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                             const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
-                             const TensorView& running_var, const BatchNormParams& p, Stream stream);
-// batch_stats: the gradient of the training forward (mean/rstd depend on x), else of the evaluation one.
-void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta, const TensorView& dy,
-                         const TensorView& x, const TensorView& mean, const TensorView& rstd, const TensorView& gamma,
-                         bool batch_stats, const BatchNormParams& p, Stream stream);
-void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p, Stream stream);
-void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta, const TensorView& dy,
-                         const TensorView& x, const TensorView& mean, const TensorView& rstd, const TensorView& gamma,
-                         const GroupNormParams& p, Stream stream);
-void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p, Stream stream);
-void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
-                  const LRNParams& p, Stream stream);
+OnStream<sig::BatchNormForward> batch_norm_forward, batch_norm_forward_eval;
+OnStream<sig::BatchNormBackwardKernel> batch_norm_backward;
+OnStream<sig::GroupNormForward> group_norm_forward;
+OnStream<sig::GroupNormBackward> group_norm_backward;
+OnStream<sig::Binary<LRNParams>> lrn_forward;
+OnStream<sig::LRNBackward> lrn_backward;
 }  // namespace fl::cuda
 
 // ---- upsampling ----
 namespace fl::cuda {
-void upsample2d_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p, Stream stream);
-void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p, Stream stream);
+OnStream<sig::Unary<Upsample2dParams>> upsample2d_forward, upsample2d_backward;
 }  // namespace fl::cuda
 
 // ---- transposed convolution (gradients written) ----
 namespace fl::cuda {
-void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                              const ConvTranspose2dParams& p, Stream stream);
-void conv_transpose2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
-                                    const ConvTranspose2dParams& p, Stream stream);
-void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
-                                      const TensorView& x, const ConvTranspose2dParams& p, Stream stream);
+OnStream<sig::WeightForward<ConvTranspose2dParams>> conv_transpose2d_forward;
+OnStream<sig::WeightBackwardData<ConvTranspose2dParams>> conv_transpose2d_backward_data;
+OnStream<sig::WeightBackwardWeight<ConvTranspose2dParams>> conv_transpose2d_backward_weight;
 }  // namespace fl::cuda
 
 // ---- dropout ----

@@ -21,6 +21,7 @@
 #include "cpu/conv_gemm_shared.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 
 namespace fl::cpu {
@@ -285,8 +286,8 @@ bool conv2d_batch_gemm_accepts(const Conv2dParams& p) {
 
 void conv2d_batch_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                                const Conv2dParams& p) {
-  if (x.dtype == DType::Float32) forward_impl<float>(y.ptr<float>(), x.ptr<float>(), w.ptr<float>(), b.ptr<float>(), p);
-  else forward_impl<double>(y.ptr<double>(), x.ptr<double>(), w.ptr<double>(), b.ptr<double>(), p);
+  FL_DISPATCH_FLOATING(x.dtype,
+      forward_impl<scalar_t>(y.ptr<scalar_t>(), x.ptr<scalar_t>(), w.ptr<scalar_t>(), b.ptr<scalar_t>(), p));
 }
 
 void conv2d_batch_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
@@ -294,16 +295,15 @@ void conv2d_batch_gemm_backward_data(const TensorView& dx, const TensorView& dy,
   // Beyond 32 pixels per image the per-image dcol is at least 2 column panels wide, and the per-image
   // path (with its stride-1 flipped-forward form) measured faster.
   if (p.P() * p.Q() > 32) conv2d_gemm_backward_data(dx, dy, w, p);
-  else if (dy.dtype == DType::Float32) backward_data_impl<float>(dx.ptr<float>(), dy.ptr<float>(), w.ptr<float>(), geo(p));
-  else backward_data_impl<double>(dx.ptr<double>(), dy.ptr<double>(), w.ptr<double>(), geo(p));
+  else FL_DISPATCH_FLOATING(dy.dtype,
+      backward_data_impl<scalar_t>(dx.ptr<scalar_t>(), dy.ptr<scalar_t>(), w.ptr<scalar_t>(), geo(p)));
 }
 
 void conv2d_batch_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                        const TensorView& x, const Conv2dParams& p) {
   if (dw.defined()) {
-    if (dy.dtype == DType::Float32)
-      backward_weight_impl<float>(dw.ptr<float>(), x.ptr<float>(), dy.ptr<float>(), geo(p));
-    else backward_weight_impl<double>(dw.ptr<double>(), x.ptr<double>(), dy.ptr<double>(), geo(p));
+    FL_DISPATCH_FLOATING(dy.dtype,
+        backward_weight_impl<scalar_t>(dw.ptr<scalar_t>(), x.ptr<scalar_t>(), dy.ptr<scalar_t>(), geo(p)));
   }
   // The bias gradient alone is a plain reduction over dy: the GEMM path's does it.
   if (db.defined()) conv2d_gemm_backward_weight(TensorView(), db, dy, x, p);

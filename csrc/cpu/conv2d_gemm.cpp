@@ -26,6 +26,7 @@
 #include "cpu/conv_gemm_shared.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 
 namespace fl::cpu {
@@ -606,20 +607,17 @@ void backward_weight(const TensorView& dwv, const TensorView& dbv, const TensorV
 
 void conv2d_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                          const Conv2dParams& p) {
-  if (x.dtype == DType::Float32) forward<float>(y, x, w, b, p);
-  else forward<double>(y, x, w, b, p);
+  FL_DISPATCH_FLOATING(x.dtype, forward<scalar_t>(y, x, w, b, p));
 }
 
 void conv2d_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
                                const Conv2dParams& p) {
-  if (dy.dtype == DType::Float32) backward_data<float>(dx, dy, w, p);
-  else backward_data<double>(dx, dy, w, p);
+  FL_DISPATCH_FLOATING(dy.dtype, backward_data<scalar_t>(dx, dy, w, p));
 }
 
 void conv2d_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                  const TensorView& x, const Conv2dParams& p) {
-  if (dy.dtype == DType::Float32) backward_weight<float>(dw, db, dy, x, p);
-  else backward_weight<double>(dw, db, dy, x, p);
+  FL_DISPATCH_FLOATING(dy.dtype, backward_weight<scalar_t>(dw, db, dy, x, p));
 }
 
 }  // namespace fl::cpu

@@ -13,18 +13,19 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 #include "fastlayers/ops.h"
 
 namespace fl::cpu {
 namespace {
 
-size_t elem_size(DType d) { return d == DType::Float32 ? sizeof(float) : sizeof(double); }
+size_t es_of(DType d) { return static_cast<size_t>(dtype_size(d)); }
 
 // x[N,C,H,W] copied into the top-left of a zeroed N x C x (H+eh) x (W+ew) workspace.
 TensorView zero_extend(std::vector<char>& buf, const TensorView& x, const ConvTranspose2dParams& p) {
   const int64_t H2 = p.H + p.extra_h(), W2 = p.W + p.extra_w();
-  const size_t es = elem_size(x.dtype);
+  const size_t es = es_of(x.dtype);
   buf.assign(static_cast<size_t>(p.N * p.C * H2 * W2) * es + 1, 0);
   const char* src = static_cast<const char*>(x.data);
   char* dst = buf.data();
@@ -72,8 +73,7 @@ void conv_transpose2d_adjoint_forward(const TensorView& y, const TensorView& x, 
   const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
   conv2d_backward_data(y, xe, w, c);
   if (b.defined()) {
-    if (x.dtype == DType::Float32) add_bias<float>(y, b, p);
-    else add_bias<double>(y, b, p);
+    FL_DISPATCH_FLOATING(x.dtype, add_bias<scalar_t>(y, b, p));
   }
 }
 
@@ -86,7 +86,7 @@ void conv_transpose2d_adjoint_backward_data(const TensorView& dx, const TensorVi
   }
   // The adjoint convolution also produces the rows/columns x was zero-extended by: compute, then crop.
   const int64_t H2 = p.H + p.extra_h(), W2 = p.W + p.extra_w();
-  const size_t es = elem_size(dy.dtype);
+  const size_t es = es_of(dy.dtype);
   std::vector<char> buf(static_cast<size_t>(p.N * p.C * H2 * W2) * es);
   const TensorView full = make_view(buf.data(), dy.dtype, {p.N, p.C, H2, W2});
   conv2d_forward(full, dy, w, TensorView(), c);
@@ -102,7 +102,7 @@ void conv_transpose2d_adjoint_backward_weight(const TensorView& dw, const Tensor
                                               const TensorView& x, const ConvTranspose2dParams& p) {
   if (dw.defined()) {
     if (p.N == 0) {
-      std::memset(dw.data, 0, dw.numel() * elem_size(dy.dtype));
+      std::memset(dw.data, 0, dw.numel() * es_of(dy.dtype));
     } else {
       std::vector<char> workspace;
       const TensorView xe = (p.extra_h() || p.extra_w()) ? zero_extend(workspace, x, p) : x;
@@ -110,8 +110,7 @@ void conv_transpose2d_adjoint_backward_weight(const TensorView& dw, const Tensor
     }
   }
   if (db.defined()) {
-    if (dy.dtype == DType::Float32) bias_grad<float>(db, dy, p);
-    else bias_grad<double>(db, dy, p);
+    FL_DISPATCH_FLOATING(dy.dtype, bias_grad<scalar_t>(db, dy, p));
   }
 }
 

@@ -18,6 +18,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 
 namespace fl::cpu {
@@ -253,26 +254,23 @@ bool linear_dot_accepts(const LinearParams& p) { return p.K >= kDotMinK && p.M <
 
 void linear_dot_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                         const LinearParams& p) {
-  if (x.dtype == DType::Float32) dot_forward<float>(y.ptr<float>(), x.ptr<float>(), w.ptr<float>(), b.ptr<float>(), p);
-  else dot_forward<double>(y.ptr<double>(), x.ptr<double>(), w.ptr<double>(), b.ptr<double>(), p);
+  FL_DISPATCH_FLOATING(x.dtype,
+      dot_forward<scalar_t>(y.ptr<scalar_t>(), x.ptr<scalar_t>(), w.ptr<scalar_t>(), b.ptr<scalar_t>(), p));
 }
 
 void linear_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                          const LinearParams& p) {
-  if (x.dtype == DType::Float32) gemm_forward<float>(y, x, w, b, p);
-  else gemm_forward<double>(y, x, w, b, p);
+  FL_DISPATCH_FLOATING(x.dtype, gemm_forward<scalar_t>(y, x, w, b, p));
 }
 
 void linear_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
                                const LinearParams& p) {
-  if (dy.dtype == DType::Float32) gemm_backward_data<float>(dx, dy, w, p);
-  else gemm_backward_data<double>(dx, dy, w, p);
+  FL_DISPATCH_FLOATING(dy.dtype, gemm_backward_data<scalar_t>(dx, dy, w, p));
 }
 
 void linear_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
                                  const TensorView& x, const LinearParams& p) {
-  if (dy.dtype == DType::Float32) gemm_backward_weight<float>(dw, db, dy, x, p);
-  else gemm_backward_weight<double>(dw, db, dy, x, p);
+  FL_DISPATCH_FLOATING(dy.dtype, gemm_backward_weight<scalar_t>(dw, db, dy, x, p));
 }
 
 }  // namespace fl::cpu

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/loss_rows.h"
 #include "cpu/parallel.h"
 
@@ -209,28 +210,25 @@ void nll_backward_t(const TensorView& dinput, const TensorView& grad_loss, const
 void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double* total_weight,
                            const TensorView& logits, const int64_t* target, const TensorView& target_prob,
                            const TensorView& weight, const CrossEntropyParams& p) {
-  if (logits.dtype == DType::Float32) ce_forward_t<float>(loss, lse, total_weight, logits, target, target_prob, weight, p);
-  else ce_forward_t<double>(loss, lse, total_weight, logits, target, target_prob, weight, p);
+  FL_DISPATCH_FLOATING(logits.dtype,
+      ce_forward_t<scalar_t>(loss, lse, total_weight, logits, target, target_prob, weight, p));
 }
 
 void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
                             const int64_t* target, const TensorView& target_prob, const TensorView& weight,
                             const TensorView& lse, double total_weight, const CrossEntropyParams& p) {
-  if (logits.dtype == DType::Float32)
-    ce_backward_t<float>(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
-  else ce_backward_t<double>(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
+  FL_DISPATCH_FLOATING(logits.dtype,
+      ce_backward_t<scalar_t>(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p));
 }
 
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
                       const TensorView& weight, const NLLLossParams& p) {
-  if (input.dtype == DType::Float32) nll_forward_t<float>(loss, total_weight, input, target, weight, p);
-  else nll_forward_t<double>(loss, total_weight, input, target, weight, p);
+  FL_DISPATCH_FLOATING(input.dtype, nll_forward_t<scalar_t>(loss, total_weight, input, target, weight, p));
 }
 
 void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
                        const TensorView& weight, double total_weight, const NLLLossParams& p) {
-  if (dinput.dtype == DType::Float32) nll_backward_t<float>(dinput, grad_loss, target, weight, total_weight, p);
-  else nll_backward_t<double>(dinput, grad_loss, target, weight, total_weight, p);
+  FL_DISPATCH_FLOATING(dinput.dtype, nll_backward_t<scalar_t>(dinput, grad_loss, target, weight, total_weight, p));
 }
 
 }  // namespace fl::cpu

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 
 namespace fl::cpu {
@@ -124,13 +125,11 @@ void backward(const TensorView& dxv, const TensorView& dyv, const Upsample2dPara
 }  // namespace
 
 void upsample2d_direct_forward(const TensorView& y, const TensorView& x, const Upsample2dParams& p) {
-  if (x.dtype == DType::Float32) forward<float>(y, x, p);
-  else forward<double>(y, x, p);
+  FL_DISPATCH_FLOATING(x.dtype, forward<scalar_t>(y, x, p));
 }
 
 void upsample2d_direct_backward(const TensorView& dx, const TensorView& dy, const Upsample2dParams& p) {
-  if (dy.dtype == DType::Float32) backward<float>(dx, dy, p);
-  else backward<double>(dx, dy, p);
+  FL_DISPATCH_FLOATING(dy.dtype, backward<scalar_t>(dx, dy, p));
 }
 
 }  // namespace fl::cpu

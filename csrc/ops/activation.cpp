@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "cpu/kernels.h"
 #include "fastlayers/error.h"
@@ -64,6 +66,64 @@ const char* act_kind_name(ActKind kind) {
     case ActKind::Hardswish: return "hardswish";
   }
   return "unknown";
+}
+
+ActKind act_kind_from_name(const std::string& name) {
+  static const std::pair<const char*, ActKind> kinds[] = {
+      {"relu", ActKind::ReLU}, {"leaky_relu", ActKind::LeakyReLU}, {"elu", ActKind::ELU},
+      {"gelu", ActKind::GELU}, {"gelu_tanh", ActKind::GELUTanh}, {"silu", ActKind::SiLU},
+      {"mish", ActKind::Mish}, {"softplus", ActKind::Softplus}, {"sigmoid", ActKind::Sigmoid},
+      {"tanh", ActKind::Tanh}, {"hardtanh", ActKind::Hardtanh}, {"hardsigmoid", ActKind::Hardsigmoid},
+      {"hardswish", ActKind::Hardswish}};
+  for (const auto& [n, k] : kinds)
+    if (name == n) return k;
+  throw ValueError("activation: unknown kind '" + name + "'");
+}
+
+SoftmaxParams softmax_problem(const TensorView& x, int64_t dim, bool log, const char* op) {
+  SoftmaxParams p;
+  p.log = log;
+  if (x.ndim == 0) {
+    FL_CHECK_VALUE(dim == 0, op, ": dim must be 0 or -1 for a 0-d input, got ", dim);
+    return p;
+  }
+  FL_CHECK_VALUE(dim >= 0 && dim < x.ndim, op, ": dim must be in [", -x.ndim, ", ", x.ndim - 1, "], got ", dim);
+  p.outer = 1; p.inner = 1;
+  for (int i = 0; i < dim; ++i) p.outer *= x.shape[i];
+  p.dim = x.shape[dim];
+  for (int i = static_cast<int>(dim) + 1; i < x.ndim; ++i) p.inner *= x.shape[i];
+  return p;
+}
+
+PReLUParams prelu_problem(const TensorView& x, const TensorView& w, const char* op) {
+  FL_CHECK_VALUE(w.ndim <= 1, op, ": weight must be 1-D, got shape ", w.shape_str());
+  const int64_t nw = w.numel();
+  PReLUParams p;
+  if (nw == 1) {  // a single slope for every element
+    p.N = 1; p.C = 1; p.inner = x.numel();
+    return p;
+  }
+  FL_CHECK_VALUE(x.ndim >= 2 && x.shape[1] == nw, op, ": weight has ", nw,
+                 " elements but the input's channel dimension (dim 1) is ",
+                 x.ndim >= 2 ? std::to_string(x.shape[1]) : std::string("absent"), " (input shape ",
+                 x.shape_str(), ")");
+  p.N = x.shape[0]; p.C = nw; p.inner = 1;
+  for (int i = 2; i < x.ndim; ++i) p.inner *= x.shape[i];
+  return p;
+}
+
+MaxoutParams maxout_problem(const TensorView& x, int64_t pieces, int64_t dim, const char* op) {
+  FL_CHECK_VALUE(x.ndim >= 1, op, ": input must have at least 1 dimension, got a 0-d input");
+  FL_CHECK_VALUE(dim >= 0 && dim < x.ndim, op, ": dim must be in [", -x.ndim, ", ", x.ndim - 1, "], got ", dim);
+  FL_CHECK_VALUE(pieces >= 1, op, ": pieces must be a positive integer, got ", pieces);
+  FL_CHECK_VALUE(x.shape[dim] % pieces == 0, op, ": the size of dim ", dim, " (", x.shape[dim],
+                 ") must be divisible by pieces=", pieces);
+  MaxoutParams p;
+  p.pieces = pieces;
+  for (int i = 0; i < dim; ++i) p.outer *= x.shape[i];
+  p.C = x.shape[dim];
+  for (int i = static_cast<int>(dim) + 1; i < x.ndim; ++i) p.inner *= x.shape[i];
+  return p;
 }
 
 bool ActivationParams::backward_from_output_ok() const {

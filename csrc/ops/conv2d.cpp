@@ -11,11 +11,11 @@
 namespace fl {
 namespace {
 
-using ForwardFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
-                           const Conv2dParams&);
-using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const Conv2dParams&);
-using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
-                                  const Conv2dParams&);
+using Pair = std::array<int64_t, 2>;
+
+using ForwardFn = sig::WeightForward<Conv2dParams>*;
+using BackwardDataFn = sig::WeightBackwardData<Conv2dParams>*;
+using BackwardWeightFn = sig::WeightBackwardWeight<Conv2dParams>*;
 
 // One entry per implementation, a function per pass (ops/impls.h); accepts nullptr takes every problem.
 struct Conv2dImpl {
@@ -66,6 +66,26 @@ void check_conv2d_params(const Conv2dParams& p) {
   FL_CHECK_VALUE(p.P() >= 1 && p.Q() >= 1, "conv2d: kernel size (", p.R, ", ", p.S, ") with dilation (", p.dil_h,
                  ", ", p.dil_w, ") is larger than the padded input (", p.H + 2 * p.pad_h, ", ", p.W + 2 * p.pad_w,
                  ")");
+}
+
+Conv2dParams conv2d_problem(const TensorView& x, const TensorView& w, Pair stride, Pair padding, Pair dilation,
+                            int64_t groups, const char* op) {
+  FL_CHECK_VALUE(x.ndim == 4, op, ": input must be 4-D (N, C, H, W), got shape ", x.shape_str());
+  FL_CHECK_VALUE(w.ndim == 4, op, ": weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape ",
+                 w.shape_str());
+  FL_CHECK_VALUE(groups >= 1, op, ": groups must be >= 1, got ", groups);
+  FL_CHECK_VALUE(w.shape[1] * groups == x.shape[1], op, ": input has ", x.shape[1],
+                 " channels but weight of shape ", w.shape_str(), " with groups=", groups, " expects ",
+                 w.shape[1] * groups);
+  Conv2dParams p;
+  p.N = x.shape[0]; p.C = x.shape[1]; p.H = x.shape[2]; p.W = x.shape[3];
+  p.K = w.shape[0]; p.R = w.shape[2]; p.S = w.shape[3];
+  p.stride_h = stride[0]; p.stride_w = stride[1];
+  p.pad_h = padding[0]; p.pad_w = padding[1];
+  p.dil_h = dilation[0]; p.dil_w = dilation[1];
+  p.groups = groups;
+  check_conv2d_params(p);
+  return p;
 }
 
 const char* conv2d_impl_name(const Conv2dParams& p, DType) { return pick(&Conv2dImpl::forward, "query", p).name; }

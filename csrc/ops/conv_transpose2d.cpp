@@ -31,12 +31,10 @@ std::string ConvTranspose2dParams::str() const {
 
 namespace {
 
-using ForwardFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
-                           const ConvTranspose2dParams&);
-using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const TensorView&,
-                                const ConvTranspose2dParams&);
-using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
-                                  const ConvTranspose2dParams&);
+using Pair = std::array<int64_t, 2>;
+using ForwardFn = sig::WeightForward<ConvTranspose2dParams>*;
+using BackwardDataFn = sig::WeightBackwardData<ConvTranspose2dParams>*;
+using BackwardWeightFn = sig::WeightBackwardWeight<ConvTranspose2dParams>*;
 
 struct ConvTranspose2dImpl {
   const char* name;
@@ -99,6 +97,28 @@ void check_conv_transpose2d_params(const ConvTranspose2dParams& p) {
                  ") is too small: input (", p.H, ", ", p.W, "), kernel (", p.R, ", ", p.S, "), stride (", p.stride_h,
                  ", ", p.stride_w, "), padding (", p.pad_h, ", ", p.pad_w, "), output_padding (", p.out_pad_h, ", ",
                  p.out_pad_w, "), dilation (", p.dil_h, ", ", p.dil_w, ")");
+}
+
+ConvTranspose2dParams conv_transpose2d_problem(const TensorView& x, const TensorView& w, Pair stride, Pair padding,
+                                               Pair output_padding, int64_t groups, Pair dilation, const char* op) {
+  FL_CHECK_VALUE(x.ndim == 4, op, ": input must be 4-D (N, C, H, W), got shape ", x.shape_str());
+  FL_CHECK_VALUE(w.ndim == 4, op, ": weight must be 4-D (in_channels, out_channels/groups, kH, kW), got shape ",
+                 w.shape_str());
+  FL_CHECK_VALUE(groups >= 1, op, ": groups must be >= 1, got ", groups);
+  FL_CHECK_VALUE(w.shape[0] == x.shape[1], op, ": input has ", x.shape[1], " channels but weight of shape ",
+                 w.shape_str(), " expects ", w.shape[0], " (weight.shape[0] is in_channels)");
+  FL_CHECK_TYPE(w.dtype == x.dtype, op, ": weight must have dtype ", dtype_name(x.dtype), " like the input, got ",
+                dtype_name(w.dtype));
+  ConvTranspose2dParams p;
+  p.N = x.shape[0]; p.C = x.shape[1]; p.H = x.shape[2]; p.W = x.shape[3];
+  p.K = w.shape[1] * groups; p.R = w.shape[2]; p.S = w.shape[3];
+  p.stride_h = stride[0]; p.stride_w = stride[1];
+  p.pad_h = padding[0]; p.pad_w = padding[1];
+  p.out_pad_h = output_padding[0]; p.out_pad_w = output_padding[1];
+  p.dil_h = dilation[0]; p.dil_w = dilation[1];
+  p.groups = groups;
+  check_conv_transpose2d_params(p);
+  return p;
 }
 
 void conv_transpose2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,

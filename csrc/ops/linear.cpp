@@ -14,11 +14,9 @@ std::string LinearParams::str() const { return cat_str("m", M, "k", K, "n", N); 
 
 namespace {
 
-using ForwardFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
-                           const LinearParams&);
-using BackwardDataFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const LinearParams&);
-using BackwardWeightFn = void (*)(const TensorView&, const TensorView&, const TensorView&, const TensorView&,
-                                  const LinearParams&);
+using ForwardFn = sig::WeightForward<LinearParams>*;
+using BackwardDataFn = sig::WeightBackwardData<LinearParams>*;
+using BackwardWeightFn = sig::WeightBackwardWeight<LinearParams>*;
 
 // Fastest first per pass (ops/impls.h); the reference is last and takes anything.
 const Impl<LinearParams, ForwardFn> kForward[] = {
@@ -47,6 +45,20 @@ void check_linear_params(const LinearParams& p) {
   FL_CHECK_VALUE(p.M >= 0, "linear: number of rows must be >= 0, got ", p.M);
   FL_CHECK_VALUE(p.K >= 0, "linear: in_features must be >= 0, got ", p.K);
   FL_CHECK_VALUE(p.N >= 0, "linear: out_features must be >= 0, got ", p.N);
+}
+
+LinearParams linear_problem(const TensorView& x, const TensorView& w, const char* op) {
+  FL_CHECK_VALUE(x.ndim == 2, op, ": input must be 2-D (rows, in_features), got shape ", x.shape_str());
+  FL_CHECK_VALUE(w.ndim == 2, op, ": weight must be 2-D (out_features, in_features), got shape ", w.shape_str());
+  FL_CHECK_VALUE(x.shape[1] == w.shape[1], op, ": input and weight shapes cannot be multiplied (", x.shape[0], "x",
+                 x.shape[1], " and ", w.shape[1], "x", w.shape[0], "): input has ", x.shape[1],
+                 " features, weight expects ", w.shape[1]);
+  LinearParams p;
+  p.M = x.shape[0];
+  p.K = x.shape[1];
+  p.N = w.shape[0];
+  check_linear_params(p);
+  return p;
 }
 
 const char* linear_impl_name(const LinearParams& p, const char* pass) {

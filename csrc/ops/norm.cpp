@@ -65,6 +65,34 @@ void check_gn(const char* op, const TensorView& x, const GroupNormParams& p) {
 std::string BatchNormParams::str() const { return cat_str("mb", N, "ic", C, "is", S); }
 std::string GroupNormParams::str() const { return cat_str("mb", N, "ic", C, "is", S, "g", G); }
 
+TensorView norm_ncs_view(TensorView v, const char* op, const char* arg) {
+  FL_CHECK_VALUE(v.ndim >= 2, op, ": ", arg, " must have at least 2 dimensions (N, C, *), got shape ",
+                 v.shape_str());
+  int64_t S = 1;
+  for (int i = 2; i < v.ndim; ++i) S *= v.shape[i];
+  const int64_t N = v.shape[0], C = v.shape[1];
+  v.ndim = 3;
+  v.shape[0] = N; v.shape[1] = C; v.shape[2] = S;
+  v.strides[2] = 1; v.strides[1] = S; v.strides[0] = C * S;
+  return v;
+}
+
+DType batch_norm_stats_dtype(DType x) { return bn_stats_dtype(x); }
+
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p, bool training) {
+  if (training) batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  else batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+}
+
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const BatchNormParams& p, bool training) {
+  if (training) batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+  else batch_norm_backward_eval(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+}
+
 void set_norm_use_reference(bool on) {
   for (const char* op : {"batch_norm", "group_norm", "local_response_norm"}) set_impl(op, on ? "reference" : "");
 }

@@ -42,10 +42,10 @@ namespace {
 bool pool_all(const Pool2dParams&) { return true; }
 bool adaptive_all(const AdaptivePool2dParams&) { return true; }
 
-using MaxFwd = void (*)(const TensorView&, int64_t*, const TensorView&, const Pool2dParams&);
-using AvgFwd = void (*)(const TensorView&, const TensorView&, const Pool2dParams&);
-using AdFwd = void (*)(const TensorView&, const TensorView&, const AdaptivePool2dParams&);
-using AdMaxFwd = void (*)(const TensorView&, int64_t*, const TensorView&, const AdaptivePool2dParams&);
+using MaxFwd = sig::IndexedForward<Pool2dParams>*;
+using AvgFwd = sig::Unary<Pool2dParams>*;
+using AdFwd = sig::Unary<AdaptivePool2dParams>*;
+using AdMaxFwd = sig::IndexedForward<AdaptivePool2dParams>*;
 
 constexpr const char* kK2s2Needs = "2x2 windows, stride 2, no padding or dilation, every window inside the input";
 

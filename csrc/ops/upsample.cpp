@@ -25,7 +25,7 @@ std::string Upsample2dParams::str() const {
 namespace {
 
 
-using Kernel = void (*)(const TensorView&, const TensorView&, const Upsample2dParams&);
+using Kernel = sig::Unary<Upsample2dParams>*;
 using UpsampleImpl = Impl<Upsample2dParams, Kernel>;
 
 // Fastest first (ops/impls.h); the reference is last.

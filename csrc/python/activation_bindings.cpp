@@ -17,22 +17,10 @@ using fl::py_arrays::Input;
 namespace fl::bindings {
 namespace {
 
-ActKind parse_kind(const std::string& name) {
-  static const std::pair<const char*, ActKind> kinds[] = {
-      {"relu", ActKind::ReLU}, {"leaky_relu", ActKind::LeakyReLU}, {"elu", ActKind::ELU},
-      {"gelu", ActKind::GELU}, {"gelu_tanh", ActKind::GELUTanh}, {"silu", ActKind::SiLU},
-      {"mish", ActKind::Mish}, {"softplus", ActKind::Softplus}, {"sigmoid", ActKind::Sigmoid},
-      {"tanh", ActKind::Tanh}, {"hardtanh", ActKind::Hardtanh}, {"hardsigmoid", ActKind::Hardsigmoid},
-      {"hardswish", ActKind::Hardswish}};
-  for (const auto& [n, k] : kinds)
-    if (name == n) return k;
-  throw ValueError("activation: unknown kind '" + name + "'");
-}
-
 ActivationParams act_params(const std::string& kind, int64_t numel, double alpha, double scale, double input_scale,
                             double beta, double threshold, double min_val, double max_val) {
   ActivationParams p;
-  p.kind = parse_kind(kind);
+  p.kind = act_kind_from_name(kind);
   p.numel = numel;
   p.alpha = alpha; p.scale = scale; p.input_scale = input_scale;
   p.beta = beta; p.threshold = threshold;
@@ -73,26 +61,10 @@ py::object activation_backward(py::handle grad_output, py::handle saved, bool fr
   return py_arrays::result(dx);
 }
 
-// (outer, dim, inner) of x around axis `dim` (already made non-negative by the caller).
-SoftmaxParams softmax_params(const TensorView& x, int64_t dim, bool log, const char* op) {
-  SoftmaxParams p;
-  p.log = log;
-  if (x.ndim == 0) {
-    FL_CHECK_VALUE(dim == 0, op, ": dim must be 0 or -1 for a 0-d input, got ", dim);
-    return p;
-  }
-  FL_CHECK_VALUE(dim >= 0 && dim < x.ndim, op, ": dim must be in [", -x.ndim, ", ", x.ndim - 1, "], got ", dim);
-  p.outer = 1; p.inner = 1;
-  for (int i = 0; i < dim; ++i) p.outer *= x.shape[i];
-  p.dim = x.shape[dim];
-  for (int i = static_cast<int>(dim) + 1; i < x.ndim; ++i) p.inner *= x.shape[i];
-  return p;
-}
-
 py::object softmax_forward(py::handle input, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   Input x = py_arrays::import_float_array(input, op, "input", true);
-  SoftmaxParams p = softmax_params(x.view, dim, log, op);
+  SoftmaxParams p = softmax_problem(x.view, dim, log, op);
   Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
@@ -105,7 +77,7 @@ py::object softmax_backward(py::handle grad_output, py::handle output, int64_t d
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input y = py_arrays::import_float_array(output, op, "output", true);
-  SoftmaxParams p = softmax_params(y.view, dim, log, op);
+  SoftmaxParams p = softmax_problem(y.view, dim, log, op);
   Input dx = py_arrays::output_like(py::none(), dy, shape_of(dy.view), op);
   {
     py::gil_scoped_release release;
@@ -114,28 +86,11 @@ py::object softmax_backward(py::handle grad_output, py::handle output, int64_t d
   return py_arrays::result(dx);
 }
 
-PReLUParams prelu_params(const TensorView& x, const TensorView& w, const char* op) {
-  FL_CHECK_VALUE(w.ndim <= 1, op, ": weight must be 1-D, got shape ", w.shape_str());
-  const int64_t nw = w.numel();
-  PReLUParams p;
-  if (nw == 1) {  // a single slope for every element
-    p.N = 1; p.C = 1; p.inner = x.numel();
-    return p;
-  }
-  FL_CHECK_VALUE(x.ndim >= 2 && x.shape[1] == nw, op, ": weight has ", nw,
-                 " elements but the input's channel dimension (dim 1) is ",
-                 x.ndim >= 2 ? std::to_string(x.shape[1]) : std::string("absent"), " (input shape ",
-                 x.shape_str(), ")");
-  p.N = x.shape[0]; p.C = nw; p.inner = 1;
-  for (int i = 2; i < x.ndim; ++i) p.inner *= x.shape[i];
-  return p;
-}
-
 py::object prelu_forward(py::handle input, py::handle weight) {
   const char* op = "prelu";
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  PReLUParams p = prelu_params(x.view, w.view, op);
+  PReLUParams p = prelu_problem(x.view, w.view, op);
   Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;
@@ -149,7 +104,7 @@ py::tuple prelu_backward(py::handle grad_output, py::handle input, py::handle we
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  PReLUParams p = prelu_params(x.view, w.view, op);
+  PReLUParams p = prelu_problem(x.view, w.view, op);
   Input dx, dw;
   if (mask[0]) dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   if (mask[1]) dw = py_arrays::output_like(py::none(), x, shape_of(w.view), op);
@@ -160,24 +115,10 @@ py::tuple prelu_backward(py::handle grad_output, py::handle input, py::handle we
   return py::make_tuple(or_none(dx), or_none(dw));
 }
 
-MaxoutParams maxout_params(const TensorView& x, int64_t pieces, int64_t dim, const char* op) {
-  FL_CHECK_VALUE(x.ndim >= 1, op, ": input must have at least 1 dimension, got a 0-d input");
-  FL_CHECK_VALUE(dim >= 0 && dim < x.ndim, op, ": dim must be in [", -x.ndim, ", ", x.ndim - 1, "], got ", dim);
-  FL_CHECK_VALUE(pieces >= 1, op, ": pieces must be a positive integer, got ", pieces);
-  FL_CHECK_VALUE(x.shape[dim] % pieces == 0, op, ": the size of dim ", dim, " (", x.shape[dim],
-                 ") must be divisible by pieces=", pieces);
-  MaxoutParams p;
-  p.pieces = pieces;
-  for (int i = 0; i < dim; ++i) p.outer *= x.shape[i];
-  p.C = x.shape[dim];
-  for (int i = static_cast<int>(dim) + 1; i < x.ndim; ++i) p.inner *= x.shape[i];
-  return p;
-}
-
 py::object maxout_forward(py::handle input, int64_t pieces, int64_t dim) {
   const char* op = "maxout";
   Input x = py_arrays::import_float_array(input, op, "input", true);
-  MaxoutParams p = maxout_params(x.view, pieces, dim, op);
+  MaxoutParams p = maxout_problem(x.view, pieces, dim, op);
   std::vector<int64_t> shape = shape_of(x.view);
   shape[dim] /= pieces;
   Input y = py_arrays::output_like(py::none(), x, shape, op);
@@ -192,7 +133,7 @@ py::object maxout_backward(py::handle grad_output, py::handle input, int64_t pie
   const char* op = "maxout_backward";
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input x = py_arrays::import_float_array(input, op, "input", true);
-  MaxoutParams p = maxout_params(x.view, pieces, dim, op);
+  MaxoutParams p = maxout_problem(x.view, pieces, dim, op);
   Input dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   {
     py::gil_scoped_release release;

@@ -1,7 +1,7 @@
 #include "python/arrays.h"
 
-// stl.h: py::cast of the std::vector shapes handed to fastlayers._device.empty (without it that cast fails at
-// run time, "Unable to convert call argument", for every CUDA output the bindings allocate).
+// stl.h: py::cast of the std::vector shapes handed to the `empty` hook (without it that cast fails at run time,
+// "Unable to convert call argument", for every CUDA output the bindings allocate).
 #include <pybind11/stl.h>
 
 #include <string>
@@ -13,6 +13,20 @@
 
 namespace fl::py_arrays {
 namespace {
+
+// The Python callables set_array_hooks installs (`import fastlayers` passes those of its _device module);
+// never freed, as a kernel may still allocate while the interpreter shuts down.
+struct Hooks {
+  py::object empty, ascontiguousarray, cupy_stream;
+};
+Hooks* g_hooks = nullptr;
+
+const Hooks& hooks(const char* op) {
+  if (!g_hooks)
+    throw std::runtime_error(cat_str(op, ": cuda arrays need the array hooks that `import fastlayers` installs "
+                                     "(fastlayers._C.set_array_hooks)"));
+  return *g_hooks;
+}
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -149,7 +163,7 @@ CudaTensor cuda_tensor_of_capsule(const py::capsule& capsule, const char* name, 
 // array stream: every binding imports its CUDA operands before it launches), else the legacy default stream.
 void* launch_stream_for(py::handle obj) {
   if (cuda_stream_is_set()) return cuda_stream();
-  py::object s = py::module_::import("fastlayers._device").attr("cupy_stream")(obj);
+  py::object s = hooks("cuda").cupy_stream(obj);
   void* stream = s.is_none() ? nullptr : reinterpret_cast<void*>(py::cast<uintptr_t>(s));
   set_cuda_array_stream(stream);
   return stream;
@@ -213,7 +227,7 @@ Input import_float_array(py::handle obj, const char* op, const char* arg, bool a
     if (!allow_device) no_cuda_kernel(op);
     Input in = import_cuda_dlpack(obj, op, arg);
     if (in.view.is_contiguous()) return in;  // a strided array is first made contiguous by its own framework
-    py::object copy = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
+    py::object copy = hooks(op).ascontiguousarray(obj);
     in = import_cuda_dlpack(copy, op, arg);
     FL_CHECK_VALUE(in.view.is_contiguous(), op, ": ", arg, ": could not make the cuda array contiguous");
     return in;
@@ -254,15 +268,18 @@ Input output_array(py::handle out, DType dtype, const std::vector<int64_t>& shap
 
 // ---- cuda ----
 Input output_like(py::handle out, const Input& like, const std::vector<int64_t>& shape, const char* op) {
-  const DType dtype = like.view.dtype;
+  return output_like(out, like, shape, op, like.view.dtype);
+}
+
+Input output_like(py::handle out, const Input& like, const std::vector<int64_t>& shape, const char* op,
+                  DType dtype) {
   if (like.view.device == Device::CPU) {
     FL_CHECK_VALUE(out.is_none() || !is_cuda_dlpack(out), op, ": out is a cuda array but the input is on the cpu");
     return output_array(out, dtype, shape, op);
   }
   py::object obj = py::reinterpret_borrow<py::object>(out);
   if (out.is_none()) {
-    obj = py::module_::import("fastlayers._device")
-              .attr("empty")(like.source, py::cast(shape), dtype_name(dtype));
+    obj = hooks(op).empty(like.source, py::cast(shape), dtype_name(dtype));
   } else {
     FL_CHECK_VALUE(is_cuda_dlpack(out), op, ": out must be a cuda array like the input, got ",
                    std::string(py::str(py::type::of(out).attr("__name__"))));
@@ -291,7 +308,7 @@ DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vecto
   FL_CHECK_TYPE(c.code == dlpack::kDLInt && c.bits == 64, op, ": ", arg,
                 " must have dtype int64, got ", dlpack_dtype_name(c.code, c.bits, 1));
   if (!c.view.is_contiguous()) {
-    d.source = py::module_::import("fastlayers._device").attr("ascontiguousarray")(obj);
+    d.source = hooks(op).ascontiguousarray(obj);
     c = import_cuda_tensor(d.source, op, arg, d.owner);
   }
   FL_CHECK_VALUE(std::vector<int64_t>(c.view.shape, c.view.shape + c.view.ndim) == shape, op, ": ", arg,
@@ -301,8 +318,12 @@ DeviceIndex import_cuda_indices(py::handle obj, const char* op, const std::vecto
 }
 
 DeviceIndex new_cuda_indices(const Input& like, const std::vector<int64_t>& shape, const char* op) {
-  py::object obj = py::module_::import("fastlayers._device").attr("empty")(like.source, py::cast(shape), "int64");
+  py::object obj = hooks(op).empty(like.source, py::cast(shape), "int64");
   return import_cuda_indices(obj, op, shape);
+}
+
+void set_array_hooks(py::object empty, py::object ascontiguousarray, py::object cupy_stream) {
+  g_hooks = new Hooks{std::move(empty), std::move(ascontiguousarray), std::move(cupy_stream)};
 }
 
 }  // namespace fl::py_arrays

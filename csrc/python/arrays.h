@@ -32,8 +32,14 @@ Input output_array(py::handle out, DType dtype, const std::vector<int64_t>& shap
 
 // ---- cuda ----
 // An output on the device and of the dtype of `like`: on the CPU as above; on a GPU the caller's `out`
-// after checking it, or a new array of like's own framework (fastlayers._device.empty, CuPy or torch).
+// after checking it, or a new array of like's own framework (the `empty` hook: CuPy or torch).
 Input output_like(py::handle out, const Input& like, const std::vector<int64_t>& shape, const char* op);
+// The same with another dtype (batch norm's float32 statistics of a half input).
+Input output_like(py::handle out, const Input& like, const std::vector<int64_t>& shape, const char* op, DType dtype);
+// The callables that make and copy arrays of the caller's own framework on a GPU: empty(like, shape, dtype_name),
+// ascontiguousarray(a), cupy_stream(a) (CuPy's current stream as an int, or None). Installed once by
+// `import fastlayers` (its _device module's), so that _C never imports the package it sits in.
+void set_array_hooks(py::object empty, py::object ascontiguousarray, py::object cupy_stream);
 // What a binding returns for an output: the numpy array, or the device array object.
 py::object result(const Input& a);
 // None where the output was not asked for (an absent view), else result(a).

@@ -16,33 +16,13 @@ namespace {
 
 using Pair = std::array<int64_t, 2>;
 
-Conv2dParams conv2d_params(const TensorView& x, const TensorView& w, Pair stride, Pair padding, Pair dilation,
-                           int64_t groups, const char* op) {
-  FL_CHECK_VALUE(x.ndim == 4, op, ": input must be 4-D (N, C, H, W), got shape ", x.shape_str());
-  FL_CHECK_VALUE(w.ndim == 4, op, ": weight must be 4-D (out_channels, in_channels/groups, kH, kW), got shape ",
-                 w.shape_str());
-  FL_CHECK_VALUE(groups >= 1, op, ": groups must be >= 1, got ", groups);
-  FL_CHECK_VALUE(w.shape[1] * groups == x.shape[1], op, ": input has ", x.shape[1],
-                 " channels but weight of shape ", w.shape_str(), " with groups=", groups, " expects ",
-                 w.shape[1] * groups);
-  Conv2dParams p;
-  p.N = x.shape[0]; p.C = x.shape[1]; p.H = x.shape[2]; p.W = x.shape[3];
-  p.K = w.shape[0]; p.R = w.shape[2]; p.S = w.shape[3];
-  p.stride_h = stride[0]; p.stride_w = stride[1];
-  p.pad_h = padding[0]; p.pad_w = padding[1];
-  p.dil_h = dilation[0]; p.dil_w = dilation[1];
-  p.groups = groups;
-  check_conv2d_params(p);
-  return p;
-}
-
 py::object conv2d_forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
                          Pair dilation, int64_t groups, py::handle out) {
   const char* op = "conv2d";
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
   Input b = py_arrays::import_optional(bias, op, "bias", true);
-  Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
+  Conv2dParams p = conv2d_problem(x.view, w.view, stride, padding, dilation, groups, op);
   Input y = py_arrays::output_like(out, x, {p.N, p.K, p.P(), p.Q()}, op);
   {
     py::gil_scoped_release release;
@@ -58,7 +38,7 @@ py::tuple conv2d_backward(py::handle grad_output, py::handle input, py::handle w
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, op);
+  Conv2dParams p = conv2d_problem(x.view, w.view, stride, padding, dilation, groups, op);
   Input dx, dw, db;
   if (mask[0]) dx = py_arrays::output_like(py::none(), x, {p.N, p.C, p.H, p.W}, op);
   if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.K, p.Cg(), p.R, p.S}, op);
@@ -76,7 +56,7 @@ std::string conv2d_impl(py::handle input, py::handle weight, Pair stride, Pair p
                         int64_t groups) {
   Input x = py_arrays::import_float_array(input, "conv2d_impl", "input");
   Input w = py_arrays::import_float_array(weight, "conv2d_impl", "weight");
-  Conv2dParams p = conv2d_params(x.view, w.view, stride, padding, dilation, groups, "conv2d_impl");
+  Conv2dParams p = conv2d_problem(x.view, w.view, stride, padding, dilation, groups, "conv2d_impl");
   return std::string(conv2d_impl_name(p, x.view.dtype)) + " " + p.str();
 }
 

@@ -17,41 +17,14 @@ namespace {
 
 using Pair = std::array<int64_t, 2>;
 
-ConvTranspose2dParams params(const TensorView& x, const TensorView& w, Pair stride, Pair padding,
-                             Pair output_padding, int64_t groups, Pair dilation, const char* op) {
-  FL_CHECK_VALUE(x.ndim == 4, op, ": input must be 4-D (N, C, H, W), got shape ", x.shape_str());
-  FL_CHECK_VALUE(w.ndim == 4, op, ": weight must be 4-D (in_channels, out_channels/groups, kH, kW), got shape ",
-                 w.shape_str());
-  FL_CHECK_VALUE(groups >= 1, op, ": groups must be >= 1, got ", groups);
-  FL_CHECK_VALUE(w.shape[0] == x.shape[1], op, ": input has ", x.shape[1], " channels but weight of shape ",
-                 w.shape_str(), " expects ", w.shape[0], " (weight.shape[0] is in_channels)");
-  FL_CHECK_TYPE(w.dtype == x.dtype, op, ": weight must have dtype ", dtype_name(x.dtype), " like the input, got ",
-                dtype_name(w.dtype));
-  ConvTranspose2dParams p;
-  p.N = x.shape[0]; p.C = x.shape[1]; p.H = x.shape[2]; p.W = x.shape[3];
-  p.K = w.shape[1] * groups; p.R = w.shape[2]; p.S = w.shape[3];
-  p.stride_h = stride[0]; p.stride_w = stride[1];
-  p.pad_h = padding[0]; p.pad_w = padding[1];
-  p.out_pad_h = output_padding[0]; p.out_pad_w = output_padding[1];
-  p.dil_h = dilation[0]; p.dil_w = dilation[1];
-  p.groups = groups;
-  check_conv_transpose2d_params(p);
-  return p;
-}
-
 py::object forward(py::handle input, py::handle weight, py::handle bias, Pair stride, Pair padding,
                   Pair output_padding, int64_t groups, Pair dilation, py::handle out, bool reference) {
   const char* op = "conv_transpose2d";
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
   Input b = py_arrays::import_optional(bias, op, "bias", true);
-  ConvTranspose2dParams p = params(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
-  if (b.view.defined()) {
-    FL_CHECK_VALUE(b.view.ndim == 1 && b.view.shape[0] == p.K, op, ": bias must have shape [", p.K, "], got ",
-                   b.view.shape_str());
-    FL_CHECK_TYPE(b.view.dtype == x.view.dtype, op, ": bias must have dtype ", dtype_name(x.view.dtype),
-                  " like the input, got ", dtype_name(b.view.dtype));
-  }
+  ConvTranspose2dParams p =
+      conv_transpose2d_problem(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
   Input y = py_arrays::output_like(out, x, {p.N, p.K, p.P(), p.Q()}, op);
   {
     py::gil_scoped_release release;
@@ -67,14 +40,8 @@ py::tuple backward(py::handle grad_output, py::handle input, py::handle weight, 
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  ConvTranspose2dParams p = params(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
-  const DType dt = x.view.dtype;
-  const TensorView& g = dy.view;
-  bool same = g.ndim == 4 && g.shape[0] == p.N && g.shape[1] == p.K && g.shape[2] == p.P() && g.shape[3] == p.Q();
-  FL_CHECK_VALUE(same, op, ": grad_output must have shape [", p.N, ", ", p.K, ", ", p.P(), ", ", p.Q(), "], got ",
-                 g.shape_str());
-  FL_CHECK_TYPE(g.dtype == dt, op, ": grad_output must have dtype ", dtype_name(dt), " like the input, got ",
-                dtype_name(g.dtype));
+  ConvTranspose2dParams p =
+      conv_transpose2d_problem(x.view, w.view, stride, padding, output_padding, groups, dilation, op);
   Input dx, dw, db;
   if (mask[0]) dx = py_arrays::output_like(py::none(), x, {p.N, p.C, p.H, p.W}, op);
   if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.C, p.Kg(), p.R, p.S}, op);
@@ -94,7 +61,7 @@ std::string descriptor(py::handle input, py::handle weight, Pair stride, Pair pa
   const char* op = "conv_transpose2d_descriptor";
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  return params(x.view, w.view, stride, padding, output_padding, groups, dilation, op).str();
+  return conv_transpose2d_problem(x.view, w.view, stride, padding, output_padding, groups, dilation, op).str();
 }
 
 }  // namespace

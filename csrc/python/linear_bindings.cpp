@@ -13,26 +13,12 @@ using fl::py_arrays::Input;
 namespace fl::bindings {
 namespace {
 
-LinearParams linear_params(const TensorView& x, const TensorView& w, const char* op) {
-  FL_CHECK_VALUE(x.ndim == 2, op, ": input must be 2-D (rows, in_features), got shape ", x.shape_str());
-  FL_CHECK_VALUE(w.ndim == 2, op, ": weight must be 2-D (out_features, in_features), got shape ", w.shape_str());
-  FL_CHECK_VALUE(x.shape[1] == w.shape[1], op, ": input and weight shapes cannot be multiplied (", x.shape[0], "x",
-                 x.shape[1], " and ", w.shape[1], "x", w.shape[0], "): input has ", x.shape[1],
-                 " features, weight expects ", w.shape[1]);
-  LinearParams p;
-  p.M = x.shape[0];
-  p.K = x.shape[1];
-  p.N = w.shape[0];
-  check_linear_params(p);
-  return p;
-}
-
 py::object linear_forward(py::handle input, py::handle weight, py::handle bias, py::handle out) {
   const char* op = "linear";
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
   Input b = py_arrays::import_optional(bias, op, "bias", true);
-  LinearParams p = linear_params(x.view, w.view, op);
+  LinearParams p = linear_problem(x.view, w.view, op);
   Input y = py_arrays::output_like(out, x, {p.M, p.N}, op);
   {
     py::gil_scoped_release release;
@@ -47,7 +33,7 @@ py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle w
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_float_array(weight, op, "weight", true);
-  LinearParams p = linear_params(x.view, w.view, op);
+  LinearParams p = linear_problem(x.view, w.view, op);
   Input dx, dw, db;
   if (mask[0]) dx = py_arrays::output_like(py::none(), x, {p.M, p.K}, op);
   if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.N, p.K}, op);
@@ -64,7 +50,7 @@ py::tuple linear_backward(py::handle grad_output, py::handle input, py::handle w
 std::string linear_impl(py::handle input, py::handle weight, const std::string& pass) {
   Input x = py_arrays::import_float_array(input, "linear_impl", "input");
   Input w = py_arrays::import_float_array(weight, "linear_impl", "weight");
-  LinearParams p = linear_params(x.view, w.view, "linear_impl");
+  LinearParams p = linear_problem(x.view, w.view, "linear_impl");
   return std::string(linear_impl_name(p, pass.c_str())) + " " + p.str();
 }
 

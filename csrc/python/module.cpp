@@ -7,6 +7,7 @@
 #include "fastlayers/error.h"
 #include "fastlayers/runtime.h"
 #include "ops/impls.h"
+#include "python/arrays.h"
 
 namespace py = pybind11;
 
@@ -102,6 +103,11 @@ PYBIND11_MODULE(_C, m) {
     });
   }, py::arg("sink"), "Where the implementation log goes: a callable taking one line (fastlayers installs "
                       "logging.getLogger('fastlayers').info); None: stderr.");
+
+  m.def("set_array_hooks", &fl::py_arrays::set_array_hooks, py::arg("empty"), py::arg("ascontiguousarray"),
+        py::arg("cupy_stream"),
+        "The callables _C uses for GPU arrays of the caller's framework: empty(like, shape, dtype_name), "
+        "ascontiguousarray(a), cupy_stream(a); `import fastlayers` installs fastlayers._device's.");
 
   fl::bindings::bind_conv(m);
   // ---- normalization ----

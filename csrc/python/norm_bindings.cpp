@@ -15,19 +15,6 @@ using fl::py_arrays::Input;
 namespace fl::bindings {
 namespace {
 
-// The view of a contiguous (N, C, *) array as N x C x S.
-TensorView as_ncs(TensorView v, const char* op, const char* arg) {
-  FL_CHECK_VALUE(v.ndim >= 2, op, ": ", arg, " must have at least 2 dimensions (N, C, *), got shape ",
-                 v.shape_str());
-  int64_t S = 1;
-  for (int i = 2; i < v.ndim; ++i) S *= v.shape[i];
-  const int64_t N = v.shape[0], C = v.shape[1];
-  v.ndim = 3;
-  v.shape[0] = N; v.shape[1] = C; v.shape[2] = S;
-  v.strides[2] = 1; v.strides[1] = S; v.strides[0] = C * S;
-  return v;
-}
-
 std::vector<int64_t> shape_of(const TensorView& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
 
 // Running statistics are updated in place: they must be the caller's own contiguous array.
@@ -43,11 +30,9 @@ Input import_inplace(py::handle obj, const char* op, const char* arg) {
 
 py::object or_none(const Input& a) { return py_arrays::result_or_none(a); }
 
-// Batch norm's saved mean / rstd (C,): float32 for a float16/bfloat16 input (which lives on CUDA), else like x.
+// Batch norm's saved mean / rstd (C,) in the dtype the front door asks for.
 Input bn_stats_output(const Input& x, int64_t C, const char* op) {
-  if (!is_half(x.view.dtype)) return py_arrays::output_like(py::none(), x, {C}, op);
-  py::object obj = py::module_::import("fastlayers._device").attr("empty")(x.source, py::make_tuple(C), "float32");
-  return py_arrays::import_float_array(obj, op, "mean", true);
+  return py_arrays::output_like(py::none(), x, {C}, op, batch_norm_stats_dtype(x.view.dtype));
 }
 
 py::tuple batch_norm_forward(py::handle input, py::handle weight, py::handle bias, py::handle running_mean,
@@ -58,18 +43,17 @@ py::tuple batch_norm_forward(py::handle input, py::handle weight, py::handle bia
   Input b = py_arrays::import_optional(bias, op, "bias", true);
   Input rm = import_inplace(running_mean, op, "running_mean");
   Input rv = import_inplace(running_var, op, "running_var");
-  const TensorView xv = as_ncs(x.view, op, "input");
+  const TensorView xv = norm_ncs_view(x.view, op, "input");
   BatchNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.eps = eps; p.momentum = momentum;
   Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   Input mean = bn_stats_output(x, p.C, op);
   Input rstd = bn_stats_output(x, p.C, op);
-  const TensorView yv = as_ncs(y.view, op, "output");
+  const TensorView yv = norm_ncs_view(y.view, op, "output");
   {
     py::gil_scoped_release release;
-    if (training) fl::batch_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p);
-    else fl::batch_norm_forward_eval(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p);
+    fl::batch_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, rm.view, rv.view, p, training);
   }
   return py::make_tuple(py_arrays::result(y), py_arrays::result(mean), py_arrays::result(rstd));
 }
@@ -82,15 +66,15 @@ py::tuple batch_norm_backward(py::handle grad_output, py::handle input, py::hand
   Input m = py_arrays::import_float_array(mean, op, "mean", true);
   Input r = py_arrays::import_float_array(rstd, op, "rstd", true);
   Input w = py_arrays::import_optional(weight, op, "weight", true);
-  const TensorView xv = as_ncs(x.view, op, "input");
-  const TensorView dyv = as_ncs(dy.view, op, "grad_output");
+  const TensorView xv = norm_ncs_view(x.view, op, "input");
+  const TensorView dyv = norm_ncs_view(dy.view, op, "grad_output");
   BatchNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   Input dx, dw, db;
   TensorView dxv;
   if (mask[0]) {
     dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
-    dxv = as_ncs(dx.view, op, "grad_input");
+    dxv = norm_ncs_view(dx.view, op, "grad_input");
   }
   // The weight/bias gradients take the weight's dtype (float32 under mixed precision).
   const Input& param_like = w.view.defined() ? w : x;
@@ -98,8 +82,7 @@ py::tuple batch_norm_backward(py::handle grad_output, py::handle input, py::hand
   if (mask[2]) db = py_arrays::output_like(py::none(), param_like, {p.C}, op);
   {
     py::gil_scoped_release release;
-    if (training) fl::batch_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
-    else fl::batch_norm_backward_eval(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p);
+    fl::batch_norm_backward(dxv, dw.view, db.view, dyv, xv, m.view, r.view, w.view, p, training);
   }
   return py::make_tuple(or_none(dx), or_none(dw), or_none(db));
 }
@@ -109,14 +92,14 @@ py::tuple group_norm_forward(py::handle input, int64_t num_groups, py::handle we
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input w = py_arrays::import_optional(weight, op, "weight", true);
   Input b = py_arrays::import_optional(bias, op, "bias", true);
-  const TensorView xv = as_ncs(x.view, op, "input");
+  const TensorView xv = norm_ncs_view(x.view, op, "input");
   GroupNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2]; p.G = num_groups; p.eps = eps;
-  check_group_norm_params(p);
+  check_group_norm_params(p);  // before the outputs are sized by G
   Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   Input mean = py_arrays::output_like(py::none(), x, {p.N, p.G}, op);
   Input rstd = py_arrays::output_like(py::none(), x, {p.N, p.G}, op);
-  const TensorView yv = as_ncs(y.view, op, "output");
+  const TensorView yv = norm_ncs_view(y.view, op, "output");
   {
     py::gil_scoped_release release;
     fl::group_norm_forward(yv, mean.view, rstd.view, xv, w.view, b.view, p);
@@ -132,8 +115,8 @@ py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::hand
   Input m = py_arrays::import_float_array(mean, op, "mean", true);
   Input r = py_arrays::import_float_array(rstd, op, "rstd", true);
   Input w = py_arrays::import_optional(weight, op, "weight", true);
-  const TensorView xv = as_ncs(x.view, op, "input");
-  const TensorView dyv = as_ncs(dy.view, op, "grad_output");
+  const TensorView xv = norm_ncs_view(x.view, op, "input");
+  const TensorView dyv = norm_ncs_view(dy.view, op, "grad_output");
   GroupNormParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2]; p.G = num_groups;
   check_group_norm_params(p);
@@ -141,7 +124,7 @@ py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::hand
   TensorView dxv;
   if (mask[0]) {
     dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
-    dxv = as_ncs(dx.view, op, "grad_input");
+    dxv = norm_ncs_view(dx.view, op, "grad_input");
   }
   if (mask[1]) dw = py_arrays::output_like(py::none(), x, {p.C}, op);
   if (mask[2]) db = py_arrays::output_like(py::none(), x, {p.C}, op);
@@ -155,15 +138,15 @@ py::tuple group_norm_backward(py::handle grad_output, py::handle input, py::hand
 py::tuple lrn_forward(py::handle input, int64_t size, double alpha, double beta, double k) {
   const char* op = "local_response_norm";
   Input x = py_arrays::import_float_array(input, op, "input", true);
-  const TensorView xv = as_ncs(x.view, op, "input");
+  const TensorView xv = norm_ncs_view(x.view, op, "input");
   LRNParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.size = size; p.alpha = alpha; p.beta = beta; p.k = k;
   check_lrn_params(p);
   Input y = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
   Input scale = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
-  const TensorView yv = as_ncs(y.view, op, "output");
-  const TensorView sv = as_ncs(scale.view, op, "scale");
+  const TensorView yv = norm_ncs_view(y.view, op, "output");
+  const TensorView sv = norm_ncs_view(scale.view, op, "scale");
   {
     py::gil_scoped_release release;
     fl::lrn_forward(yv, sv, xv, p);
@@ -177,15 +160,15 @@ py::object lrn_backward(py::handle grad_output, py::handle input, py::handle sca
   Input dy = py_arrays::import_float_array(grad_output, op, "grad_output", true);
   Input x = py_arrays::import_float_array(input, op, "input", true);
   Input sc = py_arrays::import_float_array(scale, op, "scale", true);
-  const TensorView xv = as_ncs(x.view, op, "input");
-  const TensorView dyv = as_ncs(dy.view, op, "grad_output");
-  const TensorView sv = as_ncs(sc.view, op, "scale");
+  const TensorView xv = norm_ncs_view(x.view, op, "input");
+  const TensorView dyv = norm_ncs_view(dy.view, op, "grad_output");
+  const TensorView sv = norm_ncs_view(sc.view, op, "scale");
   LRNParams p;
   p.N = xv.shape[0]; p.C = xv.shape[1]; p.S = xv.shape[2];
   p.size = size; p.alpha = alpha; p.beta = beta; p.k = k;
   check_lrn_params(p);
   Input dx = py_arrays::output_like(py::none(), x, shape_of(x.view), op);
-  const TensorView dxv = as_ncs(dx.view, op, "grad_input");
+  const TensorView dxv = norm_ncs_view(dx.view, op, "grad_input");
   {
     py::gil_scoped_release release;
     fl::lrn_backward(dxv, dyv, xv, sv, p);

@@ -2,6 +2,10 @@
 __version__ = "0.1.0"  # the one version source: pyproject.toml reads it from here
 from . import _C
 from ._C import get_num_threads, set_flush_denormal, set_num_threads
+from . import _device
+
+# GPU outputs come from the caller's own framework: _C calls these instead of importing this package.
+_C.set_array_hooks(_device.empty, _device.ascontiguousarray, _device.cupy_stream)
 
 import logging as _logging
 # The C++ front doors log their implementation choices (FASTLAYERS_VERBOSE=1 or _C.set_verbose) to this logger;

@@ -3,6 +3,7 @@
 //   dw[n,k] = sum_m dy[m,n] x[m,k];       db[n] = sum_m dy[m,n].
 // Gradients are written (=). Every sum runs in ascending index order, in double for float inputs.
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 
 namespace fl::ref {
@@ -59,17 +60,14 @@ void backward_weight(const TensorView& dwv, const TensorView& dbv, const TensorV
 
 void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
                     const LinearParams& p) {
-  if (x.dtype == DType::Float32) forward<float>(y, x, w, b, p);
-  else forward<double>(y, x, w, b, p);
+  FL_DISPATCH_FLOATING(x.dtype, forward<scalar_t>(y, x, w, b, p));
 }
 void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p) {
-  if (dy.dtype == DType::Float32) backward_data<float>(dx, dy, w, p);
-  else backward_data<double>(dx, dy, w, p);
+  FL_DISPATCH_FLOATING(dy.dtype, backward_data<scalar_t>(dx, dy, w, p));
 }
 void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
                             const LinearParams& p) {
-  if (dy.dtype == DType::Float32) backward_weight<float>(dw, db, dy, x, p);
-  else backward_weight<double>(dw, db, dy, x, p);
+  FL_DISPATCH_FLOATING(dy.dtype, backward_weight<scalar_t>(dw, db, dy, x, p));
 }
 
 }  // namespace fl::ref

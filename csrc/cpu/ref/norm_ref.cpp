@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cpu/kernels.h"
+#include "cpu/dtype_dispatch.h"
 #include "cpu/parallel.h"
 
 namespace fl::ref {
@@ -161,31 +162,28 @@ void gn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView&
 void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
                         const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
                         const TensorView& running_var, const BatchNormParams& p) {
-  if (x.dtype == DType::Float32) bn_forward<float>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, true);
-  else bn_forward<double>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, true);
+  FL_DISPATCH_FLOATING(x.dtype,
+      bn_forward<scalar_t>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, true));
 }
 void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
                              const TensorView& x, const TensorView& gamma, const TensorView& beta,
                              const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p) {
-  if (x.dtype == DType::Float32) bn_forward<float>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, false);
-  else bn_forward<double>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, false);
+  FL_DISPATCH_FLOATING(x.dtype,
+      bn_forward<scalar_t>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, false));
 }
 void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
                          const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
                          const TensorView& gamma, bool batch_stats, const BatchNormParams& p) {
-  if (x.dtype == DType::Float32) bn_backward<float>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
-  else bn_backward<double>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+  FL_DISPATCH_FLOATING(x.dtype, bn_backward<scalar_t>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p));
 }
 void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
                         const TensorView& gamma, const TensorView& beta, const GroupNormParams& p) {
-  if (x.dtype == DType::Float32) gn_forward<float>(y, mean, rstd, x, gamma, beta, p);
-  else gn_forward<double>(y, mean, rstd, x, gamma, beta, p);
+  FL_DISPATCH_FLOATING(x.dtype, gn_forward<scalar_t>(y, mean, rstd, x, gamma, beta, p));
 }
 void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
                          const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
                          const TensorView& gamma, const GroupNormParams& p) {
-  if (x.dtype == DType::Float32) gn_backward<float>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
-  else gn_backward<double>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+  FL_DISPATCH_FLOATING(x.dtype, gn_backward<scalar_t>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p));
 }
 
 }  // namespace fl::ref
@@ -245,14 +243,12 @@ void lrn_bwd(const TensorView& dxv, const TensorView& dyv, const TensorView& xv,
 }  // namespace
 
 void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p) {
-  if (x.dtype == DType::Float32) lrn_fwd<float>(y, scale, x, p);
-  else lrn_fwd<double>(y, scale, x, p);
+  FL_DISPATCH_FLOATING(x.dtype, lrn_fwd<scalar_t>(y, scale, x, p));
 }
 
 void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
                   const LRNParams& p) {
-  if (x.dtype == DType::Float32) lrn_bwd<float>(dx, dy, x, scale, p);
-  else lrn_bwd<double>(dx, dy, x, scale, p);
+  FL_DISPATCH_FLOATING(x.dtype, lrn_bwd<scalar_t>(dx, dy, x, scale, p));
 }
 
 }  // namespace fl::ref

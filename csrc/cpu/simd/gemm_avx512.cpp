@@ -15,161 +15,121 @@
 namespace fl::cpu::detail {
 namespace {
 
-// MR rows x (NV * 16) float columns; MR * NV accumulators. With koff, row k of B is read in place
-// at B + koff[k] (unaligned); without, B is a packed micro-panel.
-template <int MR, int NV, bool IND>
-void ukr_f32_impl(int64_t kc, const float* __restrict A, const float* __restrict B, const int64_t* koff, float* C,
-                  int64_t ldc, int m, int n, bool accumulate, const float* bias) {
-  __m512 acc[MR][NV];
+// One AVX-512 register of T and the operations the micro-kernel uses, so that the float and double kernels are
+// one template (kLanes: 16 floats or 8 doubles).
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  using R = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R load(const float* p) { return _mm512_load_ps(p); }
+  static R loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static R maskz_loadu(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void storeu(float* p, R v) { _mm512_storeu_ps(p, v); }
+  static void mask_storeu(float* p, Mask m, R v) { _mm512_mask_storeu_ps(p, m, v); }
+  static R set1(float v) { return _mm512_set1_ps(v); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R fmadd(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+};
+template <>
+struct Vec<double> {
+  using R = __m512d;
+  using Mask = __mmask8;
+  static constexpr int kLanes = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R load(const double* p) { return _mm512_load_pd(p); }
+  static R loadu(const double* p) { return _mm512_loadu_pd(p); }
+  static R maskz_loadu(Mask m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static void storeu(double* p, R v) { _mm512_storeu_pd(p, v); }
+  static void mask_storeu(double* p, Mask m, R v) { _mm512_mask_storeu_pd(p, m, v); }
+  static R set1(double v) { return _mm512_set1_pd(v); }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static R fmadd(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
+};
+
+// MR rows x (NV * kLanes) columns; MR * NV accumulators. With koff, row k of B is read in place at B + koff[k]
+// (unaligned); without, B is a packed micro-panel.
+template <typename T, int MR, int NV, bool IND>
+void ukr_impl(int64_t kc, const T* __restrict A, const T* __restrict B, const int64_t* koff, T* C, int64_t ldc, int m,
+              int n, bool accumulate, const T* bias) {
+  using V = Vec<T>;
+  constexpr int L = V::kLanes;
+  typename V::R acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
 
   for (int64_t k = 0; k < kc; ++k) {
-    __m512 b[NV];
+    typename V::R b[NV];
     if (IND) {
-      const float* bk = B + koff[k];
+      const T* bk = B + koff[k];
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(bk + v * 16);
+      for (int v = 0; v < NV; ++v) b[v] = V::loadu(bk + v * L);
     } else {
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(B + v * 16);
-      B += NV * 16;
+      for (int v = 0; v < NV; ++v) b[v] = V::load(B + v * L);
+      B += NV * L;
     }
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(A[i]);
+      const typename V::R a = V::set1(A[i]);
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(a, b[v], acc[i][v]);
     }
     A += MR;
   }
 
-  if (m == MR && n == NV * 16) {
+  if (m == MR && n == NV * L) {
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      float* c = C + i * ldc;
+      T* c = C + i * ldc;
       if (accumulate) {
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + v * 16, _mm512_add_ps(_mm512_loadu_ps(c + v * 16), acc[i][v]));
+        for (int v = 0; v < NV; ++v) V::storeu(c + v * L, V::add(V::loadu(c + v * L), acc[i][v]));
       } else if (bias) {
-        const __m512 bi = _mm512_set1_ps(bias[i]);
+        const typename V::R bi = V::set1(bias[i]);
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + v * 16, _mm512_add_ps(bi, acc[i][v]));
+        for (int v = 0; v < NV; ++v) V::storeu(c + v * L, V::add(bi, acc[i][v]));
       } else {
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + v * 16, acc[i][v]);
+        for (int v = 0; v < NV; ++v) V::storeu(c + v * L, acc[i][v]);
       }
     }
     return;
   }
-  __mmask16 mask[NV];
+  typename V::Mask mask[NV];
+  constexpr unsigned kAll = (1u << L) - 1u;
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
-    const int left = n - v * 16;
-    mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
+    const int left = n - v * L;
+    mask[v] = static_cast<typename V::Mask>(left >= L ? kAll : left <= 0 ? 0u : (1u << left) - 1u);
   }
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
-    float* c = C + i * ldc;
+    T* c = C + i * ldc;
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
-      __m512 r = acc[i][v];
-      if (accumulate) r = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], c + v * 16), r);
-      else if (bias) r = _mm512_add_ps(_mm512_set1_ps(bias[i]), r);
-      _mm512_mask_storeu_ps(c + v * 16, mask[v], r);
+      typename V::R r = acc[i][v];
+      if (accumulate) r = V::add(V::maskz_loadu(mask[v], c + v * L), r);
+      else if (bias) r = V::add(V::set1(bias[i]), r);
+      V::mask_storeu(c + v * L, mask[v], r);
     }
   }
 }
 
-template <int MR, int NV, bool IND>
-void ukr_f64_impl(int64_t kc, const double* __restrict A, const double* __restrict B, const int64_t* koff, double* C,
-                  int64_t ldc, int m, int n, bool accumulate, const double* bias) {
-  __m512d acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_pd();
-
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512d b[NV];
-    if (IND) {
-      const double* bk = B + koff[k];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_pd(bk + v * 8);
-    } else {
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_pd(B + v * 8);
-      B += NV * 8;
-    }
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      const __m512d a = _mm512_set1_pd(A[i]);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_pd(a, b[v], acc[i][v]);
-    }
-    A += MR;
-  }
-
-  if (m == MR && n == NV * 8) {
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      double* c = C + i * ldc;
-      if (accumulate) {
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) _mm512_storeu_pd(c + v * 8, _mm512_add_pd(_mm512_loadu_pd(c + v * 8), acc[i][v]));
-      } else if (bias) {
-        const __m512d bi = _mm512_set1_pd(bias[i]);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) _mm512_storeu_pd(c + v * 8, _mm512_add_pd(bi, acc[i][v]));
-      } else {
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) _mm512_storeu_pd(c + v * 8, acc[i][v]);
-      }
-    }
-    return;
-  }
-  __mmask8 mask[NV];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) {
-    const int left = n - v * 8;
-    mask[v] = left >= 8 ? __mmask8(0xFF) : left <= 0 ? __mmask8(0) : __mmask8((1u << left) - 1u);
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-    double* c = C + i * ldc;
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) {
-      __m512d r = acc[i][v];
-      if (accumulate) r = _mm512_add_pd(_mm512_maskz_loadu_pd(mask[v], c + v * 8), r);
-      else if (bias) r = _mm512_add_pd(_mm512_set1_pd(bias[i]), r);
-      _mm512_mask_storeu_pd(c + v * 8, mask[v], r);
-    }
-  }
+template <typename T, int MR, int NV>
+void ukr(int64_t kc, const T* A, const T* B, T* C, int64_t ldc, int m, int n, bool accumulate, const T* bias) {
+  ukr_impl<T, MR, NV, false>(kc, A, B, nullptr, C, ldc, m, n, accumulate, bias);
 }
-
-template <int MR, int NV>
-void ukr_f32(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int m, int n, bool accumulate,
-             const float* bias) {
-  ukr_f32_impl<MR, NV, false>(kc, A, B, nullptr, C, ldc, m, n, accumulate, bias);
-}
-template <int MR, int NV>
-void ukr_ind_f32(int64_t kc, const float* A, const float* bbase, const int64_t* koff, float* C, int64_t ldc, int m,
-                 int n, bool accumulate, const float* bias) {
-  ukr_f32_impl<MR, NV, true>(kc, A, bbase, koff, C, ldc, m, n, accumulate, bias);
-}
-template <int MR, int NV>
-void ukr_f64(int64_t kc, const double* A, const double* B, double* C, int64_t ldc, int m, int n, bool accumulate,
-             const double* bias) {
-  ukr_f64_impl<MR, NV, false>(kc, A, B, nullptr, C, ldc, m, n, accumulate, bias);
-}
-template <int MR, int NV>
-void ukr_ind_f64(int64_t kc, const double* A, const double* bbase, const int64_t* koff, double* C, int64_t ldc,
-                 int m, int n, bool accumulate, const double* bias) {
-  ukr_f64_impl<MR, NV, true>(kc, A, bbase, koff, C, ldc, m, n, accumulate, bias);
+template <typename T, int MR, int NV>
+void ukr_ind(int64_t kc, const T* A, const T* bbase, const int64_t* koff, T* C, int64_t ldc, int m, int n,
+             bool accumulate, const T* bias) {
+  ukr_impl<T, MR, NV, true>(kc, A, bbase, koff, C, ldc, m, n, accumulate, bias);
 }
 
 // ---- im2col / col2im over run tables (see Run in cpu/gemm.h) ----
@@ -738,14 +698,14 @@ void copy2d_f64(const double* src, int64_t lds, double* dst, int64_t ldd, int64_
 
 // The first entry is the default; pick_gemm_kernel may prefer another for small M.
 const GemmKernel<float> kF32[] = {
-    {"avx512_f32_8x32", 8, 32, ukr_f32<8, 2>, ukr_ind_f32<8, 2>},
-    {"avx512_f32_12x32", 12, 32, ukr_f32<12, 2>, ukr_ind_f32<12, 2>},
-    {"avx512_f32_6x64", 6, 64, ukr_f32<6, 4>, ukr_ind_f32<6, 4>},
-    {"avx512_f32_4x64", 4, 64, ukr_f32<4, 4>, ukr_ind_f32<4, 4>},
+    {"avx512_f32_8x32", 8, 32, ukr<float, 8, 2>, ukr_ind<float, 8, 2>},
+    {"avx512_f32_12x32", 12, 32, ukr<float, 12, 2>, ukr_ind<float, 12, 2>},
+    {"avx512_f32_6x64", 6, 64, ukr<float, 6, 4>, ukr_ind<float, 6, 4>},
+    {"avx512_f32_4x64", 4, 64, ukr<float, 4, 4>, ukr_ind<float, 4, 4>},
 };
 const GemmKernel<double> kF64[] = {
-    {"avx512_f64_8x16", 8, 16, ukr_f64<8, 2>, ukr_ind_f64<8, 2>},
-    {"avx512_f64_4x32", 4, 32, ukr_f64<4, 4>, ukr_ind_f64<4, 4>},
+    {"avx512_f64_8x16", 8, 16, ukr<double, 8, 2>, ukr_ind<double, 8, 2>},
+    {"avx512_f64_4x32", 4, 32, ukr<double, 4, 4>, ukr_ind<double, 4, 4>},
 };
 
 }  // namespace

@@ -2,48 +2,61 @@
 // Every view must be contiguous; the front doors validate shapes, dtypes and devices and throw
 // fl::ValueError / fl::TypeError. Gradients are written (=), never accumulated.
 #pragma once
+#include <array>
+#include <string>
+
 #include "fastlayers/params.h"
+#include "fastlayers/signatures.h"
 #include "fastlayers/tensor.h"
 
 namespace fl {
 
-// y[N,K,P,Q] = conv(x[N,C,H,W], w[K,C/g,R,S]) + b[K] (b may be absent).
-void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                    const Conv2dParams& p);
-// dx[N,C,H,W] from dy[N,K,P,Q] and w.
-void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const Conv2dParams& p);
-// dw[K,C/g,R,S] (skipped if absent) and db[K] (skipped if absent) from dy and x.
-void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
-                            const Conv2dParams& p);
+// Signatures in fastlayers/signatures.h. conv2d_forward(y, x, w, b, p): y[N,K,P,Q] = conv(x[N,C,H,W],
+// w[K,C/g,R,S]) + b[K] (b may be absent); conv2d_backward_data(dx, dy, w, p): dx[N,C,H,W] from dy[N,K,P,Q] and w;
+// conv2d_backward_weight(dw, db, dy, x, p): dw[K,C/g,R,S] and db[K] (each skipped if absent) from dy and x.
+sig::WeightForward<Conv2dParams> conv2d_forward;
+sig::WeightBackwardData<Conv2dParams> conv2d_backward_data;
+sig::WeightBackwardWeight<Conv2dParams> conv2d_backward_weight;
 
 // Checks the shapes of a convolution's operands against p; throws ValueError naming the operand.
 void check_conv2d_params(const Conv2dParams& p);
+// The problem of input x [N,C,H,W] and weight w [K,C/groups,R,S] with these arguments, checked (ValueError
+// naming `op` and the argument, torch's wording, when they do not fit together).
+Conv2dParams conv2d_problem(const TensorView& x, const TensorView& w, std::array<int64_t, 2> stride,
+                            std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups,
+                            const char* op);
 
 // Name of the implementation the front door picks for p (for logs, tests and benchmarks).
 const char* conv2d_impl_name(const Conv2dParams& p, DType dtype);
 
 // ---- activations (activation, softmax, prelu, maxout) ----
-// y = act(x); y may be x itself (in place).
-void activation_forward(const TensorView& y, const TensorView& x, const ActivationParams& p);
-// dx = dy * act'(.) from `saved`: the input, or the output when from_output (valid only where
-// p.backward_from_output_ok()). dx may alias dy.
-void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
-                         const ActivationParams& p);
-// y = softmax or log_softmax of x along the middle axis of p's layout.
-void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p);
-// dx from dy and the forward output y.
-void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p);
-// y = x > 0 ? x : w[c] * x.
-void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p);
-// dx (skipped if absent) and dw (skipped if absent; a deterministic reduction).
-void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
-                    const TensorView& w, const PReLUParams& p);
-// y[o, j, i] = max over k < pieces of x[o, j * pieces + k, i].
-void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p);
-// dx: dy routed to the first maximum of each group.
-void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p);
-// Which implementation the activation front door uses ("fast" or "reference"); tests force the reference.
+// activation_forward(y, x, p): y = act(x); y may be x itself (in place).
+sig::Unary<ActivationParams> activation_forward;
+// activation_backward(dx, dy, saved, from_output, p): dx = dy * act'(.) from `saved`: the input, or the output
+// when from_output (valid only where p.backward_from_output_ok()). dx may alias dy.
+sig::ActivationBackward activation_backward;
+// softmax_forward(y, x, p): softmax or log_softmax of x along the middle axis of p's layout.
+sig::Unary<SoftmaxParams> softmax_forward;
+// softmax_backward(dx, dy, y, p): dx from dy and the forward output y.
+sig::Binary<SoftmaxParams> softmax_backward;
+// prelu_forward(y, x, w, p): y = x > 0 ? x : w[c] * x.
+sig::Binary<PReLUParams> prelu_forward;
+// prelu_backward(dx, dw, dy, x, w, p): dx and dw (each skipped if absent; dw a deterministic reduction).
+sig::PReLUBackward prelu_backward;
+// maxout_forward(y, x, p): y[o, j, i] = max over k < pieces of x[o, j * pieces + k, i].
+sig::Unary<MaxoutParams> maxout_forward;
+// maxout_backward(dx, dy, x, p): dy routed to the first maximum of each group.
+sig::Binary<MaxoutParams> maxout_backward;
+// Forces the naive reference kernels of the whole family (tests); an alias of set_impl(op, "reference") for
+// activation, softmax, prelu and maxout (csrc/ops/impls.h).
 void set_activation_reference(bool use_reference);
+// The problems of the family from their operands and arguments, checked (ValueError naming `op`): the kind by its
+// name ("relu", "gelu_tanh", ...); softmax over axis `dim` (non-negative) of x; prelu of x with weight w (one
+// slope, or one per channel of dim 1); maxout over `pieces` along axis `dim` (non-negative).
+ActKind act_kind_from_name(const std::string& name);
+SoftmaxParams softmax_problem(const TensorView& x, int64_t dim, bool log, const char* op);
+PReLUParams prelu_problem(const TensorView& x, const TensorView& w, const char* op);
+MaxoutParams maxout_problem(const TensorView& x, int64_t pieces, int64_t dim, const char* op);
 
 }  // namespace fl
 
@@ -53,32 +66,36 @@ namespace fl {
 // Training batch norm: y[N,C,S], mean[C], rstd[C] = 1/sqrt(var + eps) (biased var) from x; gamma/beta
 // [C] may be absent (1 and 0). running_mean/running_var [C], when defined, are updated in place with
 // p.momentum (unbiased variance).
-void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
-                        const TensorView& running_var, const BatchNormParams& p);
+sig::BatchNormForward batch_norm_forward;
 // Evaluation batch norm with the running statistics; also writes mean = running_mean and
 // rstd = 1/sqrt(running_var + eps) for batch_norm_backward_eval.
-void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
-                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
-                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p);
-// Gradients of batch_norm_forward (mean/rstd depend on x); dx, dgamma, dbeta each skipped where absent.
-void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
-                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
-                         const TensorView& gamma, const BatchNormParams& p);
+sig::BatchNormForward batch_norm_forward_eval;
+// batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p): gradients of batch_norm_forward
+// (mean/rstd depend on x); dx, dgamma, dbeta each skipped where absent.
+sig::BatchNormBackward batch_norm_backward;
 // Gradients of batch_norm_forward_eval (mean/rstd are constants).
-void batch_norm_backward_eval(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
-                              const TensorView& dy, const TensorView& x, const TensorView& mean,
-                              const TensorView& rstd, const TensorView& gamma, const BatchNormParams& p);
+sig::BatchNormBackward batch_norm_backward_eval;
 // Group norm: y[N,C,S], mean[N,G], rstd[N,G] from x; gamma/beta [C] may be absent.
-void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p);
-void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
-                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
-                         const TensorView& gamma, const GroupNormParams& p);
+sig::GroupNormForward group_norm_forward;
+sig::GroupNormBackward group_norm_backward;
 void check_batch_norm_params(const BatchNormParams& p);
 void check_group_norm_params(const GroupNormParams& p);
-// Selects the naive reference kernels for the norm family (tests use it as the oracle).
+// Selects the naive reference kernels for the norm family (tests use it as the oracle); an alias of
+// set_impl(op, "reference") for batch_norm, group_norm and local_response_norm (csrc/ops/impls.h).
 void set_norm_use_reference(bool on);
+// training: batch_norm_forward / batch_norm_backward, else their _eval twins (what the bindings call).
+void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
+                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
+                        const TensorView& running_var, const BatchNormParams& p, bool training);
+void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
+                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
+                         const TensorView& gamma, const BatchNormParams& p, bool training);
+// The dtype of batch norm's saved mean / rstd for an input of dtype x: float32 for float16 / bfloat16 (torch's
+// save_mean / save_invstd), else x's.
+DType batch_norm_stats_dtype(DType x);
+// The contiguous (N, C, *) view v seen as N x C x S, the layout of the whole family; ValueError naming `op` and
+// `arg` below 2 dimensions.
+TensorView norm_ncs_view(TensorView v, const char* op, const char* arg);
 
 }  // namespace fl
 
@@ -99,6 +116,10 @@ void conv_transpose2d_backward_weight(const TensorView& dw, const TensorView& db
                                       const char* impl = nullptr);
 // Checks the sizes in p; throws ValueError naming the parameter.
 void check_conv_transpose2d_params(const ConvTranspose2dParams& p);
+// The problem of input x [N,C,H,W] and weight w [C,K/groups,R,S] with these arguments, checked.
+ConvTranspose2dParams conv_transpose2d_problem(const TensorView& x, const TensorView& w, std::array<int64_t, 2> stride,
+                                               std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding,
+                                               int64_t groups, std::array<int64_t, 2> dilation, const char* op);
 
 }  // namespace fl
 
@@ -145,11 +166,12 @@ const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dPara
 
 // ---- normalization: local response norm ----
 namespace fl {
-// y[N,C,S] and scale[N,C,S] (k + alpha * window average of x^2, kept for the backward) from x.
-void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p);
-// dx = dy * scale^-beta - 2 alpha beta / size * x * sum over the mirrored window of dy * x * scale^(-beta-1).
-void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
-                  const LRNParams& p);
+// lrn_forward(y, scale, x, p): y[N,C,S] and scale[N,C,S] (k + alpha * window average of x^2, kept for the
+// backward) from x.
+sig::Binary<LRNParams> lrn_forward;
+// lrn_backward(dx, dy, x, scale, p): dx = dy * scale^-beta - 2 alpha beta / size * x * sum over the mirrored
+// window of dy * x * scale^(-beta-1).
+sig::LRNBackward lrn_backward;
 void check_lrn_params(const LRNParams& p);
 }  // namespace fl
 
@@ -168,16 +190,16 @@ void upsample2d_backward(const TensorView& dx, const TensorView& dy, const Upsam
 // ---- linear ----
 namespace fl {
 
-// y[M,N] = x[M,K] * w[N,K]^T + b[N] (b may be absent).
-void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                    const LinearParams& p);
-// dx[M,K] = dy[M,N] * w[N,K].
-void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p);
-// dw[N,K] = dy^T * x (skipped if absent) and db[N] = column sums of dy (skipped if absent); both
-// deterministic reductions, bitwise independent of the thread count.
-void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
-                            const LinearParams& p);
+// linear_forward(y, x, w, b, p): y[M,N] = x[M,K] * w[N,K]^T + b[N] (b may be absent).
+sig::WeightForward<LinearParams> linear_forward;
+// linear_backward_data(dx, dy, w, p): dx[M,K] = dy[M,N] * w[N,K].
+sig::WeightBackwardData<LinearParams> linear_backward_data;
+// linear_backward_weight(dw, db, dy, x, p): dw[N,K] = dy^T * x (skipped if absent) and db[N] = column sums of dy
+// (skipped if absent); both deterministic reductions, bitwise independent of the thread count.
+sig::WeightBackwardWeight<LinearParams> linear_backward_weight;
 void check_linear_params(const LinearParams& p);
+// The problem of input x [M,K] and weight w [N,K], checked (ValueError naming `op`, torch's wording).
+LinearParams linear_problem(const TensorView& x, const TensorView& w, const char* op);
 // Name of the implementation the front door picks for a pass ("forward", "backward_data",
 // "backward_weight") of p.
 const char* linear_impl_name(const LinearParams& p, const char* pass);
