@@ -129,7 +129,7 @@ void avg_direct_backward(const TensorView& dxv, const TensorView& dyv, const Poo
     const auto fn = PlaneFns<T>::avg_backward_s1(pool_plane_kernels());
     const PoolPlaneArgs a = plane_args(p);
     parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw,
-                 [&](int64_t nc) { fn(dx + nc * H * W, dy + nc * P * Q, a); });
+                 [&](int64_t nc) { fn(dx + nc * H * W, dy + nc * P * Q, thread_scratch<T>(size_t(Q)), a); });
     return;
   }
   parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {
