@@ -4,8 +4,6 @@
 // ref/pool2d_ref.cpp (same comparison rule for the maximum, same summation order). Gradients are
 // written (=). One task per (n, c) plane, so results do not depend on the thread count. Max pooling
 // accepts a null indices pointer (inference: no indices written).
-#include <cmath>
-#include <limits>
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
