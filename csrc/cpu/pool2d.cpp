@@ -1,5 +1,5 @@
-// Fast pooling kernels: max pooling and the general average pooling through the per-ISA plane kernels
-// of cpu/pool2d_planes.h (vectors across output columns), a 2x2 stride-2 average path (the common
+// Fast pooling kernels: max pooling, the general average pooling and its backward at stride 1 through the
+// per-ISA plane kernels of cpu/pool2d_planes.h (vectors along rows), a 2x2 stride-2 average path (the common
 // downsampling layer), and global average pooling. Same results as the references in
 // ref/pool2d_ref.cpp (same comparison rule for the maximum, same summation order). Gradients are
 // written (=). One task per (n, c) plane, so results do not depend on the thread count. Max pooling
