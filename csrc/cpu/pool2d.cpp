@@ -1,11 +1,9 @@
-// Fast pooling kernels: max pooling and the general average pooling through the per-ISA plane kernels
-// of cpu/pool2d_planes.h (vectors across output columns), a 2x2 stride-2 average path (the common
+// Fast pooling kernels: max pooling, the general average pooling and its backward at stride 1 through the
+// per-ISA plane kernels of cpu/pool2d_planes.h (vectors along rows), a 2x2 stride-2 average path (the common
 // downsampling layer), and global average pooling. Same results as the references in
 // ref/pool2d_ref.cpp (same comparison rule for the maximum, same summation order). Gradients are
 // written (=). One task per (n, c) plane, so results do not depend on the thread count. Max pooling
 // accepts a null indices pointer (inference: no indices written).
-#include <cmath>
-#include <limits>
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
@@ -129,7 +127,7 @@ void avg_direct_backward(const TensorView& dxv, const TensorView& dyv, const Poo
     const auto fn = PlaneFns<T>::avg_backward_s1(pool_plane_kernels());
     const PoolPlaneArgs a = plane_args(p);
     parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw,
-                 [&](int64_t nc) { fn(dx + nc * H * W, dy + nc * P * Q, a); });
+                 [&](int64_t nc) { fn(dx + nc * H * W, dy + nc * P * Q, thread_scratch<T>(size_t(Q)), a); });
     return;
   }
   parallel_for(p.N * p.C, H * W + P * Q * p.kh * p.kw, [&](int64_t nc) {

@@ -32,9 +32,10 @@ struct PoolPlaneKernels {
   void (*max_f64)(double* y, int64_t* indices, const double* x, const PoolPlaneArgs& a);
   void (*avg_f32)(float* y, const float* x, const PoolPlaneArgs& a);
   void (*avg_f64)(double* y, const double* x, const PoolPlaneArgs& a);
-  // Average-pooling backward for a stride of 1 along W (dx[H x W] written, from dy[P x Q]).
-  void (*avg_backward_s1_f32)(float* dx, const float* dy, const PoolPlaneArgs& a);
-  void (*avg_backward_s1_f64)(double* dx, const double* dy, const PoolPlaneArgs& a);
+  // Average-pooling backward for a stride of 1 along W (dx[H x W] written, from dy[P x Q]; scratch: Q
+  // elements).
+  void (*avg_backward_s1_f32)(float* dx, const float* dy, float* scratch, const PoolPlaneArgs& a);
+  void (*avg_backward_s1_f64)(double* dx, const double* dy, double* scratch, const PoolPlaneArgs& a);
 };
 
 // The table for the current fl::simd_level() (defined in pool2d.cpp).
@@ -307,42 +308,62 @@ void avg_plane(T* y, const T* x, const PoolPlaneArgs& a) {
 
 // Backward of stride-1 (along W) average pooling into a zeroed plane dx. The reference adds g / div of
 // each output (oh, ow) in turn over its window; here each element of a row of dx adds, for each output row
-// oh in turn, the contributions of the columns ow covering it in increasing ow: the same additions in the
-// same order, so the same bits, with the elements of a row in vector lanes.
+// oh in turn, the quotients of the columns ow covering it in increasing ow: the same additions in the same
+// order, so the same bits, with the elements of a row in vector lanes. scaled: Q elements of scratch (the
+// quotients of one output row, each computed once as in the reference).
 template <typename T>
-void avg_backward_plane_s1(T* dx, const T* dy, const PoolPlaneArgs& a) {
+void avg_backward_plane_s1(T* dx, const T* dy, T* scaled, const PoolPlaneArgs& a) {
   using V = typename Vec<T>::V;
   constexpr int N = Vec<T>::N;
-  int64_t v0, v1;
+  // Column iw is covered by ow in [iw + pw - kw + 1, iw + pw] within [0, Q) (a window holding iw is never
+  // empty); [i0, i1) is where that range needs no clipping.
+  const int64_t i0 = a.kw - 1 - a.pw > 0 ? a.kw - 1 - a.pw : 0;
+  const int64_t i1 = a.Q - a.pw < a.W ? a.Q - a.pw : a.W;
+  int64_t v0, v1;  // the outputs whose windows lie inside the row
   vector_columns<T>(a, v0, v1);
-  // Lanes iw whose covering outputs iw + pw - kw + 1 .. iw + pw all have windows inside the row.
-  const int64_t i0 = v1 > v0 ? v0 - a.pw + a.kw - 1 : 0, i1 = v1 > v0 ? v1 - a.pw : 0;
+  auto one = [&](T* row, int64_t iw) {
+    const int64_t lo = iw + a.pw - a.kw + 1 > 0 ? iw + a.pw - a.kw + 1 : 0;
+    const int64_t hi = iw + a.pw < a.Q - 1 ? iw + a.pw : a.Q - 1;
+    T acc = row[iw];
+    for (int64_t ow = lo; ow <= hi; ++ow) acc += scaled[ow];
+    row[iw] = acc;
+  };
   for (int64_t i = 0; i < a.H * a.W; ++i) dx[i] = 0;
   for (int64_t oh = 0; oh < a.P; ++oh) {
     int64_t h0, h1, hpad;
     avg_rows(a, oh, h0, h1, hpad);
     if (h0 >= h1) continue;
     const T* g = dy + oh * a.Q;
+    // Windows inside the row share one divisor (a loop the compiler vectorizes); the others, their own.
     const T d = T(a.divisor != 0 ? a.divisor : a.count_include_pad ? hpad * a.kw : (h1 - h0) * a.kw);
-    auto scalar = [&](T* row, int64_t iw) {
-      const int64_t lo = iw + a.pw - a.kw + 1 > 0 ? iw + a.pw - a.kw + 1 : 0;
-      const int64_t hi = iw + a.pw < a.Q - 1 ? iw + a.pw : a.Q - 1;
-      for (int64_t ow = lo; ow <= hi; ++ow) {
-        int64_t w0, w1, div;
-        if (avg_cols(a, h0, h1, hpad, ow, w0, w1, div) && iw >= w0 && iw < w1) row[iw] += g[ow] / T(div);
-      }
+    for (int64_t ow = v0; ow < v1; ++ow) scaled[ow] = g[ow] / d;
+    auto edge = [&](int64_t ow) {
+      int64_t w0, w1, div;
+      scaled[ow] = avg_cols(a, h0, h1, hpad, ow, w0, w1, div) ? g[ow] / T(div) : T(0);
     };
+    for (int64_t ow = 0; ow < v0; ++ow) edge(ow);
+    for (int64_t ow = v1; ow < a.Q; ++ow) edge(ow);
     for (int64_t ih = h0; ih < h1; ++ih) {
       T* row = dx + ih * a.W;
+      auto block = [&](int64_t c) {
+        V acc = load<V>(row + c);
+        const T* sj = scaled + c + a.pw - a.kw + 1;
+        for (int64_t j = 0; j < a.kw; ++j) acc += load<V>(sj + j);
+        return acc;
+      };
       int64_t iw = 0;
-      for (; iw < i0 && iw < a.W; ++iw) scalar(row, iw);
-      for (; iw + N <= i1; iw += N) {
-        V acc = load<V>(row + iw);
-        const T* gj = g + iw + a.pw - a.kw + 1;
-        for (int64_t j = 0; j < a.kw; ++j) acc += load<V>(gj + j) / d;
-        store(row + iw, acc);
+      for (; iw < i0 && iw < a.W; ++iw) one(row, iw);
+      // A last block overlapping the one before it, computed from the row before any block is stored:
+      // its lanes then hold the same values that block writes.
+      const bool tail = i1 - i0 >= N && (i1 - i0) % N != 0;
+      V last{};
+      if (tail) last = block(i1 - N);
+      for (; iw + N <= i1; iw += N) store(row + iw, block(iw));
+      if (tail) {
+        store(row + i1 - N, last);
+        iw = i1;
       }
-      for (; iw < a.W; ++iw) scalar(row, iw);
+      for (; iw < a.W; ++iw) one(row, iw);
     }
   }
 }
