@@ -148,6 +148,7 @@ def test_winograd_non_contiguous_input(case):
     (((4, 64, 16, 16), (32, 64, 3, 3), 1, 1, 1), "32 output channels"),
     (((2, 256, 16, 16), (256, 256, 3, 3), 1, 1, 1), "32 tiles: the weight transform is not amortized"),
     (((4, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1), "4 tiles (ResNet's last stage at batch 4)"),
+    (((16, 512, 7, 7), (512, 512, 3, 3), 1, 1, 1), "64 tiles and 37.7 MB of transformed weights"),
 ])
 def test_winograd_declines(shape, why):
     (xs, ws, stride, pad, dil, *groups) = shape

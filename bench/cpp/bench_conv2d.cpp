@@ -35,6 +35,12 @@ const Case kCases[] = {
     {"dilated", 16, 64, 32, 32, 64, 3, 3, 1, 2, 2, 1},
     {"latency_b1", 1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1},
     {"dcgan_disc", 64, 64, 32, 32, 128, 4, 4, 2, 1, 1, 1},
+    // 3x3 stride-1 layers that conv2d runs with Winograd F(4x4, 3x3) in float32 (the label names the path;
+    // FASTLAYERS_CONV_ALGO=exact runs the same cases on the GEMM paths for comparison). GFLOP/s counts the
+    // direct algorithm's flops, so Winograd can exceed the FMA peak.
+    {"resnet_256_14", 16, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1},
+    {"resnet_512_7", 16, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1},
+    {"winograd_pad0_odd", 8, 96, 29, 27, 80, 3, 3, 1, 0, 1, 1},
 };
 
 fl::Conv2dParams params_of(const Case& c) {

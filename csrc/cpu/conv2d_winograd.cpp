@@ -30,6 +30,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#define FL_WINOGRAD_IMPL  // the portable transforms, for any lane count
+#include "cpu/conv2d_winograd.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
@@ -38,41 +40,10 @@
 namespace fl::cpu {
 namespace {
 
-constexpr int kAlpha = 6;             // input tile side: 4 outputs + 3 - 1
-constexpr int kPos = kAlpha * kAlpha; // transformed positions per tile
+constexpr int kAlpha = kWinoAlpha;
+constexpr int kPos = kWinoPos;
 constexpr int64_t kKc = 256;          // reduction (channel) block of the micro-kernels
-constexpr int64_t kMBytes = 256 << 10;  // M block of a task (36 positions x channel block x nr tiles)
-
-// ---- 1-D transforms on lane vectors: element i of a transform is the L lanes at p[i * stride] ----
-
-// B^T d (6 -> 6).
-template <int L, typename T>
-inline void input_1d(const T* d, int64_t ds, T* o, int64_t os) {
-  for (int l = 0; l < L; ++l) {
-    const T d0 = d[l], d1 = d[ds + l], d2 = d[2 * ds + l], d3 = d[3 * ds + l], d4 = d[4 * ds + l],
-            d5 = d[5 * ds + l];
-    o[l] = T(4) * d0 - T(5) * d2 + d4;
-    o[os + l] = d3 + d4 - T(4) * (d1 + d2);
-    o[2 * os + l] = d4 - d3 + T(4) * (d1 - d2);
-    o[3 * os + l] = d4 - d2 + T(2) * (d3 - d1);
-    o[4 * os + l] = d4 - d2 - T(2) * (d3 - d1);
-    o[5 * os + l] = T(4) * d1 - T(5) * d3 + d5;
-  }
-}
-
-// A^T m (6 -> 4).
-template <int L, typename T>
-inline void output_1d(const T* m, int64_t ms, T* o, int64_t os) {
-  for (int l = 0; l < L; ++l) {
-    const T m0 = m[l], m1 = m[ms + l], m2 = m[2 * ms + l], m3 = m[3 * ms + l], m4 = m[4 * ms + l],
-            m5 = m[5 * ms + l];
-    const T s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-    o[l] = m0 + s12 + s34;
-    o[os + l] = d12 + T(2) * d34;
-    o[2 * os + l] = s12 + T(4) * s34;
-    o[3 * os + l] = d12 + T(8) * d34 + m5;
-  }
-}
+constexpr int64_t kMBytes = 320 << 10;  // M block of a task (36 positions x channel block x nr tiles): in L2
 
 // G g (3 -> 6), one kernel row or column. Multiplications by the rounded reciprocals (as accurate as
 // the divisions, and many times faster: the weights are transformed on every call).
@@ -89,24 +60,14 @@ inline void weight_1d(const T* g, int64_t gs, T* o, int64_t os) {
   o[5 * os] = g2;
 }
 
-// Where the lanes of a tile block read and write. Lane l is tile t0 + l of the batch.
-struct LaneGeom {
-  int64_t in_base[64];   // offset of the patch's top-left element in image n's channel 0 (may be < 0)
-  int64_t out_base[64];  // offset of the tile's top-left output in image n's channel 0
-  int64_t img[64];       // image of the lane, -1 past the last tile
-  int64_t h0[64], w0[64];  // patch origin (may be < 0)
-  bool inside[64];       // the whole 6x6 patch lies in the input
-};
+WinoGeom wino_geom(const Conv2dParams& p) {
+  const int64_t th = ceil_div(p.P(), 4), tw = ceil_div(p.Q(), 4);
+  return WinoGeom{p.N, p.C, p.H, p.W, p.K, p.P(), p.Q(), p.pad_h, p.pad_w, th, tw, p.N * th * tw};
+}
 
-struct WinoGeom {
-  int64_t N, C, H, W, K, P, Q, ph, pw, th, tw, tiles;
-  explicit WinoGeom(const Conv2dParams& p)
-      : N(p.N), C(p.C), H(p.H), W(p.W), K(p.K), P(p.P()), Q(p.Q()), ph(p.pad_h), pw(p.pad_w),
-        th(ceil_div(p.P(), 4)), tw(ceil_div(p.Q(), 4)), tiles(p.N * th * tw) {}
-};
-
+// Lane l of a block is tile t0 + l of the batch.
 template <int L>
-void lane_geom(const WinoGeom& g, int64_t t0, LaneGeom& lg) {
+void lane_geom(const WinoGeom& g, int64_t t0, WinoLanes& lg) {
   for (int l = 0; l < L; ++l) {
     const int64_t t = t0 + l;
     if (t >= g.tiles) {
@@ -121,64 +82,36 @@ void lane_geom(const WinoGeom& g, int64_t t0, LaneGeom& lg) {
     lg.w0[l] = w0;
     lg.in_base[l] = h0 * g.W + w0;
     lg.out_base[l] = 4 * ty * g.Q + 4 * tx;
-    lg.inside[l] = h0 >= 0 && w0 >= 0 && h0 + kAlpha <= g.H && w0 + kAlpha <= g.W;
+    lg.inside[l] = h0 >= 0 && w0 >= 0 && h0 + kWinoAlpha <= g.H && w0 + kWinoAlpha <= g.W;
+  }
+  // Runs (see WinoLanes), from the last lane back: a lane extends its right neighbour's run when that
+  // tile is the next one along the same tile row and the same condition holds for both.
+  for (int l = L - 1; l >= 0; --l) {
+    const bool valid = lg.img[l] >= 0;
+    const bool next_same_row = valid && l + 1 < L && lg.img[l + 1] == lg.img[l] && lg.h0[l + 1] == lg.h0[l] &&
+                               lg.w0[l + 1] == lg.w0[l] + 4;
+    const bool out_full = valid && lg.h0[l] + g.ph + 4 <= g.P && lg.w0[l] + g.pw + 4 <= g.Q;
+    lg.in_run[l] = lg.inside[l] ? 1 + (next_same_row && lg.inside[l + 1] ? lg.in_run[l + 1] : 0) : 0;
+    lg.out_run[l] = out_full ? 1 + (next_same_row ? lg.out_run[l + 1] : 0) : 0;
   }
 }
 
-// V[xi][c][lane] (row stride L, position stride vs) for channels [0, C) of the block's tiles.
-template <int L, typename T>
-void input_transform(const T* x, const WinoGeom& g, const LaneGeom& lg, T* V, int64_t vs) {
-  alignas(64) T d[kPos * L];
-  alignas(64) T t[kPos * L];
-  const int64_t HW = g.H * g.W;
-  for (int64_t c = 0; c < g.C; ++c) {
-    for (int l = 0; l < L; ++l) {
-      if (lg.img[l] < 0) {
-        for (int i = 0; i < kPos; ++i) d[i * L + l] = T(0);
-        continue;
-      }
-      const T* src = x + (lg.img[l] * g.C + c) * HW + lg.in_base[l];
-      if (lg.inside[l]) {
-        for (int i = 0; i < kAlpha; ++i)
-          for (int j = 0; j < kAlpha; ++j) d[(i * kAlpha + j) * L + l] = src[i * g.W + j];
-        continue;
-      }
-      for (int i = 0; i < kAlpha; ++i) {
-        const bool row_in = static_cast<uint64_t>(lg.h0[l] + i) < static_cast<uint64_t>(g.H);
-        for (int j = 0; j < kAlpha; ++j) {
-          const bool in = row_in && static_cast<uint64_t>(lg.w0[l] + j) < static_cast<uint64_t>(g.W);
-          d[(i * kAlpha + j) * L + l] = in ? src[i * g.W + j] : T(0);
-        }
-      }
-    }
-    // columns: t[.][j] = B^T d[.][j]; rows: V[i][.] = t[i][.] B
-    for (int j = 0; j < kAlpha; ++j) input_1d<L>(d + j * L, kAlpha * L, t + j * L, kAlpha * L);
-    for (int i = 0; i < kAlpha; ++i) input_1d<L>(t + i * kAlpha * L, L, V + (i * kAlpha) * vs + c * L, vs);
-  }
-}
 
-// Output tiles of channels [k0, k0 + kn) from M[xi][k - k0][lane] (row stride L, position stride ms).
-template <int L, typename T>
-void output_transform(const T* M, int64_t ms, const WinoGeom& g, const LaneGeom& lg, int64_t k0, int64_t kn,
-                      const T* bias, T* y) {
-  alignas(64) T t[4 * kAlpha * L];
-  alignas(64) T o[16 * L];
-  const int64_t PQ = g.P * g.Q;
-  for (int64_t kk = 0; kk < kn; ++kk) {
-    const T* m = M + kk * L;
-    for (int j = 0; j < kAlpha; ++j) output_1d<L>(m + j * ms, kAlpha * ms, t + j * L, kAlpha * L);
-    for (int a = 0; a < 4; ++a) output_1d<L>(t + a * kAlpha * L, L, o + a * 4 * L, L);
-    const T b = bias ? bias[k0 + kk] : T(0);
-    for (int l = 0; l < L; ++l) {
-      if (lg.img[l] < 0) break;
-      T* dst = y + (lg.img[l] * g.K + k0 + kk) * PQ + lg.out_base[l];
-      const int64_t p0 = lg.h0[l] + g.ph, q0 = lg.w0[l] + g.pw;
-      const int ra = static_cast<int>(std::min<int64_t>(4, g.P - p0));
-      const int rb = static_cast<int>(std::min<int64_t>(4, g.Q - q0));
-      for (int a = 0; a < ra; ++a)
-        for (int bb = 0; bb < rb; ++bb) dst[a * g.Q + bb] = o[(a * 4 + bb) * L + l] + b;
-    }
+// The transforms for L lanes at the current SIMD level: the level's own unit where its width matches
+// (its micro-kernel's nr), else the portable ones.
+template <int L>
+WinoTransforms pick_transforms() {
+#if defined(FL_HAVE_X86_SIMD)
+  const SimdLevel level = simd_level();
+  if (level == SimdLevel::AVX512) {
+    const WinoTransforms t = detail::winograd_transforms_avx512();
+    if (t.lanes == L) return t;
+  } else if (level == SimdLevel::AVX2) {
+    const WinoTransforms t = detail::winograd_transforms_avx2();
+    if (t.lanes == L) return t;
   }
+#endif
+  return winograd_table<L>();
 }
 
 // U[xi] packed as the micro-kernels' A operand, [ceil(K/mr)][C][mr] (zero rows past K), from
@@ -215,7 +148,8 @@ void weight_transform(const T* w, int64_t K, int64_t C, bool flipped, int mr, T*
 template <int L, typename T>
 void run(T* y, const T* x, const T* w, const T* bias, const Conv2dParams& p, bool flipped,
          const GemmKernel<T>& kr) {
-  const WinoGeom g(p);
+  const WinoGeom g = wino_geom(p);
+  const WinoTransforms tf = pick_transforms<L>();
   const int mr = kr.mr;
   const int64_t mpan = ceil_div(g.K, mr), us = mpan * mr * g.C;
   T* U = thread_scratch<T>(static_cast<size_t>(kPos * us), kSharedSlot);
@@ -229,18 +163,18 @@ void run(T* y, const T* x, const T* w, const T* bias, const Conv2dParams& p, boo
   if (threads > 1 && nblk < 4 * threads) ksplit = std::min(mpan, ceil_div(4 * threads, nblk));
   const int64_t pan_per_task = ceil_div(mpan, ksplit);
   ksplit = ceil_div(mpan, pan_per_task);
-  kb_pan = std::min(kb_pan, pan_per_task);
+  kb_pan = split_block(pan_per_task, kb_pan);  // equal blocks (64 channels: one block of 8 panels, not 7 + 1)
   const int64_t kc = split_block(g.C, kKc);
   const int64_t vs = g.C * L;  // V position stride
 
   parallel_for_dynamic(nblk * ksplit, [&](int64_t task) {
     const int64_t blk = task / ksplit, ks = task % ksplit;
     const int64_t pan0 = ks * pan_per_task, pan1 = std::min(mpan, pan0 + pan_per_task);
-    LaneGeom lg;
+    WinoLanes lg;
     lane_geom<L>(g, blk * L, lg);
     T* V = thread_scratch<T>(static_cast<size_t>(kPos * vs), 0);
     T* M = thread_scratch<T>(static_cast<size_t>(kPos * kb_pan * mr * L), 1);
-    input_transform<L>(x, g, lg, V, vs);
+    tf.input(x, g, lg, V, vs);
     const int64_t ms = kb_pan * mr * L;  // M position stride
     for (int64_t b0 = pan0; b0 < pan1; b0 += kb_pan) {
       const int64_t b1 = std::min(pan1, b0 + kb_pan);
@@ -256,7 +190,7 @@ void run(T* y, const T* x, const T* w, const T* bias, const Conv2dParams& p, boo
           }
       }
       const int64_t k0 = b0 * mr, kn = std::min(g.K, b1 * mr) - k0;
-      output_transform<L>(M, ms, g, lg, k0, kn, bias, y);
+      tf.output(M, ms, g, lg, k0, kn, bias, y);
     }
   });
 }
@@ -308,8 +242,12 @@ bool conv2d_winograd_accepts(const Conv2dParams& p) {
   //  - fewer than 64 tiles of 4x4 outputs over the batch: the GEMMs are one micro-panel (32 tiles) wide,
   //    mostly padding, and the weight transform (36 K C values per call) is not amortized (16 tiles of
   //    256 channels: 1.6x slower; 32 tiles: a tie; 64: 1.4x faster).
+  //  - more than 16 MB of transformed weights (36 K C floats: more than 333 x 333 channels) with fewer than
+  //    128 tiles: each 32-tile block streams all of them from memory, and the weight transform itself
+  //    writes them (512 x 512 channels at 7 x 7, batch 16: 64 tiles, 37.7 MB, 0.6-1.3x the GEMM path).
   const int64_t tiles = p.N * ceil_div(p.P(), 4) * ceil_div(p.Q(), 4);
-  return p.C >= 64 && p.K >= 64 && tiles >= 64;
+  const int64_t u_bytes = kPos * p.K * p.C * int64_t(sizeof(float));
+  return p.C >= 64 && p.K >= 64 && tiles >= 64 && (tiles >= 128 || u_bytes <= (int64_t(16) << 20));
 }
 
 void conv2d_winograd_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
