@@ -270,8 +270,38 @@ def gen_dropout(g):
         g.hostile = True
     x = f"rnd((3, 4), {g.seed()})"
     # random masks differ from torch's: only p in {0, 1} and the refusals are compared
-    return f"F.dropout(T({x}), p={p!r})", (f"TF.dropout(t({x}), p={p!r})" if p in (0.0, 1.0) or not 0 <= p <= 1
-                                            else None)
+    arg = f"p=float({str(p)!r})"
+    return f"F.dropout(T({x}), {arg})", (f"TF.dropout(t({x}), {arg})" if p in (0.0, 1.0) or not 0 <= p <= 1
+                                         else None)
+
+
+def gen_index_C(g):
+    """_C entry points that take indices or sizes straight from the caller: max-pool backward, max-unpool,
+    upsampling and pooling forward with hostile sizes, nll_loss with hostile targets."""
+    C, H, W = g.small(1, 2), g.small(1, 4), g.small(1, 4)
+    x = f"rnd((1, {C}, {H}, {W}), {g.seed()}, 'float32')"
+    lo, hi = g.r.choice([(0, H * W), (-1, H * W), (0, 2**31), (-(2**62), 2**62)])
+    idx = f"ints((1, {C}, {H}, {W}), {g.seed()}, {lo}, {hi})"
+    size = (g.param(1, 6), g.param(1, 6))
+    g.hostile = True  # no torch twin: only crashes and exception types are checked
+    kind = g.r.choice(["max_pool2d_backward", "max_unpool2d_forward", "max_unpool2d_backward", "upsample2d_forward",
+                       "pool_forward", "nll_loss_forward"])
+    if kind == "max_pool2d_backward":
+        return f"_C.max_pool2d_backward({x}, {idx}, {size})", None
+    if kind == "max_unpool2d_forward":
+        return f"_C.max_unpool2d_forward({x}, {idx}, {size})", None
+    if kind == "max_unpool2d_backward":
+        return f"_C.max_unpool2d_backward(rnd((1, {C}) + {size!r}, 1, 'float32') if max({size!r}) < 64 else {x}, " \
+               f"{idx})", None
+    if kind == "upsample2d_forward":
+        mode = g.r.choice(["nearest", "bilinear"])
+        return f"_C.upsample2d_forward({x}, {size}, mode={mode!r})", None
+    if kind == "pool_forward":
+        k, st, pd = (g.param(1, 3), g.param(1, 3)), (g.param(1, 2), g.param(1, 2)), (g.param(0, 1), g.param(0, 1))
+        fn = g.r.choice(["max_pool2d_forward", "avg_pool2d_forward"])
+        return f"_C.{fn}({x}, {k}, {st}, {pd})", None
+    tgt = f"ints((3,), {g.seed()}, {lo}, {hi})"
+    return f"_C.nll_loss_forward(rnd((3, {C + 2}), {g.seed()}, 'float32'), {tgt})", None
 
 
 FAMILIES = {
@@ -282,7 +312,7 @@ FAMILIES = {
     "avg_pool1d": lambda g: gen_pool(g, 1, "avg"), "avg_pool2d": lambda g: gen_pool(g, 2, "avg"),
     "adaptive_pool2d": gen_adaptive, "max_unpool2d": gen_unpool, "interpolate": gen_interpolate,
     "activation": gen_activation, "softmax": gen_softmax, "norm": gen_norm, "linear": gen_linear,
-    "loss": gen_loss, "pad": gen_pad, "dropout": gen_dropout,
+    "loss": gen_loss, "pad": gen_pad, "dropout": gen_dropout, "index_C": gen_index_C,
 }
 
 

@@ -19,7 +19,7 @@ CALLS = int(os.environ.get("FASTLAYERS_FUZZ_CALLS", "150"))
 SEEDS = [int(s) for s in os.environ.get("FASTLAYERS_FUZZ_SEEDS", "0").split(",")]
 GROUPS = {
     "conv": "conv1d,conv2d,conv_transpose1d,conv_transpose2d,conv2d_C",
-    "pool": "max_pool1d,max_pool2d,avg_pool1d,avg_pool2d,adaptive_pool2d,max_unpool2d",
+    "pool": "max_pool1d,max_pool2d,avg_pool1d,avg_pool2d,adaptive_pool2d,max_unpool2d,index_C",
     "norm_linear_loss": "norm,linear,loss",
     "elementwise": "activation,softmax,interpolate,pad,dropout",
 }
@@ -53,6 +53,8 @@ KNOWN = [
      "of torch's", lambda p: "[max_pool" in p and p.endswith("index of a window lying entirely in the padding")),
     ("Python op-layer helper: F.pad refuses negative padding (cropping), which torch accepts",
      lambda p: "[pad] refusal_mismatch" in p and "negative padding is not supported" in p),
+    ("Python op-layer helper: F.group_norm accepts one value per group (N * C / G * spatial == 1), which torch "
+     "refuses", lambda p: p.startswith("[norm] refusal_mismatch: F.group_norm") and "more than 1 value" in p),
 ]
 
 

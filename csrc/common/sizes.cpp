@@ -22,7 +22,7 @@ void ConvTranspose2dParams::check_sizes(const char* op) const {
     int64_t s = checked_mul(in - 1, stride, op, "stride", stride);
     s = checked_add(s, checked_mul(-2, pad, op, "padding", pad), op, "padding", pad);
     s = checked_add(s, checked_mul(dil, k - 1, op, "dilation", dil), op, "dilation", dil);
-    return checked_add(s, out_pad + 1, op, "output_padding", out_pad);
+    return checked_add(checked_add(s, out_pad, op, "output_padding", out_pad), 1, op, "output_padding", out_pad);
   };
   out_size(H, R, stride_h, pad_h, dil_h, out_pad_h);
   out_size(W, S, stride_w, pad_w, dil_w, out_pad_w);
