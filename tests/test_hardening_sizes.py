@@ -117,3 +117,18 @@ def test_huge_stride_workspace_does_not_scale_with_the_stride():
     """)
     grown_mb, secs = out.split()
     assert int(grown_mb) < 64 and float(secs) < 5, f"stride 20000x20000: grew {grown_mb} MB in {secs} s"
+
+
+@pytest.mark.parametrize("x_shape,w_shape,kw", [
+    # found by tests/test_fuzz.py: (W + 2*pad - dil*(S-1) - 1) / stride truncated a negative numerator to 0,
+    # so a kernel wider than the padded input gave one output column read outside the input
+    ((2, 6, 7, 1), (2, 3, 4, 2), dict(stride=(2, 3), padding=(2, 0), dilation=(3, 1), groups=2)),
+    ((1, 2, 1, 3), (1, 2, 3, 3), dict(stride=(3, 2), padding=(0, 2), dilation=(1, 3))),
+    ((1, 3, 6, 2), (6, 1, 3, 2), dict(stride=2, dilation=(3, 1), groups=3)),
+], ids=["w", "h_and_w", "h"])
+def test_kernel_larger_than_padded_input_is_refused_as_torch(x_shape, w_shape, kw):
+    x, w = np.ones(x_shape), np.ones(w_shape)
+    with pytest.raises(RuntimeError, match="Kernel size can't be greater"):
+        TF.conv2d(torch.tensor(x), torch.tensor(w), **kw)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        F.conv2d(fl.Tensor(x), fl.Tensor(w), **kw)

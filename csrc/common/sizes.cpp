@@ -9,8 +9,12 @@ void Conv2dParams::check_sizes(const char* op) const {
   const WindowAxis h = checked_window_axis(H, R, stride_h, pad_h, dil_h, op);
   const WindowAxis w = checked_window_axis(W, S, stride_w, pad_w, dil_w, op);
   checked_numel({N, C, h.padded, w.padded}, op, "the padded input");
-  // P() and Q() are exact from here on; an empty output is the front door's own error.
-  if (P() >= 1 && Q() >= 1) checked_numel({N, K, P(), Q()}, op, "the output");
+  // The dilated kernel must fit in the padded input: otherwise P() / Q() divide a negative numerator, which
+  // truncates towards 0 and gives 1 (a window reading outside the input) instead of refusing, as torch does.
+  FL_CHECK_VALUE(h.reach < h.padded && w.reach < w.padded, op, ": kernel size (", R, ", ", S, ") with dilation (",
+                 dil_h, ", ", dil_w, ") is larger than the padded input (", h.padded, ", ", w.padded, ")");
+  // P() and Q() are exact from here on.
+  checked_numel({N, K, P(), Q()}, op, "the output");
 }
 
 void ConvTranspose2dParams::check_sizes(const char* op) const {
@@ -18,7 +22,7 @@ void ConvTranspose2dParams::check_sizes(const char* op) const {
     int64_t s = checked_mul(in - 1, stride, op, "stride", stride);
     s = checked_add(s, checked_mul(-2, pad, op, "padding", pad), op, "padding", pad);
     s = checked_add(s, checked_mul(dil, k - 1, op, "dilation", dil), op, "dilation", dil);
-    return checked_add(s, out_pad + 1, op, "output_padding", out_pad);
+    return checked_add(checked_add(s, out_pad, op, "output_padding", out_pad), 1, op, "output_padding", out_pad);
   };
   out_size(H, R, stride_h, pad_h, dil_h, out_pad_h);
   out_size(W, S, stride_w, pad_w, dil_w, out_pad_w);
