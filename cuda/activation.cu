@@ -51,10 +51,11 @@ __device__ T dact_input(T x, const ActArgs<T>& p) {
     case ActKind::ELU: return x > T(0) ? p.scale : p.scale * p.alpha * p.input_scale * exp(x * p.input_scale);
     case ActKind::GELU: return T(0.5) * (T(1) + erf(x * sqrt1_2)) + x * inv_sqrt_2pi * exp(T(-0.5) * x * x);
     case ActKind::GELUTanh: {
-      // where s saturates, s (1 - s) == 0 and x (1 + 3c x^2) may be inf: the term is 0, not NaN
+      // where s saturates at a finite x, s (1 - s) == 0 and x (1 + 3c x^2) may be inf: the term is 0, not NaN
+      // (at x = +-inf torch gives NaN, and so does this)
       const T s = sigmoid_(T(2) * sqrt2_pi * (x + c * x * x * x));
       const T w = s * (T(1) - s);
-      return s + (w == T(0) && isfinite(x) ? T(0) : T(2) * x * w * sqrt2_pi * (T(1) + T(3) * c * x * x));
+      return s + (w == T(0) && x - x == T(0) ? T(0) : T(2) * x * w * sqrt2_pi * (T(1) + T(3) * c * x * x));
     }
     case ActKind::SiLU: { const T s = sigmoid_(x); return s * (T(1) + x * (T(1) - s)); }
     case ActKind::Mish: { const T t = tanh(log1p(exp(x))); return t + x * sigmoid_(x) * (T(1) - t * t); }
