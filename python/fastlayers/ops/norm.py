@@ -44,6 +44,23 @@ def update_instance_stats(running_mean, running_var, mean, rstd, eps, momentum, 
         running_var[...] = (1 - momentum) * running_var + momentum * var.mean(axis=0)
 
 
+def _keep_stats(ctx, input, weight, result, extra):
+    """After a forward kernel returning (y, mean, rstd): keeps what its backward needs; returns y."""
+    y, mean, rstd = result
+    ctx.save_for_backward(input, weight)
+    ctx.stats, ctx.extra = (mean, rstd), extra
+    return y
+
+
+def _stats_grads(ctx, backward_kernel, grad_output, weight_at):
+    """(dx, dw, db) of `<norm>_backward(dy, x, mean, rstd, weight, extra, mask)`, computing those asked for; the
+    forward took weight and bias as its arguments weight_at and weight_at + 1."""
+    input, weight = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    return tuple(backward_kernel(grad_output, input, *ctx.stats, weight, ctx.extra,
+                                 mask=(needs[0], needs[weight_at], needs[weight_at + 1])))
+
+
 class BatchNorm:
     """In training the kernel updates running_mean / running_var (the buffers' own arrays) in place."""
     name = "batch_norm"
@@ -51,19 +68,12 @@ class BatchNorm:
 
     @staticmethod
     def forward(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps):
-        K = ctx.K
-        y, mean, rstd = K.batch_norm_forward(input, weight, bias, running_mean, running_var, training, momentum, eps)
-        ctx.save_for_backward(input, weight)
-        ctx.stats, ctx.training = (mean, rstd), training
-        return y
+        result = ctx.K.batch_norm_forward(input, weight, bias, running_mean, running_var, training, momentum, eps)
+        return _keep_stats(ctx, input, weight, result, training)
 
     @staticmethod
     def backward(ctx, grad_output):
-        K = ctx.K
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        dx, dw, db = K.batch_norm_backward(grad_output, input, *ctx.stats, weight, ctx.training,
-                                           mask=(needs[0], needs[3], needs[4]))
+        dx, dw, db = _stats_grads(ctx, ctx.K.batch_norm_backward, grad_output, 3)
         return dx, None, None, dw, db, None, None, None
 
 
@@ -73,20 +83,12 @@ class GroupNorm:
 
     @staticmethod
     def forward(ctx, input, weight, bias, num_groups, eps):
-        K = ctx.K
-        y, mean, rstd = K.group_norm_forward(input, num_groups, weight, bias, eps)
-        ctx.save_for_backward(input, weight)
-        ctx.stats, ctx.groups = (mean, rstd), num_groups
-        return y
+        result = ctx.K.group_norm_forward(input, num_groups, weight, bias, eps)
+        return _keep_stats(ctx, input, weight, result, num_groups)
 
     @staticmethod
     def backward(ctx, grad_output):
-        K = ctx.K
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        dx, dw, db = K.group_norm_backward(grad_output, input, *ctx.stats, weight, ctx.groups,
-                                           mask=(needs[0], needs[1], needs[2]))
-        return dx, dw, db, None, None
+        return _stats_grads(ctx, ctx.K.group_norm_backward, grad_output, 1) + (None, None)
 
 
 class InstanceNorm:

@@ -8,38 +8,33 @@ from ._args import as_tuple, is_int
 
 
 class MaxPool2d:
-    """Fixed windows: (output, int64 flat indices of the maxima within each H*W plane)."""
+    """Fixed windows: (output, int64 flat indices of the maxima within each H*W plane); the backward scatters
+    the gradient to those positions."""
     name = "max_pool2d"
 
     @staticmethod
-    def forward(ctx, input, kernel_size, stride, padding, dilation, ceil_mode):
-        K = ctx.K
-        output, indices = K.max_pool2d_forward(input, kernel_size, stride, padding, dilation, ceil_mode)
-        ctx.indices, ctx.input_size = indices, tuple(input.shape[2:])
+    def pool(K, input, *params):
+        return K.max_pool2d_forward(input, *params)
+
+    @classmethod
+    def forward(cls, ctx, input, *params):
+        output, indices = cls.pool(ctx.K, input, *params)
+        ctx.indices, ctx.input_size, ctx.n_params = indices, tuple(input.shape[2:]), len(params)
         ctx.mark_non_differentiable(indices)
         return output, indices
 
     @staticmethod
     def backward(ctx, grad_output, _grad_indices=None):
-        K = ctx.K
-        return K.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size), None, None, None, None, None
+        return (ctx.K.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size),) + (None,) * ctx.n_params
 
 
-class AdaptiveMaxPool2d:
+class AdaptiveMaxPool2d(MaxPool2d):
+    """Max pooling to a fixed output size: the same indices and backward as MaxPool2d."""
     name = "adaptive_max_pool2d"
 
     @staticmethod
-    def forward(ctx, input, output_size):
-        K = ctx.K
-        output, indices = K.adaptive_max_pool2d_forward(input, output_size)
-        ctx.indices, ctx.input_size = indices, tuple(input.shape[2:])
-        ctx.mark_non_differentiable(indices)
-        return output, indices
-
-    @staticmethod
-    def backward(ctx, grad_output, _grad_indices=None):
-        K = ctx.K
-        return K.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size), None
+    def pool(K, input, output_size):
+        return K.adaptive_max_pool2d_forward(input, output_size)
 
 
 class AvgPool2d:
