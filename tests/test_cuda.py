@@ -1274,16 +1274,16 @@ def test_batch_instance_glue_runs_on_torch_tensors_with_the_given_kernels():
     rm_np, rv_np = np.zeros(4), np.ones(4)
     rm_t, rv_t = torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
     ref_ctx, ctx = Ctx(), Ctx()
-    kernels = TorchKernels()
-    y_ref = BatchInstanceNorm.forward(ref_ctx, _C, x, rm_np, rv_np, w, b, rho, True, 0.1, 1e-5)
+    ref_ctx.K, ctx.K = _C, TorchKernels()
+    y_ref = BatchInstanceNorm.forward(ref_ctx, x, rm_np, rv_np, w, b, rho, True, 0.1, 1e-5)
     t = torch.from_numpy
-    y = BatchInstanceNorm.forward(ctx, kernels, t(x), rm_t, rv_t, t(w), t(b), t(rho), True, 0.1, 1e-5)
+    y = BatchInstanceNorm.forward(ctx, t(x), rm_t, rv_t, t(w), t(b), t(rho), True, 0.1, 1e-5)
     assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
     _close(y.numpy(), y_ref, "batch_instance_norm glue on torch tensors", "3x4x5x5", 25, np.float64)
     _close(rv_t.numpy(), rv_np, "batch_instance_norm glue running_var", "3x4x5x5", 25, np.float64)
     ref_ctx.needs_input_grad = ctx.needs_input_grad = (True,) * 6
-    grads_ref = BatchInstanceNorm.backward(ref_ctx, _C, g)
-    grads = BatchInstanceNorm.backward(ctx, kernels, t(g))
+    grads_ref = BatchInstanceNorm.backward(ref_ctx, g)
+    grads = BatchInstanceNorm.backward(ctx, t(g))
     for name, ours, ref in zip(("grad_input", "", "", "grad_weight", "grad_bias", "grad_rho"), grads, grads_ref):
         if ref is None:
             assert ours is None

@@ -230,28 +230,24 @@ class Where(Function):
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        ctx.shape = a.shape
-        ctx.axes = axes
-        ctx.keepdim = keepdim
+        ctx.reduced = (a.shape, axes, keepdim)
         return a.sum(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
-        return expand_reduced(grad, ctx.shape, ctx.axes, ctx.keepdim), None, None
+        return expand_reduced(grad, *ctx.reduced), None, None
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        ctx.shape = a.shape
-        ctx.axes = axes
-        ctx.keepdim = keepdim
+        ctx.reduced = (a.shape, axes, keepdim)
         ctx.count = a.size if axes is None else math.prod(a.shape[axis] for axis in axes)
         return a.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
-        return expand_reduced(grad / ctx.count, ctx.shape, ctx.axes, ctx.keepdim), None, None
+        return expand_reduced(grad / ctx.count, *ctx.reduced), None, None
 
 
 class Var(Function):

@@ -54,6 +54,12 @@ class FunctionCtx:
         self._function = function
         self.needs_input_grad = needs_input_grad
 
+    @property
+    def K(self):
+        """The kernels object the Function declares (Function.K): fastlayers.nn.functional runs fastlayers.ops'
+        definitions, which call their kernels through ctx.K, as Functions with K = fastlayers._C."""
+        return self._function.K
+
     def save_for_backward(self, *arrays):
         """Keep arrays (or None) for backward; freed after backward unless retain_graph=True."""
         self._saved = arrays
@@ -86,6 +92,8 @@ class Function:
     backward(ctx, *grad_outputs) receives one array per output (zeros for outputs that got no gradient)
     and returns one array or None per forward argument; extra trailing Nones are allowed.
     """
+
+    K = None  # see FunctionCtx.K
 
     @staticmethod
     def forward(ctx, *args):

@@ -4,11 +4,11 @@ Each module here owns one family (conv, pool, norm, activation, dropout, upsampl
 
 - argument normalizers (ints or tuples, 'same', output sizes where the kernel does not compute them), on
   anything with `.ndim` and `.shape`, so they run on fastlayers Tensors and torch tensors alike;
-- op definitions: classes whose static `forward(ctx, K, *args)` and `backward(ctx, K, *grads)` sit side by side,
-  take arrays (numpy, CuPy, or torch tensors on a GPU) and call the kernels through `K` (`fastlayers._C`, or
-  fastlayers.torch's per-device stand-in for it). `ctx` offers what torch's does: `save_for_backward`,
-  `saved_tensors`, `needs_input_grad` (one flag per argument after K), `mark_non_differentiable`; any other
-  attribute may be set on it in forward and read in backward;
+- op definitions: classes whose static `forward(ctx, *args)` and `backward(ctx, *grads)` sit side by side,
+  take arrays (numpy, CuPy, or torch tensors on a GPU) and call the kernels through `ctx.K` (`fastlayers._C`,
+  or fastlayers.torch's per-device stand-in for it). `ctx` offers what torch's does: `save_for_backward`,
+  `saved_tensors`, `needs_input_grad`, `mark_non_differentiable`; any other attribute may be set on it in
+  forward and read in backward;
 - front functions (`conv(A, op, nd, ...)`, ...) that reshape unbatched and 1-D inputs with tensor methods both
   frameworks have (`unsqueeze`, `squeeze`, `reshape`) and call `A.apply(op, Definition, *args)`, where `A` is
   an adapter: fastlayers.nn.functional's (fastlayers.autograd.Function) or fastlayers.torch's

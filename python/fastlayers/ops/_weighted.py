@@ -8,16 +8,19 @@ class WeightedOp:
     input, weight and bias that are needed (the params get none)."""
     name = None
 
-    @classmethod
-    def forward(cls, ctx, K, input, weight, bias, *params):
-        ctx.save_for_backward(input, weight)
-        ctx.params = params
-        return getattr(K, cls.name + "_forward")(input, weight, bias, *params)
+    def __init_subclass__(cls):
+        cls.forward_kernel, cls.backward_kernel = cls.name + "_forward", cls.name + "_backward"
 
     @classmethod
-    def backward(cls, ctx, K, grad_output):
+    def forward(cls, ctx, input, weight, bias, *params):
+        ctx.save_for_backward(input, weight)
+        ctx.params = params
+        return getattr(ctx.K, cls.forward_kernel)(input, weight, bias, *params)
+
+    @classmethod
+    def backward(cls, ctx, grad_output):
         input, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        grads = getattr(K, cls.name + "_backward")(grad_output, input, weight, *ctx.params,
-                                                   mask=(needs[0], needs[1], needs[2]))
+        grads = getattr(ctx.K, cls.backward_kernel)(grad_output, input, weight, *ctx.params,
+                                                    mask=(needs[0], needs[1], needs[2]))
         return tuple(grads) + (None,) * len(ctx.params)

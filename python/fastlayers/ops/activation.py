@@ -18,7 +18,8 @@ class Activation:
     name = "activation"
 
     @staticmethod
-    def forward(ctx, K, input, kind, params):
+    def forward(ctx, input, kind, params):
+        K = ctx.K
         out = K.activation_forward(input, kind, **params)
         ctx.act = (kind, params)
         ctx.from_output = kind in FROM_OUTPUT
@@ -26,7 +27,8 @@ class Activation:
         return out
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         (saved,) = ctx.saved_tensors
         kind, params = ctx.act
         return K.activation_backward(grad_output, saved, ctx.from_output, kind, **params), None, None
@@ -117,7 +119,7 @@ def public_functions(A):
         return activation("hardswish", input, inplace, "hardswish", _NO_PARAMS)
 
     def _softmax(op, input, dim, stacklevel, dtype, log):
-        A.check_tensors(op, input=input)
+        A.check_operands(op, input)
         dim = softmax_dim(op, input, dim, stacklevel)
         if dtype is not None:
             input = input.to(dtype)
@@ -135,7 +137,7 @@ def public_functions(A):
     def prelu(input, weight):
         """input where positive, weight * input elsewhere; weight has one element or one per channel (dim 1), its
         shape checked by the front door."""
-        A.check_tensors("prelu", input=input)
+        A.check_operands("prelu", input)
         A.check_tensors("prelu", weight=weight)
         A.check_like_input("prelu", input, weight=weight)
         return A.apply("prelu", PReLU, input, weight)
@@ -143,7 +145,7 @@ def public_functions(A):
     def maxout(input, pieces, dim=1):
         """Maxout (Goodfellow et al., 2013): the maximum over each group of `pieces` consecutive entries of
         `dim`, which shrinks by a factor `pieces`. The gradient goes to the first maximum of each group."""
-        A.check_tensors("maxout", input=input)
+        A.check_operands("maxout", input)
         return _maxout(A, input, pieces, dim)
 
     return (relu, relu6, leaky_relu, elu, selu, celu, gelu, silu, mish, softplus, sigmoid, tanh, hardtanh,
@@ -158,14 +160,16 @@ class Softmax:
     name = "softmax"
 
     @staticmethod
-    def forward(ctx, K, input, dim, log):
+    def forward(ctx, input, dim, log):
+        K = ctx.K
         out = K.softmax_forward(input, dim, log)
         ctx.save_for_backward(out)
         ctx.softmax = (dim, log)
         return out
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         (out,) = ctx.saved_tensors
         return K.softmax_backward(grad_output, out, *ctx.softmax), None, None
 
@@ -190,12 +194,14 @@ class PReLU:
     name = "prelu"
 
     @staticmethod
-    def forward(ctx, K, input, weight):
+    def forward(ctx, input, weight):
+        K = ctx.K
         ctx.save_for_backward(input, weight)
         return K.prelu_forward(input, weight)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         input, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
         return tuple(K.prelu_backward(grad_output, input, weight, mask=(needs[0], needs[1])))
@@ -205,13 +211,15 @@ class Maxout:
     name = "maxout"
 
     @staticmethod
-    def forward(ctx, K, input, pieces, dim):
+    def forward(ctx, input, pieces, dim):
+        K = ctx.K
         ctx.save_for_backward(input)
         ctx.maxout = (pieces, dim)
         return K.maxout_forward(input, pieces, dim)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         (input,) = ctx.saved_tensors
         return K.maxout_backward(grad_output, input, *ctx.maxout), None, None
 

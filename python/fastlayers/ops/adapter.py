@@ -8,8 +8,9 @@ class Adapter:
 
     @staticmethod
     def apply(op, definition, *args):
-        """Runs the op definition `definition` (a class with forward(ctx, K, *args) and backward(ctx, K, *grads))
-        on the framework's tensors, recording it for backward where the framework does."""
+        """Runs the op definition `definition` (a class with forward(ctx, *args) and backward(ctx, *grads), which
+        call the kernels through ctx.K) on the framework's tensors, recording it for backward where the
+        framework does."""
         raise NotImplementedError
 
     @staticmethod
@@ -27,6 +28,11 @@ class Adapter:
     def check_tensor(value, op, arg, optional=False):
         """A TypeError naming op and arg unless value is one of the framework's tensors (or None if optional)."""
         raise NotImplementedError
+
+    @classmethod
+    def check_operands(cls, op, input, weight=None, bias=None):
+        """check_tensors for the common argument names: input, and optional weight and bias."""
+        cls.check_tensors(op, input=input, weight=weight, bias=bias)
 
     @classmethod
     def check_tensors(cls, op, **tensors):

@@ -12,12 +12,12 @@ class MaskScale:
     name = "dropout"
 
     @staticmethod
-    def forward(ctx, K, input, mask, scale):
+    def forward(ctx, input, mask, scale):
         ctx.mask = (mask, scale)
         return input * (mask * input.dtype.type(scale))
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
         mask, scale = ctx.mask
         return grad_output * (mask * grad_output.dtype.type(scale)), None, None
 

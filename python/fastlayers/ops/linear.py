@@ -29,15 +29,10 @@ def check_shapes(input, weight):
                            f"{shape}, weight {(out_features, in_features)} expects {in_features}")
 
 
-def linear(A, input, weight, bias):
-    """A 1-D weight gives one output whose dimension is dropped; a bias that is not (out_features,) is added
-    after the product, broadcasting as torch."""
-    ishape, wshape = tuple(input.shape), tuple(weight.shape)
-    # The common case (2-D input and weight, bias (out_features,) or None) straight to the kernel: at batch 1
-    # the checks below cost a sizeable part of the call.
-    if len(ishape) == 2 and len(wshape) == 2 and ishape[1] == wshape[1] and (
-            bias is None or tuple(bias.shape) == wshape[:1]):
-        return A.apply("linear", Linear, input, weight, bias)
+def _general(A, input, weight, bias):
+    """linear off the common case: leading dims flattened into rows, a 1-D weight (one output, its dimension
+    dropped), a bias that is not (out_features,)."""
+    ishape = tuple(input.shape)
     check_shapes(input, weight)
     vector_weight = weight.ndim == 1
     if vector_weight:
@@ -70,14 +65,20 @@ PUBLIC = ("linear",)
 def public_functions(A):
     """torch.nn.functional.linear over adapter A."""
 
-    def linear_(input, weight, bias=None):
+    def linear(input, weight, bias=None):
         """y = input @ weight.T + bias over the last dimension of input (*, in_features) -> (*, out_features).
 
         weight is (out_features, in_features), or (in_features,) for a single output whose dimension is
-        dropped, as in torch; bias is (out_features,) or None, or broadcasts to the output.
+        dropped, as in torch; bias is (out_features,) or None, or broadcasts to the output (added after the
+        product, as torch).
         """
-        A.check_tensors("linear", input=input, weight=weight, bias=bias)
-        return linear(A, input, weight, bias)
+        A.check_operands("linear", input, weight, bias)
+        ishape, wshape = input.shape, weight.shape
+        # The common case (2-D input and weight, bias (out_features,) or None) straight to the kernel: at batch 1
+        # the checks below cost a sizeable part of the call.
+        if len(ishape) == 2 and len(wshape) == 2 and ishape[1] == wshape[1] and (
+                bias is None or bias.shape == wshape[:1]):
+            return A.apply("linear", Linear, input, weight, bias)
+        return _general(A, input, weight, bias)
 
-    linear_.__name__ = linear_.__qualname__ = "linear"
-    return (linear_,)
+    return (linear,)

@@ -132,7 +132,7 @@ POINTWISE = {
 
 class PointwiseLoss:
     @staticmethod
-    def forward(ctx, K, input, target, kind, params, reduction):
+    def forward(ctx, input, target, kind, params, reduction):
         dtype = np.result_type(input.dtype, target.dtype) if target.dtype.kind == "f" else input.dtype
         x, y = input.astype(dtype, copy=False), target.astype(dtype, copy=False)
         loss = POINTWISE[kind][0](x, y, **params).astype(dtype, copy=False)
@@ -143,7 +143,7 @@ class PointwiseLoss:
         return reduce_array(loss, reduction)
 
     @staticmethod
-    def backward(ctx, K, grad):
+    def backward(ctx, grad):
         x, y = ctx.saved_tensors
         kind, params, reduction, shape, x_shape, y_shape, x_dtype, y_dtype = ctx.args
         if reduction == "batchmean":
@@ -159,7 +159,7 @@ class PointwiseLoss:
 
 class MarginRanking:
     @staticmethod
-    def forward(ctx, K, x1, x2, y, margin, reduction):
+    def forward(ctx, x1, x2, y, margin, reduction):
         z = -y * (x1 - x2) + margin
         loss = np.maximum(z, 0).astype(np.result_type(x1, x2), copy=False)
         ctx.save_for_backward(x1, x2, y, z > 0)
@@ -167,7 +167,7 @@ class MarginRanking:
         return reduce_array(loss, reduction)
 
     @staticmethod
-    def backward(ctx, K, grad):
+    def backward(ctx, grad):
         x1, x2, y, active = ctx.saved_tensors
         reduction, shape = ctx.args
         g = expand_grad(grad, reduction, shape, np.result_type(x1, x2)) * active
@@ -179,7 +179,7 @@ class MarginRanking:
 
 class MultiMargin:
     @staticmethod
-    def forward(ctx, K, x, t, p, margin, w, reduction):
+    def forward(ctx, x, t, p, margin, w, reduction):
         n, c = x.shape
         rows = np.arange(n)
         z = margin - x[rows, t][:, None] + x
@@ -192,7 +192,7 @@ class MultiMargin:
         return reduce_array(loss.astype(x.dtype, copy=False), reduction)
 
     @staticmethod
-    def backward(ctx, K, grad):
+    def backward(ctx, grad):
         h, t, w = ctx.saved_tensors
         p, reduction = ctx.args
         n, c = h.shape
@@ -208,7 +208,8 @@ class MultiMargin:
 
 class NLLLoss:
     @staticmethod
-    def forward(ctx, K, input, target, weight, ignore_index, reduction):
+    def forward(ctx, input, target, weight, ignore_index, reduction):
+        K = ctx.K
         unbatched = input.ndim == 1
         x, t = (input[None], target[None]) if unbatched else (input, target)
         loss, total_weight = K.nll_loss_forward(x, t, weight, ignore_index, reduction)
@@ -217,7 +218,8 @@ class NLLLoss:
         return loss[0] if unbatched and reduction == "none" else loss
 
     @staticmethod
-    def backward(ctx, K, grad):
+    def backward(ctx, grad):
+        K = ctx.K
         x, t, weight = ctx.saved_tensors
         total_weight, ignore_index, reduction, shape, unbatched = ctx.args
         g = grad.reshape(1) if unbatched and reduction == "none" else grad
@@ -228,7 +230,8 @@ class NLLLoss:
 
 class CrossEntropy:
     @staticmethod
-    def forward(ctx, K, input, target, weight, ignore_index, label_smoothing, reduction):
+    def forward(ctx, input, target, weight, ignore_index, label_smoothing, reduction):
+        K = ctx.K
         unbatched = input.ndim == 1
         x, t = (input[None], target[None]) if unbatched else (input, target)
         loss, lse, total_weight = K.cross_entropy_forward(x, t, weight, ignore_index, label_smoothing, reduction)
@@ -237,7 +240,8 @@ class CrossEntropy:
         return loss[0] if unbatched and reduction == "none" else loss
 
     @staticmethod
-    def backward(ctx, K, grad):
+    def backward(ctx, grad):
+        K = ctx.K
         x, t, weight, lse = ctx.saved_tensors
         total_weight, ignore_index, eps, reduction, shape, unbatched = ctx.args
         g = grad.reshape(1) if unbatched and reduction == "none" else grad

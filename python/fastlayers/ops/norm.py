@@ -44,24 +44,36 @@ def update_instance_stats(running_mean, running_var, mean, rstd, eps, momentum, 
         running_var[...] = (1 - momentum) * running_var + momentum * var.mean(axis=0)
 
 
+def _keep_stats(ctx, input, weight, result, extra):
+    """After a forward kernel returning (y, mean, rstd): keeps what its backward needs; returns y."""
+    y, mean, rstd = result
+    ctx.save_for_backward(input, weight)
+    ctx.stats, ctx.extra = (mean, rstd), extra
+    return y
+
+
+def _stats_grads(ctx, backward_kernel, grad_output, weight_at):
+    """(dx, dw, db) of `<norm>_backward(dy, x, mean, rstd, weight, extra, mask)`, computing those asked for; the
+    forward took weight and bias as its arguments weight_at and weight_at + 1."""
+    input, weight = ctx.saved_tensors
+    needs = ctx.needs_input_grad
+    return tuple(backward_kernel(grad_output, input, *ctx.stats, weight, ctx.extra,
+                                 mask=(needs[0], needs[weight_at], needs[weight_at + 1])))
+
+
 class BatchNorm:
     """In training the kernel updates running_mean / running_var (the buffers' own arrays) in place."""
     name = "batch_norm"
     mixed_precision = True  # float32 parameters with a half input (GPU)
 
     @staticmethod
-    def forward(ctx, K, input, running_mean, running_var, weight, bias, training, momentum, eps):
-        y, mean, rstd = K.batch_norm_forward(input, weight, bias, running_mean, running_var, training, momentum, eps)
-        ctx.save_for_backward(input, weight)
-        ctx.stats, ctx.training = (mean, rstd), training
-        return y
+    def forward(ctx, input, running_mean, running_var, weight, bias, training, momentum, eps):
+        result = ctx.K.batch_norm_forward(input, weight, bias, running_mean, running_var, training, momentum, eps)
+        return _keep_stats(ctx, input, weight, result, training)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        dx, dw, db = K.batch_norm_backward(grad_output, input, *ctx.stats, weight, ctx.training,
-                                           mask=(needs[0], needs[3], needs[4]))
+    def backward(ctx, grad_output):
+        dx, dw, db = _stats_grads(ctx, ctx.K.batch_norm_backward, grad_output, 3)
         return dx, None, None, dw, db, None, None, None
 
 
@@ -70,19 +82,13 @@ class GroupNorm:
     name = "group_norm"
 
     @staticmethod
-    def forward(ctx, K, input, weight, bias, num_groups, eps):
-        y, mean, rstd = K.group_norm_forward(input, num_groups, weight, bias, eps)
-        ctx.save_for_backward(input, weight)
-        ctx.stats, ctx.groups = (mean, rstd), num_groups
-        return y
+    def forward(ctx, input, weight, bias, num_groups, eps):
+        result = ctx.K.group_norm_forward(input, num_groups, weight, bias, eps)
+        return _keep_stats(ctx, input, weight, result, num_groups)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
-        input, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        dx, dw, db = K.group_norm_backward(grad_output, input, *ctx.stats, weight, ctx.groups,
-                                           mask=(needs[0], needs[1], needs[2]))
-        return dx, dw, db, None, None
+    def backward(ctx, grad_output):
+        return _stats_grads(ctx, ctx.K.group_norm_backward, grad_output, 1) + (None, None)
 
 
 class InstanceNorm:
@@ -92,30 +98,32 @@ class InstanceNorm:
     mixed_precision = True
 
     @staticmethod
-    def forward(ctx, K, input, weight, bias, running_mean, running_var, momentum, eps):
+    def forward(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
         C = input.shape[1]
-        y = GroupNorm.forward(ctx, K, input, weight, bias, C, eps)
+        y = GroupNorm.forward(ctx, input, weight, bias, C, eps)
         if running_mean is not None or running_var is not None:
             update_instance_stats(running_mean, running_var, *ctx.stats, eps, momentum, _spatial_size(input))
         return y
 
     @staticmethod
-    def backward(ctx, K, grad_output):
-        return GroupNorm.backward(ctx, K, grad_output)[:3] + (None,) * 4
+    def backward(ctx, grad_output):
+        return GroupNorm.backward(ctx, grad_output)[:3] + (None,) * 4
 
 
 class LocalResponseNorm:
     name = "local_response_norm"
 
     @staticmethod
-    def forward(ctx, K, input, size, alpha, beta, k):
+    def forward(ctx, input, size, alpha, beta, k):
+        K = ctx.K
         y, scale = K.lrn_forward(input, size, alpha, beta, k)
         ctx.save_for_backward(input)
         ctx.scale, ctx.lrn = scale, (size, alpha, beta, k)
         return y
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
         (input,) = ctx.saved_tensors
@@ -131,7 +139,8 @@ class BatchInstanceNorm:
     array_glue = True  # array code around the kernels: runs where numpy (CPU) or torch/CuPy (CUDA) arrays do
 
     @staticmethod
-    def forward(ctx, K, input, running_mean, running_var, weight, bias, rho, training, momentum, eps):
+    def forward(ctx, input, running_mean, running_var, weight, bias, rho, training, momentum, eps):
+        K = ctx.K
         C = input.shape[1]
         pshape = (1, C) + (1,) * (input.ndim - 2)
         x_bn, mean_bn, rstd_bn = K.batch_norm_forward(input, None, None, running_mean, running_var, training,
@@ -148,7 +157,8 @@ class BatchInstanceNorm:
         return _astype(y, input.dtype)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         input, weight, rho = ctx.saved_tensors
         x_bn, mean_bn, rstd_bn, x_in, mean_in, rstd_in = ctx.branches
         needs = ctx.needs_input_grad
@@ -295,12 +305,12 @@ def public_functions(A):
 
     def layer_norm_(input, normalized_shape, weight=None, bias=None, eps=1e-05):
         """Normalizes over the trailing dims given by normalized_shape, as torch.nn.functional.layer_norm."""
-        A.check_tensors("layer_norm", input=input, weight=weight, bias=bias)
+        A.check_operands("layer_norm", input, weight, bias)
         return layer_norm(A, input, normalized_shape, weight, bias, eps)
 
     def group_norm_(input, num_groups, weight=None, bias=None, eps=1e-05):
         """Group normalization of an (N, C, *) input, as torch.nn.functional.group_norm."""
-        A.check_tensors("group_norm", input=input, weight=weight, bias=bias)
+        A.check_operands("group_norm", input, weight, bias)
         return group_norm(A, input, num_groups, weight, bias, eps)
 
     def instance_norm_(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -318,7 +328,7 @@ def public_functions(A):
         torch.nn.functional.local_response_norm: y = x / (k + alpha * a)^beta, where a is the average of x^2
         over a window of `size` channels holding size // 2 channels before and (size - 1) // 2 after the
         channel (channels outside the input count as zeros; the sum is always divided by size)."""
-        A.check_tensors("local_response_norm", input=input)
+        A.check_operands("local_response_norm", input)
         return local_response_norm(A, input, size, alpha, beta, k)
 
     def batch_instance_norm_(input, running_mean, running_var, weight, bias, rho, training=False, momentum=0.1,

@@ -16,7 +16,7 @@ class Pad:
     name = "pad"
 
     @staticmethod
-    def forward(ctx, K, input, pads, mode, value):
+    def forward(ctx, input, pads, mode, value):
         ctx.pads, ctx.mode, ctx.in_shape = pads, mode, input.shape
         width = [(0, 0)] * (input.ndim - len(pads)) + list(pads)
         if mode == "constant":
@@ -32,7 +32,7 @@ class Pad:
         return out
 
     @staticmethod
-    def backward(ctx, K, grad):
+    def backward(ctx, grad):
         if ctx.mode == "constant":
             lead = len(ctx.in_shape) - len(ctx.pads)
             index = (slice(None),) * lead + tuple(slice(lo, lo + n) for (lo, _), n in

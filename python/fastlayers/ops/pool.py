@@ -8,47 +8,48 @@ from ._args import as_tuple, is_int
 
 
 class MaxPool2d:
-    """Fixed windows: (output, int64 flat indices of the maxima within each H*W plane)."""
+    """Fixed windows: (output, int64 flat indices of the maxima within each H*W plane); the backward scatters
+    the gradient to those positions."""
     name = "max_pool2d"
 
     @staticmethod
-    def forward(ctx, K, input, kernel_size, stride, padding, dilation, ceil_mode):
-        output, indices = K.max_pool2d_forward(input, kernel_size, stride, padding, dilation, ceil_mode)
-        ctx.indices, ctx.input_size = indices, tuple(input.shape[2:])
+    def pool(K, input, *params):
+        return K.max_pool2d_forward(input, *params)
+
+    @classmethod
+    def forward(cls, ctx, input, *params):
+        output, indices = cls.pool(ctx.K, input, *params)
+        ctx.indices, ctx.input_size, ctx.n_params = indices, tuple(input.shape[2:]), len(params)
         ctx.mark_non_differentiable(indices)
         return output, indices
 
     @staticmethod
-    def backward(ctx, K, grad_output, _grad_indices=None):
-        return K.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size), None, None, None, None, None
+    def backward(ctx, grad_output, _grad_indices=None):
+        return (ctx.K.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size),) + (None,) * ctx.n_params
 
 
-class AdaptiveMaxPool2d:
+class AdaptiveMaxPool2d(MaxPool2d):
+    """Max pooling to a fixed output size: the same indices and backward as MaxPool2d."""
     name = "adaptive_max_pool2d"
 
     @staticmethod
-    def forward(ctx, K, input, output_size):
-        output, indices = K.adaptive_max_pool2d_forward(input, output_size)
-        ctx.indices, ctx.input_size = indices, tuple(input.shape[2:])
-        ctx.mark_non_differentiable(indices)
-        return output, indices
-
-    @staticmethod
-    def backward(ctx, K, grad_output, _grad_indices=None):
-        return K.max_pool2d_backward(grad_output, ctx.indices, ctx.input_size), None
+    def pool(K, input, output_size):
+        return K.adaptive_max_pool2d_forward(input, output_size)
 
 
 class AvgPool2d:
     name = "avg_pool2d"
 
     @staticmethod
-    def forward(ctx, K, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor):
+    def forward(ctx, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor):
+        K = ctx.K
         ctx.pool = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor)
         ctx.input_size = tuple(input.shape[2:])
         return K.avg_pool2d_forward(input, *ctx.pool)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         return (K.avg_pool2d_backward(grad_output, ctx.input_size, *ctx.pool),) + (None,) * 6
 
 
@@ -56,12 +57,14 @@ class AdaptiveAvgPool2d:
     name = "adaptive_avg_pool2d"
 
     @staticmethod
-    def forward(ctx, K, input, output_size):
+    def forward(ctx, input, output_size):
+        K = ctx.K
         ctx.input_size = tuple(input.shape[2:])
         return K.adaptive_avg_pool2d_forward(input, output_size)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         return K.adaptive_avg_pool2d_backward(grad_output, ctx.input_size), None
 
 
@@ -70,12 +73,14 @@ class MaxUnpool2d:
     index_arguments = (1,)  # int64 indices: not a float operand
 
     @staticmethod
-    def forward(ctx, K, input, indices, output_size):
+    def forward(ctx, input, indices, output_size):
+        K = ctx.K
         ctx.indices = indices
         return K.max_unpool2d_forward(input, indices, output_size)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         return K.max_unpool2d_backward(grad_output, ctx.indices), None, None
 
 
@@ -211,7 +216,7 @@ def public_functions(A):
     """torch.nn.functional's poolings over adapter A, in the order of PUBLIC."""
 
     def _input(op, input):
-        A.check_tensors(op, input=input)
+        A.check_operands(op, input)
         A.check_float(op, input)
         return input
 

@@ -11,12 +11,14 @@ class Upsample2d:
     name = "interpolate"
 
     @staticmethod
-    def forward(ctx, K, input, output_size, scales, mode, align_corners, size_shortcuts):
+    def forward(ctx, input, output_size, scales, mode, align_corners, size_shortcuts):
+        K = ctx.K
         ctx.args = (tuple(input.shape[2:]), scales, mode, align_corners, size_shortcuts)
         return K.upsample2d_forward(input, output_size, scales, mode, align_corners, size_shortcuts)
 
     @staticmethod
-    def backward(ctx, K, grad_output):
+    def backward(ctx, grad_output):
+        K = ctx.K
         return (K.upsample2d_backward(grad_output, *ctx.args),) + (None,) * 5
 
 
@@ -139,7 +141,7 @@ def public_functions(A):
         align_corners) for the linear modes, where s = 1/scale_factor when scale_factor is given and
         recompute_scale_factor is not True, else In/Out.
         """
-        A.check_tensors("interpolate", input=input)
+        A.check_operands("interpolate", input)
         A.check_float("interpolate", input)
         return _interpolate(A, input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
 

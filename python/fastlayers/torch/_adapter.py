@@ -21,27 +21,38 @@ from ._bridge import arr, backend, once_differentiable, ten
 class _ArrayCtx:
     """The ctx an op definition sees under torch.autograd: arrays in and out of save_for_backward."""
 
-    def __init__(self, ctx, tensors):
+    def __init__(self, ctx, pairs):
         self._ctx = ctx
-        self._tensors = tensors  # id(array) -> tensor, for this call's inputs and outputs (forward only)
+        self._pairs = pairs  # (array, tensor) of this call's inputs and outputs (forward only; a few)
 
     def _tensor(self, a):
         if a is None:
             return None
-        t = self._tensors.get(id(a))
-        if t is None:
-            t = self._tensors[id(a)] = ten(a)
+        for array, t in self._pairs:
+            if array is a:
+                return t
+        t = ten(a)
+        self._pairs.append((a, t))
         return t
 
+    def _tensors_of(self, arrays):
+        tensors = []
+        for a in arrays:
+            tensors.append(self._tensor(a))
+        return tensors
+
     def save_for_backward(self, *arrays):
-        self._ctx.save_for_backward(*[self._tensor(a) for a in arrays])
+        self._ctx.save_for_backward(*self._tensors_of(arrays))
 
     @property
     def saved_tensors(self):
-        return tuple(None if t is None else arr(t) for t in self._ctx.saved_tensors)
+        arrays = []
+        for t in self._ctx.saved_tensors:
+            arrays.append(None if t is None else arr(t))
+        return arrays
 
     def mark_non_differentiable(self, *arrays):
-        self._ctx.mark_non_differentiable(*[self._tensor(a) for a in arrays])
+        self._ctx.mark_non_differentiable(*self._tensors_of(arrays))
 
 
 class _NoGraphCtx:
@@ -68,28 +79,30 @@ def function_of(definition):
         return fn
     forward, backward = definition.forward, definition.backward
 
-    def fn_forward(ctx, K, *args):
-        tensors = {}
-        arrays = []
-        for a in args:
+    def fn_forward(ctx, K, *args):  # K: the kernels for the tensors' device, the definition's ctx.K
+        pairs = []
+        arrays = list(args)
+        for i, a in enumerate(args):
             if isinstance(a, torch.Tensor):
-                a_array = arr(a)
-                tensors[id(a_array)] = a
-                arrays.append(a_array)
-            else:
-                arrays.append(a)
-        inner = ctx.inner = _ArrayCtx(ctx, tensors)
-        ctx.K = K
-        out = forward(inner, K, *arrays)
-        out = tuple(inner._tensor(o) for o in out) if isinstance(out, tuple) else inner._tensor(out)
-        inner._tensors = None
+                a_array = arrays[i] = arr(a)
+                pairs.append((a_array, a))
+        inner = ctx.inner = _ArrayCtx(ctx, pairs)
+        inner.K = K
+        out = forward(inner, *arrays)
+        out = tuple(inner._tensors_of(out)) if isinstance(out, tuple) else inner._tensor(out)
+        inner._pairs = None
         return out
 
     def fn_backward(ctx, *grads):
         inner = ctx.inner
         inner.needs_input_grad = ctx.needs_input_grad[1:]
-        result = backward(inner, ctx.K, *[None if g is None else arr(g) for g in grads])
-        return (None,) + tuple(None if g is None else ten(g) for g in result)
+        grad_arrays = []
+        for g in grads:
+            grad_arrays.append(None if g is None else arr(g))
+        result = [None]  # K's
+        for g in backward(inner, *grad_arrays):
+            result.append(None if g is None else ten(g))
+        return tuple(result)
 
     fn = type(definition.__name__, (torch.autograd.Function,), {
         "__doc__": definition.__doc__, "__module__": __name__, "forward": staticmethod(fn_forward),
@@ -120,8 +133,8 @@ class _ActivationInplaceFn(torch.autograd.Function):
         else:
             x.copy_(ten(K.activation_forward(arr(x), kind, **params)))
         ctx.mark_dirty(x)
-        ctx.K, ctx.inner = K, _ArrayCtx(ctx, None)
-        ctx.inner.act, ctx.inner.from_output = (kind, params), from_output
+        ctx.inner = _ArrayCtx(ctx, [])
+        ctx.inner.K, ctx.inner.act, ctx.inner.from_output = K, (kind, params), from_output
         ctx.save_for_backward(x if saved_input is None else saved_input)
         return x
 
@@ -144,6 +157,21 @@ class _Adapter(Adapter):
     pad = staticmethod(_TF.pad)
     check_tensor = staticmethod(_check_tensor)
 
+    @classmethod
+    def check_operands(cls, op, input, weight=None, bias=None):
+        if not isinstance(input, torch.Tensor) or (weight is not None and not isinstance(weight, torch.Tensor)) or (
+                bias is not None and not isinstance(bias, torch.Tensor)):
+            cls.check_tensors(op, input=input, weight=weight, bias=bias)  # raises, naming the argument
+
+    @staticmethod
+    def check_tensors(op, **tensors):
+        """Each keyword a torch.Tensor; those after the first may be None (optional parameters)."""
+        first = True
+        for name, value in tensors.items():
+            if not isinstance(value, torch.Tensor) and (first or value is not None):
+                _check_tensor(value, op, name, not first)
+            first = False
+
     @staticmethod
     def activation(op, input, inplace, kind, params):
         """In place: written over the input, which is marked dirty (see _ActivationInplaceFn)."""
@@ -163,24 +191,31 @@ class _Adapter(Adapter):
 
     @staticmethod
     def apply(op, definition, *args):
-        index_args, array_glue, mixed_precision = _TRAITS.get(definition) or _traits(definition)
-        operands = []
+        try:
+            index_args, array_glue, mixed_precision = _TRAITS[definition]
+        except KeyError:
+            index_args, array_glue, mixed_precision = _traits(definition)
         arrays = list(args)
+        operands = []
+        positions = []
         record = False
         for i, a in enumerate(args):
             if isinstance(a, torch.Tensor):
                 if i not in index_args:
                     operands.append(a)
                 a = arrays[i] = a.contiguous()
+                positions.append(i)
                 record = record or a.requires_grad
         glue_only = array_glue and operands[0].device.type not in ("cpu", "cuda")
         K = backend(op, *operands, cpu_only=glue_only, float32_params=mixed_precision)
         if record and torch.is_grad_enabled():
-            return function_of(definition).apply(K, *arrays)
-        for i, a in enumerate(arrays):
-            if isinstance(a, torch.Tensor):
-                arrays[i] = arr(a)
-        out = definition.forward(_NoGraphCtx(), K, *arrays)
+            fn = _FUNCTIONS.get(definition) or function_of(definition)
+            return fn.apply(K, *arrays)
+        for i in positions:
+            arrays[i] = arr(arrays[i])
+        ctx = _NoGraphCtx()
+        ctx.K = K
+        out = definition.forward(ctx, *arrays)
         return tuple([ten(o) for o in out]) if isinstance(out, tuple) else ten(out)
 
 

@@ -93,9 +93,11 @@ def backend(op, *tensors, cpu_only=False, float32_params=False):
     may also be float32 (batch norm's mixed precision, as torch/cuDNN). `cpu_only`: the op has no device path
     at all (it mixes numpy code around the kernels). Errors name the op, what was given and the fallback."""
     first = None
+    all_cpu = True  # tensor.is_cpu is a flag; tensor.device builds a torch.device object on each access
     for t in tensors:
         if t is None:
             continue
+        all_cpu = all_cpu and t.is_cpu
         if first is None:
             first = t
             if t.dtype not in _FLOAT_DTYPES and not (t.dtype in _HALF_DTYPES and t.device.type == "cuda"):
@@ -106,10 +108,12 @@ def backend(op, *tensors, cpu_only=False, float32_params=False):
         if t.dtype != first.dtype and not (float32_params and first.dtype in _HALF_DTYPES and t.dtype == torch.float32):
             raise TypeError(f"fastlayers.torch.{op}: expected all tensors to have dtype {first.dtype}, got "
                             f"{t.dtype}; cast them to one dtype (model.to(dtype)) first")
-        if t.device != first.device:
+        if not all_cpu and t.device != first.device:
             raise RuntimeError(f"fastlayers.torch.{op}: expected all tensors on one device, got {first.device} "
                                f"and {t.device}; move them to one device (model.to(device), input.to(device)) "
                                f"first")
+    if all_cpu:
+        return _BACKENDS["cpu"](op, None)
     device = first.device
     factory = _BACKENDS.get(device.type)
     if factory is None or (cpu_only and device.type != "cpu"):
@@ -125,8 +129,9 @@ def arr(t):
     detached tensor itself, which a binding imports through __dlpack__."""
     if t is None:
         return None
-    t = t.detach()
-    return t.numpy() if t.device.type == "cpu" else t
+    if t.is_cpu:
+        return t.numpy() if not t.requires_grad else t.detach().numpy()
+    return t.detach()
 
 
 def ten(a):

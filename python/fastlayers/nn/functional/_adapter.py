@@ -1,8 +1,8 @@
 """fastlayers.nn.functional's one adapter over the op layer (fastlayers.ops).
 
 `NN.apply(op, Definition, *args)` runs an op definition as a fastlayers.autograd Function: a Function class is
-made once per definition, whose forward and backward call the definition's with K = fastlayers._C (which
-takes numpy and CuPy arrays alike). What only this side does lives here too: arguments must be fastlayers
+made once per definition, whose forward and backward are the definition's, with K = fastlayers._C (which
+takes numpy and CuPy arrays alike) as the ctx.K they call. What only this side does lives here too: arguments must be fastlayers
 Tensors of the dtypes the kernels take, and in-place ops follow fastlayers' rule.
 """
 import numpy as np
@@ -24,11 +24,9 @@ def function_of(definition):
     """The fastlayers.autograd Function running `definition` (made on first use, then cached)."""
     fn = _FUNCTIONS.get(definition)
     if fn is None:
-        forward, backward = definition.forward, definition.backward
         fn = type(definition.__name__, (Function,), {
-            "__doc__": definition.__doc__, "__module__": __name__,
-            "forward": staticmethod(lambda ctx, *args: forward(ctx, _C, *args)),
-            "backward": staticmethod(lambda ctx, *grads: backward(ctx, _C, *grads))})
+            "__doc__": definition.__doc__, "__module__": __name__, "K": _C,
+            "forward": staticmethod(definition.forward), "backward": staticmethod(definition.backward)})
         _FUNCTIONS[definition] = fn
     return fn
 
@@ -69,6 +67,21 @@ class _Adapter(Adapter):
         return input
 
     check_tensor = staticmethod(check_tensor)
+
+    @classmethod
+    def check_operands(cls, op, input, weight=None, bias=None):
+        if not isinstance(input, Tensor) or (weight is not None and not isinstance(weight, Tensor)) or (
+                bias is not None and not isinstance(bias, Tensor)):
+            cls.check_tensors(op, input=input, weight=weight, bias=bias)  # raises, naming the argument
+
+    @staticmethod
+    def check_tensors(op, **tensors):
+        """Each keyword a fastlayers.Tensor; those after the first may be None (optional parameters)."""
+        first = True
+        for name, value in tensors.items():
+            if not isinstance(value, Tensor) and (first or value is not None):
+                check_tensor(value, op, name, not first)
+            first = False
 
     @staticmethod
     def check_float(op, input, message="input must have dtype float32 or float64, got"):
