@@ -32,7 +32,8 @@ const Conv2dImpl kImpls[] = {
     {"depthwise", cpu::conv2d_depthwise_accepts, cpu::conv2d_depthwise_forward, cpu::conv2d_depthwise_backward_data,
      cpu::conv2d_depthwise_backward_weight, "groups == in_channels > 1"},
     {"batch_gemm", cpu::conv2d_batch_gemm_accepts, cpu::conv2d_batch_gemm_forward, cpu::conv2d_batch_gemm_backward_data,
-     cpu::conv2d_batch_gemm_backward_weight, "groups == 1 and a small output (P*Q <= 4, <= 16 with K >= 64, <= 64 with K >= 128)"},
+     cpu::conv2d_batch_gemm_backward_weight,
+     "groups == 1 and a small output (P*Q <= 4, <= 16 with K >= 64, <= 64 with K >= 128)"},
     {"gemm", nullptr, cpu::conv2d_gemm_forward, cpu::conv2d_gemm_backward_data, cpu::conv2d_gemm_backward_weight},
     {"reference", nullptr, ref::conv2d_forward, ref::conv2d_backward_data, ref::conv2d_backward_weight},
 };
