@@ -25,43 +25,40 @@ sig::WeightBackwardWeight<Conv2dParams> conv2d_depthwise_backward_weight;
 }  // namespace fl::cpu
 
 // ---- activations (activation, softmax, prelu, maxout) ----
+// Families whose fast kernels and references have the same names: declared once, expanded in ref:: and cpu::.
 namespace fl {
+#define FL_ACTIVATION_KERNELS \
+  sig::Unary<ActivationParams> activation_forward;   \
+  sig::ActivationBackward activation_backward;       \
+  sig::Unary<SoftmaxParams> softmax_forward;         \
+  sig::Binary<SoftmaxParams> softmax_backward;       \
+  sig::Binary<PReLUParams> prelu_forward;            \
+  sig::PReLUBackward prelu_backward;                 \
+  sig::Unary<MaxoutParams> maxout_forward;           \
+  sig::Binary<MaxoutParams> maxout_backward;
 namespace ref {
-sig::Unary<ActivationParams> activation_forward;
-sig::ActivationBackward activation_backward;
-sig::Unary<SoftmaxParams> softmax_forward;
-sig::Binary<SoftmaxParams> softmax_backward;
-sig::Binary<PReLUParams> prelu_forward;
-sig::PReLUBackward prelu_backward;
-sig::Unary<MaxoutParams> maxout_forward;
-sig::Binary<MaxoutParams> maxout_backward;
+FL_ACTIVATION_KERNELS
 }  // namespace ref
 namespace cpu {
-sig::Unary<ActivationParams> activation_forward;
-sig::ActivationBackward activation_backward;
-sig::Unary<SoftmaxParams> softmax_forward;
-sig::Binary<SoftmaxParams> softmax_backward;
-sig::Binary<PReLUParams> prelu_forward;
-sig::PReLUBackward prelu_backward;
-sig::Unary<MaxoutParams> maxout_forward;
-sig::Binary<MaxoutParams> maxout_backward;
+FL_ACTIVATION_KERNELS
 }  // namespace cpu
+#undef FL_ACTIVATION_KERNELS
 }  // namespace fl
 
 // ---- normalization ----
 namespace fl {
+#define FL_NORM_KERNELS \
+  sig::BatchNormForward batch_norm_forward, batch_norm_forward_eval;   \
+  sig::BatchNormBackwardKernel batch_norm_backward;                    \
+  sig::GroupNormForward group_norm_forward;                            \
+  sig::GroupNormBackward group_norm_backward;
 namespace ref {
-sig::BatchNormForward batch_norm_forward, batch_norm_forward_eval;
-sig::BatchNormBackwardKernel batch_norm_backward;
-sig::GroupNormForward group_norm_forward;
-sig::GroupNormBackward group_norm_backward;
+FL_NORM_KERNELS
 }  // namespace ref
 namespace cpu {
-sig::BatchNormForward batch_norm_forward, batch_norm_forward_eval;
-sig::BatchNormBackwardKernel batch_norm_backward;
-sig::GroupNormForward group_norm_forward;
-sig::GroupNormBackward group_norm_backward;
+FL_NORM_KERNELS
 }  // namespace cpu
+#undef FL_NORM_KERNELS
 }  // namespace fl
 
 // ---- transposed convolution ----
@@ -111,14 +108,16 @@ sig::Unary<AdaptivePool2dParams> adaptive_avg_pool2d_global_forward, adaptive_av
 
 // ---- normalization: local response norm ----
 namespace fl {
+#define FL_LRN_KERNELS \
+  sig::Binary<LRNParams> lrn_forward;   \
+  sig::LRNBackward lrn_backward;
 namespace ref {
-sig::Binary<LRNParams> lrn_forward;
-sig::LRNBackward lrn_backward;
+FL_LRN_KERNELS
 }  // namespace ref
 namespace cpu {
-sig::Binary<LRNParams> lrn_forward;
-sig::LRNBackward lrn_backward;
+FL_LRN_KERNELS
 }  // namespace cpu
+#undef FL_LRN_KERNELS
 }  // namespace fl
 
 // ---- upsampling ----
@@ -154,20 +153,20 @@ sig::WeightBackwardWeight<LinearParams> linear_gemm_backward_weight;
 // ---- losses ----
 // Arguments as in fastlayers/ops.h.
 namespace fl {
+#define FL_LOSS_KERNELS \
+  sig::CrossEntropyForward cross_entropy_forward;     \
+  sig::CrossEntropyBackward cross_entropy_backward;   \
+  sig::NLLLossForward nll_loss_forward;               \
+  sig::NLLLossBackward nll_loss_backward;
 namespace ref {
-sig::CrossEntropyForward cross_entropy_forward;
-sig::CrossEntropyBackward cross_entropy_backward;
-sig::NLLLossForward nll_loss_forward;
-sig::NLLLossBackward nll_loss_backward;
+FL_LOSS_KERNELS
 }  // namespace ref
 namespace cpu {
 // Rows (S == 1) or tiles of 64 spatial positions per task, float32 on the SIMD path of fl::simd_level();
 // reductions over fixed blocks of rows, so results do not depend on the thread count.
-sig::CrossEntropyForward cross_entropy_forward;
-sig::CrossEntropyBackward cross_entropy_backward;
-sig::NLLLossForward nll_loss_forward;
-sig::NLLLossBackward nll_loss_backward;
+FL_LOSS_KERNELS
 }  // namespace cpu
+#undef FL_LOSS_KERNELS
 }  // namespace fl
 
 // ---- conv2d: one GEMM over the batch ----

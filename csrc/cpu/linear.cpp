@@ -258,19 +258,6 @@ void linear_dot_forward(const TensorView& y, const TensorView& x, const TensorVi
       dot_forward<scalar_t>(y.ptr<scalar_t>(), x.ptr<scalar_t>(), w.ptr<scalar_t>(), b.ptr<scalar_t>(), p));
 }
 
-void linear_gemm_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                         const LinearParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, gemm_forward<scalar_t>(y, x, w, b, p));
-}
-
-void linear_gemm_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w,
-                               const LinearParams& p) {
-  FL_DISPATCH_FLOATING(dy.dtype, gemm_backward_data<scalar_t>(dx, dy, w, p));
-}
-
-void linear_gemm_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy,
-                                 const TensorView& x, const LinearParams& p) {
-  FL_DISPATCH_FLOATING(dy.dtype, gemm_backward_weight<scalar_t>(dw, db, dy, x, p));
-}
+FL_WEIGHT_OP_ENTRY_POINTS(LinearParams, linear_gemm, gemm_forward, gemm_backward_data, gemm_backward_weight)
 
 }  // namespace fl::cpu

@@ -18,14 +18,7 @@ namespace fl {
 namespace {
 
 // Each pass: the fast kernels, then the naive reference (ops/impls.h).
-FL_FAST_THEN_REFERENCE("activation", ActivationParams, activation_forward);
-FL_FAST_THEN_REFERENCE("activation", ActivationParams, activation_backward);
-FL_FAST_THEN_REFERENCE("softmax", SoftmaxParams, softmax_forward);
-FL_FAST_THEN_REFERENCE("softmax", SoftmaxParams, softmax_backward);
-FL_FAST_THEN_REFERENCE("prelu", PReLUParams, prelu_forward);
-FL_FAST_THEN_REFERENCE("prelu", PReLUParams, prelu_backward);
-FL_FAST_THEN_REFERENCE("maxout", MaxoutParams, maxout_forward);
-FL_FAST_THEN_REFERENCE("maxout", MaxoutParams, maxout_backward);
+const FastThenReferenceOps kRegistered{"activation", "softmax", "prelu", "maxout"};
 
 // half: the op has float16/bfloat16 kernels on CUDA (every op of this family has).
 void check_float(const TensorView& v, const char* op, const char* arg, bool half = false) {
@@ -168,7 +161,7 @@ void activation_forward(const TensorView& y, const TensorView& x, const Activati
   if (p.kind == ActKind::Softplus) FL_CHECK_VALUE(p.beta != 0, op, ": softplus beta must be nonzero");
   if (p.numel == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::activation_forward(y, x, p, cuda::current_stream()));
-  pick_impl(activation_forward_impls, "activation", "forward", p).run(y, x, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(activation_forward), "activation", "forward", p).run(y, x, p);
 }
 
 void activation_backward(const TensorView& dx, const TensorView& dy, const TensorView& saved, bool from_output,
@@ -185,7 +178,8 @@ void activation_backward(const TensorView& dx, const TensorView& dy, const Tenso
   if (p.numel == 0) return;
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::activation_backward(dx, dy, saved, from_output, p, cuda::current_stream()));
-  pick_impl(activation_backward_impls, "activation", "backward", p).run(dx, dy, saved, from_output, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(activation_backward), "activation", "backward", p)
+      .run(dx, dy, saved, from_output, p);
 }
 
 void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxParams& p) {
@@ -198,7 +192,7 @@ void softmax_forward(const TensorView& y, const TensorView& x, const SoftmaxPara
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::softmax_forward(y, x, p, cuda::current_stream()));
-  pick_impl(softmax_forward_impls, "softmax", "forward", p).run(y, x, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(softmax_forward), "softmax", "forward", p).run(y, x, p);
 }
 
 void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorView& y, const SoftmaxParams& p) {
@@ -211,7 +205,7 @@ void softmax_backward(const TensorView& dx, const TensorView& dy, const TensorVi
   check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::softmax_backward(dx, dy, y, p, cuda::current_stream()));
-  pick_impl(softmax_backward_impls, "softmax", "backward", p).run(dx, dy, y, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(softmax_backward), "softmax", "backward", p).run(dx, dy, y, p);
 }
 
 void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w, const PReLUParams& p) {
@@ -224,7 +218,7 @@ void prelu_forward(const TensorView& y, const TensorView& x, const TensorView& w
   check_like(y, x, n, op, "output", "the input");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::prelu_forward(y, x, w, p, cuda::current_stream()));
-  pick_impl(prelu_forward_impls, "prelu", "forward", p).run(y, x, w, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(prelu_forward), "prelu", "forward", p).run(y, x, w, p);
 }
 
 void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView& dy, const TensorView& x,
@@ -248,7 +242,7 @@ void prelu_backward(const TensorView& dx, const TensorView& dw, const TensorView
     }
     return;
   }
-  pick_impl(prelu_backward_impls, "prelu", "backward", p).run(dx, dw, dy, x, w, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(prelu_backward), "prelu", "backward", p).run(dx, dw, dy, x, w, p);
 }
 
 void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams& p) {
@@ -263,7 +257,7 @@ void maxout_forward(const TensorView& y, const TensorView& x, const MaxoutParams
   check_like(y, x, p.outer * p.Cout() * p.inner, op, "output", "the input");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::maxout_forward(y, x, p, cuda::current_stream()));
-  pick_impl(maxout_forward_impls, "maxout", "forward", p).run(y, x, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(maxout_forward), "maxout", "forward", p).run(y, x, p);
 }
 
 void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const MaxoutParams& p) {
@@ -278,7 +272,7 @@ void maxout_backward(const TensorView& dx, const TensorView& dy, const TensorVie
   check_like(dx, dy, n, op, "grad_input", "grad_output");
   if (n == 0) return;
   if (dev == Device::CUDA) return FL_CUDA_LAUNCH(op, cuda::maxout_backward(dx, dy, x, p, cuda::current_stream()));
-  pick_impl(maxout_backward_impls, "maxout", "backward", p).run(dx, dy, x, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(maxout_backward), "maxout", "backward", p).run(dx, dy, x, p);
 }
 
 }  // namespace fl

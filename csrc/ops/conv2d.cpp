@@ -36,7 +36,8 @@ const Conv2dImpl kImpls[] = {
      "3x3, stride 1, dilation 1, groups 1, padding <= 2, >= 64 input and output channels, >= 64 output tiles of 4x4, "
      "and FASTLAYERS_CONV_ALGO not 'exact'"},
     {"batch_gemm", cpu::conv2d_batch_gemm_accepts, cpu::conv2d_batch_gemm_forward, cpu::conv2d_batch_gemm_backward_data,
-     cpu::conv2d_batch_gemm_backward_weight, "groups == 1 and a small output (P*Q <= 4, <= 16 with K >= 64, <= 64 with K >= 128)"},
+     cpu::conv2d_batch_gemm_backward_weight,
+     "groups == 1 and a small output (P*Q <= 4, <= 16 with K >= 64, <= 64 with K >= 128)"},
     {"gemm", nullptr, cpu::conv2d_gemm_forward, cpu::conv2d_gemm_backward_data, cpu::conv2d_gemm_backward_weight},
     {"reference", nullptr, ref::conv2d_forward, ref::conv2d_backward_data, ref::conv2d_backward_weight},
 };

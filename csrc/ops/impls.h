@@ -7,6 +7,9 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <initializer_list>
+#include <tuple>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -93,10 +96,29 @@ const Entry& select_impl(const Entry (&list)[K], Fn Entry::*fn, const char* op, 
       if (verbose()) impl_detail::log_choice(op, pass, p.str(), declined, e.name, nullptr);
       return e;
     }
-    if (verbose()) declined += cat_str(declined.empty() ? "" : "; ", e.name, " declined: needs ", e.needs ? e.needs : "?");
+    if (verbose())
+      declined += cat_str(declined.empty() ? "" : "; ", e.name, " declined: needs ", e.needs ? e.needs : "?");
   }
   return list[K - 1];  // not reached: the reference takes anything
 }
+
+namespace impl_detail {
+template <typename F> struct params_of_fn;
+template <typename R, typename... A> struct params_of_fn<R (*)(A...)> {
+  using type = std::decay_t<std::tuple_element_t<sizeof...(A) - 1, std::tuple<A...>>>;
+};
+// The params type of a kernel: its last argument's.
+template <typename F> using params_of = typename params_of_fn<F>::type;
+}  // namespace impl_detail
+
+template <typename Params, auto Fast, auto Reference>
+inline const Impl<Params, decltype(Fast)> kFastThenReference[] = {{"fast", nullptr, Fast},
+                                                                   {"reference", nullptr, Reference}};
+struct FastThenReferenceOps {
+  FastThenReferenceOps(std::initializer_list<const char*> ops) {
+    for (const char* op : ops) register_impl_names(op, {"fast", "reference"});
+  }
+};
 
 // select_impl for a single-pass list (entries of Impl).
 template <typename Params, typename Fn, size_t K>
@@ -108,8 +130,7 @@ const Impl<Params, Fn>& pick_impl(const Impl<Params, Fn> (&list)[K], const char*
 }  // namespace fl
 
 // The list of a pass that has one fast CPU kernel and the naive reference, both named `kernel` (in fl::cpu and
-// fl::ref), registered under `op`: defines `kernel##_impls`. For use inside namespace fl.
-#define FL_FAST_THEN_REFERENCE(op, Params, kernel)                                                            \
-  const ::fl::Impl<Params, decltype(&cpu::kernel)> kernel##_impls[] = {{"fast", nullptr, cpu::kernel},        \
-                                                                       {"reference", nullptr, ref::kernel}}; \
-  const ::fl::ImplRegistration kernel##_registered(op, kernel##_impls)
+// fl::ref): FL_FAST_THEN_REFERENCE(batch_norm_forward). Register the names of such ops with
+// `const FastThenReferenceOps kRegistered{"batch_norm", "group_norm"};`. For use inside namespace fl.
+#define FL_FAST_THEN_REFERENCE(kernel) \
+  ::fl::kFastThenReference<::fl::impl_detail::params_of<decltype(&cpu::kernel)>, cpu::kernel, ref::kernel>

@@ -14,10 +14,7 @@ namespace fl {
 namespace {
 
 // Each pass: the fast kernels, then the naive reference (ops/impls.h).
-FL_FAST_THEN_REFERENCE("cross_entropy", CrossEntropyParams, cross_entropy_forward);
-FL_FAST_THEN_REFERENCE("cross_entropy", CrossEntropyParams, cross_entropy_backward);
-FL_FAST_THEN_REFERENCE("nll_loss", NLLLossParams, nll_loss_forward);
-FL_FAST_THEN_REFERENCE("nll_loss", NLLLossParams, nll_loss_backward);
+const FastThenReferenceOps kRegistered{"cross_entropy", "nll_loss"};
 
 // float16 / bfloat16 pass on CUDA only (check_float_dtype's TypeError on the cpu).
 void check_float(const TensorView& v, int64_t numel, const char* op, const char* arg, const TensorView* like) {
@@ -144,7 +141,8 @@ void cross_entropy_forward(const TensorView& loss, const TensorView& lse, double
     return FL_CUDA_LAUNCH(op, ce_forward_cuda(loss, lse, total_weight, workspace, logits, target, target_prob,
                                               weight, p));
   }
-  pick_impl(cross_entropy_forward_impls, "cross_entropy", "forward", p, impl).run(loss, lse, total_weight, logits, target, target_prob, weight, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(cross_entropy_forward), "cross_entropy", "forward", p, impl)
+      .run(loss, lse, total_weight, logits, target, target_prob, weight, p);
 }
 
 void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_loss, const TensorView& logits,
@@ -162,7 +160,8 @@ void cross_entropy_backward(const TensorView& dlogits, const TensorView& grad_lo
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::cross_entropy_backward(dlogits, grad_loss, logits, target, target_prob, weight,
                                                            lse, total_weight, ce_args(p), cuda::current_stream()));
-  pick_impl(cross_entropy_backward_impls, "cross_entropy", "backward", p, impl).run(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(cross_entropy_backward), "cross_entropy", "backward", p, impl)
+      .run(dlogits, grad_loss, logits, target, target_prob, weight, lse, total_weight, p);
 }
 
 void nll_loss_forward(const TensorView& loss, double* total_weight, const TensorView& input, const int64_t* target,
@@ -179,7 +178,8 @@ void nll_loss_forward(const TensorView& loss, double* total_weight, const Tensor
     check_float(workspace, 2 * p.rows() + 1, op, "workspace", &input);
     return FL_CUDA_LAUNCH(op, nll_forward_cuda(loss, total_weight, workspace, input, target, weight, p));
   }
-  pick_impl(nll_loss_forward_impls, "nll_loss", "forward", p, impl).run(loss, total_weight, input, target, weight, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(nll_loss_forward), "nll_loss", "forward", p, impl)
+      .run(loss, total_weight, input, target, weight, p);
 }
 
 void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, const int64_t* target,
@@ -193,7 +193,8 @@ void nll_loss_backward(const TensorView& dinput, const TensorView& grad_loss, co
   if (dev == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::nll_loss_backward(dinput, grad_loss, target, weight, total_weight, nll_args(p),
                                                       cuda::current_stream()));
-  pick_impl(nll_loss_backward_impls, "nll_loss", "backward", p, impl).run(dinput, grad_loss, target, weight, total_weight, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(nll_loss_backward), "nll_loss", "backward", p, impl)
+      .run(dinput, grad_loss, target, weight, total_weight, p);
 }
 
 }  // namespace fl

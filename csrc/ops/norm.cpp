@@ -13,13 +13,7 @@ namespace fl {
 namespace {
 
 // Each pass: the fast kernels, then the naive reference (ops/impls.h).
-FL_FAST_THEN_REFERENCE("batch_norm", BatchNormParams, batch_norm_forward);
-FL_FAST_THEN_REFERENCE("batch_norm", BatchNormParams, batch_norm_forward_eval);
-FL_FAST_THEN_REFERENCE("batch_norm", BatchNormParams, batch_norm_backward);
-FL_FAST_THEN_REFERENCE("group_norm", GroupNormParams, group_norm_forward);
-FL_FAST_THEN_REFERENCE("group_norm", GroupNormParams, group_norm_backward);
-FL_FAST_THEN_REFERENCE("local_response_norm", LRNParams, lrn_forward);
-FL_FAST_THEN_REFERENCE("local_response_norm", LRNParams, lrn_backward);
+const FastThenReferenceOps kRegistered{"batch_norm", "group_norm", "local_response_norm"};
 
 
 void check_opt(const TensorView& v, const char* op, const char* arg, int64_t n, DType dtype) {
@@ -131,7 +125,8 @@ void batch_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
       Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_forward(y, mean, rstd, x, gamma, beta, running_mean, running_var, p,
                                                        cuda::current_stream()));
-  pick_impl(batch_norm_forward_impls, "batch_norm", "forward", p).run(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(batch_norm_forward), "batch_norm", "forward", p)
+      .run(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
 }
 
 void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
@@ -155,7 +150,8 @@ void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const 
       Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_forward_eval(y, mean, rstd, x, gamma, beta, running_mean, running_var,
                                                             p, cuda::current_stream()));
-  pick_impl(batch_norm_forward_eval_impls, "batch_norm", "forward_eval", p).run(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(batch_norm_forward_eval), "batch_norm", "forward_eval", p)
+      .run(y, mean, rstd, x, gamma, beta, running_mean, running_var, p);
 }
 
 namespace {
@@ -176,7 +172,8 @@ void bn_backward(const char* op, bool batch_stats, const TensorView& dx, const T
                          {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p,
                                                         cuda::current_stream()));
-  pick_impl(batch_norm_backward_impls, "batch_norm", "backward", p).run(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(batch_norm_backward), "batch_norm", "backward", p)
+      .run(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p);
 }
 }  // namespace
 
@@ -206,7 +203,8 @@ void group_norm_forward(const TensorView& y, const TensorView& mean, const Tenso
   if (common_device(op, {{"input", &x}, {"weight", &gamma}, {"bias", &beta}, {"output", &y}, {"mean", &mean},
                          {"rstd", &rstd}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::group_norm_forward(y, mean, rstd, x, gamma, beta, p, cuda::current_stream()));
-  pick_impl(group_norm_forward_impls, "group_norm", "forward", p).run(y, mean, rstd, x, gamma, beta, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(group_norm_forward), "group_norm", "forward", p)
+      .run(y, mean, rstd, x, gamma, beta, p);
 }
 
 void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
@@ -225,7 +223,8 @@ void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const T
   if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"mean", &mean}, {"rstd", &rstd}, {"weight", &gamma},
                          {"grad_input", &dx}, {"grad_weight", &dgamma}, {"grad_bias", &dbeta}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::group_norm_backward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p, cuda::current_stream()));
-  pick_impl(group_norm_backward_impls, "group_norm", "backward", p).run(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(group_norm_backward), "group_norm", "backward", p)
+      .run(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p);
 }
 
 }  // namespace fl
@@ -256,7 +255,7 @@ void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView&
   check_view(scale, op, "scale", {p.N, p.C, p.S}, x.dtype);
   if (common_device(op, {{"input", &x}, {"output", &y}, {"scale", &scale}}) == Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::lrn_forward(y, scale, x, p, cuda::current_stream()));
-  pick_impl(lrn_forward_impls, "local_response_norm", "forward", p).run(y, scale, x, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(lrn_forward), "local_response_norm", "forward", p).run(y, scale, x, p);
 }
 
 void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
@@ -269,7 +268,7 @@ void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& 
   if (common_device(op, {{"grad_output", &dy}, {"input", &x}, {"scale", &scale}, {"grad_input", &dx}}) ==
       Device::CUDA)
     return FL_CUDA_LAUNCH(op, cuda::lrn_backward(dx, dy, x, scale, p, cuda::current_stream()));
-  pick_impl(lrn_backward_impls, "local_response_norm", "backward", p).run(dx, dy, x, scale, p);
+  pick_impl(FL_FAST_THEN_REFERENCE(lrn_backward), "local_response_norm", "backward", p).run(dx, dy, x, scale, p);
 }
 
 }  // namespace fl

@@ -243,10 +243,12 @@ const char* pool2d_impl_name(const char* pass, const Pool2dParams& p) {
 }
 
 const char* adaptive_pool2d_impl_name(const char* pass, const AdaptivePool2dParams& p) {
-  if (std::strcmp(pass, "avg_forward") == 0) return pick_impl(kAdaptiveAvgForward, "adaptive_avg_pool2d", "query", p, nullptr).name;
+  if (std::strcmp(pass, "avg_forward") == 0)
+    return pick_impl(kAdaptiveAvgForward, "adaptive_avg_pool2d", "query", p, nullptr).name;
   if (std::strcmp(pass, "avg_backward") == 0)
     return pick_impl(kAdaptiveAvgBackward, "adaptive_avg_pool2d", "query", p, nullptr).name;
-  if (std::strcmp(pass, "max_forward") == 0) return pick_impl(kAdaptiveMaxForward, "adaptive_max_pool2d", "query", p, nullptr).name;
+  if (std::strcmp(pass, "max_forward") == 0)
+    return pick_impl(kAdaptiveMaxForward, "adaptive_max_pool2d", "query", p, nullptr).name;
   throw ValueError(cat_str("adaptive_pool2d_impl_name: pass must be avg_forward, avg_backward or max_forward, got '",
                            pass, "'"));
 }

@@ -107,16 +107,6 @@ void backward_weight(const TensorView& dwv, const TensorView& dbv, const TensorV
 
 }  // namespace
 
-void conv2d_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                    const Conv2dParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, forward<scalar_t>(y, x, w, b, p));
-}
-void conv2d_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const Conv2dParams& p) {
-  FL_DISPATCH_FLOATING(dy.dtype, backward_data<scalar_t>(dx, dy, w, p));
-}
-void conv2d_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
-                            const Conv2dParams& p) {
-  FL_DISPATCH_FLOATING(dy.dtype, backward_weight<scalar_t>(dw, db, dy, x, p));
-}
+FL_WEIGHT_OP_ENTRY_POINTS(Conv2dParams, conv2d, forward, backward_data, backward_weight)
 
 }  // namespace fl::ref

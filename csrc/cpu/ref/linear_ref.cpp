@@ -58,16 +58,6 @@ void backward_weight(const TensorView& dwv, const TensorView& dbv, const TensorV
 
 }  // namespace
 
-void linear_forward(const TensorView& y, const TensorView& x, const TensorView& w, const TensorView& b,
-                    const LinearParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, forward<scalar_t>(y, x, w, b, p));
-}
-void linear_backward_data(const TensorView& dx, const TensorView& dy, const TensorView& w, const LinearParams& p) {
-  FL_DISPATCH_FLOATING(dy.dtype, backward_data<scalar_t>(dx, dy, w, p));
-}
-void linear_backward_weight(const TensorView& dw, const TensorView& db, const TensorView& dy, const TensorView& x,
-                            const LinearParams& p) {
-  FL_DISPATCH_FLOATING(dy.dtype, backward_weight<scalar_t>(dw, db, dy, x, p));
-}
+FL_WEIGHT_OP_ENTRY_POINTS(LinearParams, linear, forward, backward_data, backward_weight)
 
 }  // namespace fl::ref

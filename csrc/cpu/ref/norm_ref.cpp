@@ -159,32 +159,7 @@ void gn_backward(const TensorView& dxv, const TensorView& dgv, const TensorView&
 
 }  // namespace
 
-void batch_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                        const TensorView& gamma, const TensorView& beta, const TensorView& running_mean,
-                        const TensorView& running_var, const BatchNormParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype,
-      bn_forward<scalar_t>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, true));
-}
-void batch_norm_forward_eval(const TensorView& y, const TensorView& mean, const TensorView& rstd,
-                             const TensorView& x, const TensorView& gamma, const TensorView& beta,
-                             const TensorView& running_mean, const TensorView& running_var, const BatchNormParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype,
-      bn_forward<scalar_t>(y, mean, rstd, x, gamma, beta, running_mean, running_var, p, false));
-}
-void batch_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
-                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
-                         const TensorView& gamma, bool batch_stats, const BatchNormParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, bn_backward<scalar_t>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, batch_stats, p));
-}
-void group_norm_forward(const TensorView& y, const TensorView& mean, const TensorView& rstd, const TensorView& x,
-                        const TensorView& gamma, const TensorView& beta, const GroupNormParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, gn_forward<scalar_t>(y, mean, rstd, x, gamma, beta, p));
-}
-void group_norm_backward(const TensorView& dx, const TensorView& dgamma, const TensorView& dbeta,
-                         const TensorView& dy, const TensorView& x, const TensorView& mean, const TensorView& rstd,
-                         const TensorView& gamma, const GroupNormParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, gn_backward<scalar_t>(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, p));
-}
+FL_NORM_ENTRY_POINTS(bn_forward, bn_backward, gn_forward, gn_backward)
 
 }  // namespace fl::ref
 
@@ -242,13 +217,6 @@ void lrn_bwd(const TensorView& dxv, const TensorView& dyv, const TensorView& xv,
 
 }  // namespace
 
-void lrn_forward(const TensorView& y, const TensorView& scale, const TensorView& x, const LRNParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, lrn_fwd<scalar_t>(y, scale, x, p));
-}
-
-void lrn_backward(const TensorView& dx, const TensorView& dy, const TensorView& x, const TensorView& scale,
-                  const LRNParams& p) {
-  FL_DISPATCH_FLOATING(x.dtype, lrn_bwd<scalar_t>(dx, dy, x, scale, p));
-}
+FL_LRN_ENTRY_POINTS(lrn_fwd, lrn_bwd)
 
 }  // namespace fl::ref
