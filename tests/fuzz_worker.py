@@ -22,7 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as TF
 
-sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "python"))
+# the fastlayers the launching test runs against (FASTLAYERS_PACKAGE_PARENT), else the source tree
+sys.path.insert(0, __import__("os").environ.get("FASTLAYERS_PACKAGE_PARENT") or
+                __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "python"))
 import fastlayers as fl  # noqa: E402
 import fastlayers.nn.functional as F  # noqa: E402
 from fastlayers import _C  # noqa: E402

@@ -75,10 +75,12 @@ if [ "$DRY" = 1 ]; then
   need "CMakeLists.txt has the FASTLAYERS_CUDA switch" "grep -q FASTLAYERS_CUDA CMakeLists.txt"
   need "bench/compare.py hands --device cuda to bench/cuda_bench.py" \
        "grep -q 'wants_cuda' bench/compare.py && grep -q -- '--dtypes' bench/cuda_bench.py"
-  # every pytest selection collects (the CUDA tests skip here, but they must exist)
-  need "tests step collects its tests" "PYTHONPATH=python $PY -m pytest -q -p no:cacheprovider --collect-only \
+  # every pytest selection collects (the CUDA tests skip here, but they must exist); DRY_RUN_PYTHONPATH names an
+  # installed fastlayers where the source tree has no built _C (CI)
+  DRY_PP=${DRY_RUN_PYTHONPATH:-python}
+  need "tests step collects its tests" "PYTHONPATH=$DRY_PP $PY -m pytest -q -p no:cacheprovider --collect-only \
 tests/test_cuda.py tests/test_torch_cuda.py"
-  n=$(PYTHONPATH=python $PY -m pytest -q -p no:cacheprovider --collect-only tests/test_cuda.py -k "$SANITIZE_K" \
+  n=$(PYTHONPATH=$DRY_PP $PY -m pytest -q -p no:cacheprovider --collect-only tests/test_cuda.py -k "$SANITIZE_K" \
       2>/dev/null | grep -c '::')
   need "sanitizer subset selects tests ($n)" "[ '$n' -gt 0 ]"
   for t in nvcc compute-sanitizer nvidia-smi; do

@@ -5,7 +5,11 @@ import subprocess
 import sys
 import textwrap
 
+import fastlayers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the fastlayers these tests run against (installed, or the source tree with its built _C), not a guess at it
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastlayers.__file__)))
 PRELUDE = """
 import numpy as np
 import fastlayers as fl
@@ -25,7 +29,7 @@ def run_isolated(code, timeout=120, env=None):
     """Runs PRELUDE + code in a subprocess; returns its stdout. Fails, with the code as the repro, if the
     interpreter died from a signal or exited non-zero."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
     src = PRELUDE + textwrap.dedent(code)
     try:

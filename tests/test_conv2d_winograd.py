@@ -20,6 +20,8 @@ import fastlayers as fl
 from fastlayers import _C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the fastlayers these tests run against (installed, or the source tree with its built _C)
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__)))
 
 # Bound on the relative error (see the module docstring) of float32 Winograd. Measured largest over this table
 # and bench/layers.json (random normal data): 1.4e-5, growing slowly with the channel count (README); the bound
@@ -168,7 +170,7 @@ def test_declined_small_channel_cases_are_exact():
 
 
 def run_logged(env_extra, code):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), FASTLAYERS_VERBOSE="1", **env_extra)
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT, FASTLAYERS_VERBOSE="1", **env_extra)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout, out.stderr

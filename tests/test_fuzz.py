@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+import fastlayers as fl
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CALLS = int(os.environ.get("FASTLAYERS_FUZZ_CALLS", "150"))
 SEEDS = [int(s) for s in os.environ.get("FASTLAYERS_FUZZ_SEEDS", "0").split(",")]
@@ -26,7 +28,8 @@ GROUPS = {
 
 
 def run_group(families, seed, calls, timeout):
-    env = dict(os.environ, OMP_NUM_THREADS="2")
+    env = dict(os.environ, OMP_NUM_THREADS="2",
+               FASTLAYERS_PACKAGE_PARENT=os.path.dirname(os.path.dirname(os.path.abspath(fl.__file__))))
     try:
         r = subprocess.run([sys.executable, os.path.join(HERE, "fuzz_worker.py"), families, str(seed), str(calls)],
                            capture_output=True, text=True, timeout=timeout, env=env)

@@ -13,7 +13,9 @@ def test_gpu_check_script_parses():
 
 
 def test_gpu_check_dry_run_lists_every_step_within_ten_minutes_and_finds_its_plumbing(tmp_path):
-    env = dict(os.environ, OUT=str(tmp_path / "out"))
+    import fastlayers
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastlayers.__file__)))
+    env = dict(os.environ, OUT=str(tmp_path / "out"), DRY_RUN_PYTHONPATH=package_parent)
     r = subprocess.run(["bash", SCRIPT, "--dry-run"], capture_output=True, text=True, env=env, timeout=300,
                        cwd=ROOT)
     out = r.stdout + r.stderr

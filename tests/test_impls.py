@@ -12,6 +12,8 @@ import pytest
 from fastlayers import _C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the fastlayers these tests run against (installed, or the source tree with its built _C)
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(_C.__file__)))
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ def test_environment_override_and_verbose_log_on_stderr():
             "_C.linear_forward(np.ones((4, 32), np.float32), np.ones((3, 32), np.float32)); "
             "print(_C.get_impl('linear'), _C.get_impl('conv2d') or '-')")
     env = dict(os.environ, FASTLAYERS_IMPL="linear:reference,conv2d:gemm", FASTLAYERS_VERBOSE="1",
-               PYTHONPATH=os.path.join(ROOT, "python"))
+               PYTHONPATH=PACKAGE_PARENT)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["reference", "gemm"], proc.stdout
@@ -129,7 +131,7 @@ def test_environment_override_and_verbose_log_on_stderr():
 def test_environment_override_with_an_unknown_name_fails_the_call_clearly():
     code = ("import numpy as np; from fastlayers import _C; "
             "_C.linear_forward(np.ones((4, 32), np.float32), np.ones((3, 32), np.float32))")
-    env = dict(os.environ, FASTLAYERS_IMPL="linear:bogus", PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, FASTLAYERS_IMPL="linear:bogus", PYTHONPATH=PACKAGE_PARENT)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "FASTLAYERS_IMPL: linear has no implementation 'bogus'; it has dot, gemm, reference" in proc.stderr, \
