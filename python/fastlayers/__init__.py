@@ -4,8 +4,11 @@ from . import _C
 from ._C import get_num_threads, set_flush_denormal, set_num_threads
 from . import _device
 
-# GPU outputs come from the caller's own framework: _C calls these instead of importing this package.
-_C.set_array_hooks(_device.empty, _device.ascontiguousarray, _device.cupy_stream)
+# GPU outputs come from the caller's own framework: _C calls these instead of importing this package. They look
+# _device's functions up at each call (only CUDA arrays reach them), so replacing one there takes effect.
+_C.set_array_hooks(lambda like, shape, dtype: _device.empty(like, shape, dtype),
+                   lambda array: _device.ascontiguousarray(array),
+                   lambda array: _device.cupy_stream(array))
 
 import logging as _logging
 # The C++ front doors log their implementation choices (FASTLAYERS_VERBOSE=1 or _C.set_verbose) to this logger;
